@@ -1,0 +1,90 @@
+"""The one place where deploykit reads settings.
+
+``DEPLOYKIT`` is merged over :data:`DEFAULTS` at call time, never at import, and
+the merged dict is cached until a ``setting_changed`` signal clears it, so
+``override_settings`` just works.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+#: Every ``DEPLOYKIT`` key, its default and (in README) its meaning.
+#: ``None`` means "derive it from Django's own settings or the machine".
+DEFAULTS: dict[str, Any] = {
+    # app
+    "NAME": None,
+    "WEBSOCKET_ROUTES": None,
+    "HEALTH_PATH": None,
+    # server
+    "SERVER": None,
+    "WORKERS": None,
+    "PROCESSES": 1,
+    "BIND": None,
+    "SOCKET": None,
+    "FD": None,
+    "ROOT_PATH": None,
+    "PROXY_HEADERS": True,
+    "FORWARDED_ALLOW_IPS": None,
+    "GRACEFUL_TIMEOUT": 30,
+    "KEEPALIVE_TIMEOUT": 5,
+    "WEBSOCKET_PING_INTERVAL": 20,
+    "WEBSOCKET_PING_TIMEOUT": 20,
+    "WEBSOCKET_MAX_SIZE": 1024 * 1024,
+    "WEBSOCKET_LIFETIME": 86400,
+    "ACCESS_LOG": True,
+    "LOG_LEVEL": "info",
+    "LOG_FORMAT": "text",
+    # site (the reverse proxy)
+    "PROXY": "nginx",
+    "SERVER_NAMES": None,
+    "LISTEN_ADDRESS": None,
+    "HTTP_PORT": 80,
+    "HTTPS_PORT": 443,
+    "TLS_CERTIFICATE": None,
+    "TLS_CERTIFICATE_KEY": None,
+    "ACME_WEBROOT": None,
+    "PROXY_READ_TIMEOUT": None,
+    "MAX_BODY_SIZE": None,
+    "UPSTREAM": None,
+    "STICKY_SESSIONS": False,
+    # process manager
+    "PROCESS_MANAGER": "systemd",
+    "USER": None,
+    "GROUP": "www-data",
+    "VIRTUALENV": None,
+    "WORKING_DIRECTORY": None,
+    "RUNTIME_DIRECTORY": None,
+    "ENV_FILE": None,
+    "ENVIRONMENT": {},
+    # channel layer
+    "REDIS_URL": None,
+    "CHANNEL_CAPACITY": 1500,
+    "GROUP_EXPIRY": None,
+}
+
+
+@functools.lru_cache(maxsize=None)
+def get_config() -> dict[str, Any]:
+    """Return ``DEPLOYKIT`` merged over :data:`DEFAULTS` (unknown keys kept, checks flag them)."""
+    user = getattr(settings, "DEPLOYKIT", {})
+    if not isinstance(user, dict):
+        # Surfaced as a SpecError by the plan, which names the setting.
+        return {**DEFAULTS, "__invalid__": user}
+    return {**DEFAULTS, **user}
+
+
+def django_setting(name: str, default: Any = None) -> Any:
+    """Read one of Django's own settings, at call time."""
+    return getattr(settings, name, default)
+
+
+@receiver(setting_changed)
+def _clear_cache(*, setting: str, **kwargs: Any) -> None:
+    # Any Django setting can change what the plan derives, not only DEPLOYKIT.
+    get_config.cache_clear()

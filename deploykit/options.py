@@ -1,0 +1,55 @@
+"""Command-line options that override the plan, shared by runasgi and deployconfig.
+
+Each option maps to a ``DEPLOYKIT`` key, so a flag means the same thing in
+every command and errors name the flag the user typed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from typing import Any
+
+from deploykit.plan import SERVERS
+
+#: (flag, DEPLOYKIT key, argparse keyword arguments)
+PLAN_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("--server", "SERVER", {"choices": SERVERS, "help": "ASGI server (default: uvicorn if installed, else daphne)"}),
+    ("--workers", "WORKERS", {"type": int, "help": "worker processes per server process"}),
+    ("--processes", "PROCESSES", {"type": int, "help": "separate server processes (one socket or port each)"}),
+    ("--uds", "SOCKET", {"metavar": "PATH", "help": "bind a unix socket at PATH"}),
+    ("--bind", "BIND", {"metavar": "HOST:PORT", "help": "bind a TCP address"}),
+    ("--fd", "FD", {"type": int, "help": "take the listening socket as an inherited file descriptor"}),
+    ("--root-path", "ROOT_PATH", {"help": "sub-path the site is served under (default: FORCE_SCRIPT_NAME)"}),
+    (
+        "--proxy-headers",
+        "PROXY_HEADERS",
+        {"action": argparse.BooleanOptionalAction, "help": "trust X-Forwarded-For/-Proto from the proxy"},
+    ),
+    ("--forwarded-allow-ips", "FORWARDED_ALLOW_IPS", {"help": "comma-separated proxy addresses to trust"}),
+    ("--process-manager", "PROCESS_MANAGER", {"choices": ("systemd", "supervisor")}),
+    ("--domain", "SERVER_NAMES", {"action": "append", "help": "server name (repeatable; default: ALLOWED_HOSTS)"}),
+    ("--tls-certificate", "TLS_CERTIFICATE", {"metavar": "PATH"}),
+    ("--tls-certificate-key", "TLS_CERTIFICATE_KEY", {"metavar": "PATH"}),
+    ("--acme-webroot", "ACME_WEBROOT", {"metavar": "PATH"}),
+    ("--redis-url", "REDIS_URL", {"metavar": "URL"}),
+)
+
+
+def add_plan_arguments(parser: argparse.ArgumentParser, *, exclude: tuple[str, ...] = ()) -> None:
+    """Add the plan-overriding options; never reads settings (``--help`` works on a broken project)."""
+    for flag, key, kwargs in PLAN_OPTIONS:
+        if flag not in exclude:
+            parser.add_argument(flag, dest=f"plan_{key.lower()}", default=None, **kwargs)
+
+
+def plan_overrides(options: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """(overrides keyed like DEPLOYKIT, the flag to name in errors) from parsed options."""
+    overrides: dict[str, Any] = {}
+    labels: dict[str, str] = {}
+    for flag, key, _ in PLAN_OPTIONS:
+        value = options.get(f"plan_{key.lower()}")
+        if value is not None:
+            overrides[key] = value
+            labels[key] = flag
+    return overrides, labels

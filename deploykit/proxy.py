@@ -1,0 +1,78 @@
+"""X-Forwarded-For/-Proto for servers that cannot trust them themselves.
+
+granian and hypercorn have no trusted-proxy option; their argv loads
+``deploykit.proxy:application``, which wraps ``ASGI_APPLICATION`` with
+:class:`ProxyHeadersMiddleware` trusting the plan's ``FORWARDED_ALLOW_IPS``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, Scope
+
+ASGIApp = Any
+
+
+class ProxyHeadersMiddleware:
+    """Apply X-Forwarded-For (rightmost value, the one our proxy wrote) and X-Forwarded-Proto.
+
+    Only for peers in ``trusted`` (``"*"`` trusts everyone, which a unix
+    socket needs: it has no peer address).
+    """
+
+    def __init__(self, app: ASGIApp, trusted: tuple[str, ...]) -> None:
+        self.app = app
+        self.trust_all = "*" in trusted
+        self.networks = [ipaddress.ip_network(t, strict=False) for t in trusted if t != "*"]
+
+    def trusts(self, host: str | None) -> bool:
+        if self.trust_all:
+            return True
+        if not host:
+            return False
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(address in net for net in self.networks)
+
+    async def __call__(self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+        if scope["type"] in ("http", "websocket"):
+            client = scope.get("client")
+            if self.trusts(client[0] if client else None):
+                scope = dict(scope)  # type: ignore[assignment]
+                headers = dict(scope["headers"])
+                proto = headers.get(b"x-forwarded-proto", b"").decode("latin1").strip().lower()
+                if proto in ("http", "https"):
+                    secure = proto == "https"
+                    scheme = ("wss" if secure else "ws") if scope["type"] == "websocket" else proto
+                    scope["scheme"] = scheme  # type: ignore[typeddict-unknown-key]
+                forwarded = headers.get(b"x-forwarded-for", b"").decode("latin1")
+                if forwarded:
+                    host = forwarded.split(",")[-1].strip()
+                    scope["client"] = (host, 0)  # type: ignore[typeddict-unknown-key]
+        await self.app(scope, receive, send)
+
+
+def _build() -> ProxyHeadersMiddleware:
+    from django.conf import settings
+    from django.utils.module_loading import import_string
+
+    from deploykit.plan import build_plan
+
+    inner = import_string(settings.ASGI_APPLICATION)
+    return ProxyHeadersMiddleware(inner, build_plan().server.forwarded_allow_ips)
+
+
+def __getattr__(name: str) -> Any:
+    # Built on first access, so importing this module does not need settings.
+    if name == "application":
+        import django
+
+        django.setup(set_prefix=False)
+        app = _build()
+        globals()["application"] = app
+        return app
+    raise AttributeError(name)

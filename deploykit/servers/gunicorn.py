@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from deploykit.plan import Bind
+from deploykit.servers.base import ServerBackend
+
+
+class Gunicorn(ServerBackend):
+    name = "gunicorn"
+    module = "gunicorn"
+    extra = "gunicorn"
+    reload_signal = "HUP"
+
+    def bind_args(self, bind: Bind) -> list[str]:
+        if bind.kind == "unix":
+            return ["--bind", f"unix:{bind.path}"]
+        if bind.kind == "fd":
+            return ["--bind", f"fd://{bind.fd}"]
+        host = f"[{bind.host}]" if ":" in bind.host else bind.host
+        return ["--bind", f"{host}:{bind.port}"]
+
+    def argv(self, *, reload: bool = False) -> list[str]:
+        s = self.server
+        argv = [
+            *self.prefix(),
+            self.target,
+            "--worker-class",
+            "uvicorn_worker.UvicornWorker",
+            *self.bind_args(s.listen),
+            "--workers",
+            "1" if reload else str(s.workers),
+            "--graceful-timeout",
+            str(s.graceful_timeout),
+            "--keep-alive",
+            str(s.keepalive_timeout),
+            "--log-level",
+            s.log_level,
+        ]
+        # gunicorn passes forwarded_allow_ips on to uvicorn's proxy middleware;
+        # FORCE_SCRIPT_NAME gives Django its prefix (gunicorn has no root path).
+        argv += ["--forwarded-allow-ips", ",".join(s.forwarded_allow_ips) if s.proxy_headers else ""]
+        if s.access_log:
+            argv += ["--access-logfile", "-"]
+        if reload:
+            argv.append("--reload")
+        return argv

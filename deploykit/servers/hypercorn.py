@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from deploykit.plan import Bind
+from deploykit.servers.base import ServerBackend
+
+
+class Hypercorn(ServerBackend):
+    name = "hypercorn"
+    module = "hypercorn"
+    extra = "hypercorn"
+    reload_signal = "HUP"
+    handles_proxy_headers = False
+
+    def bind_args(self, bind: Bind) -> list[str]:
+        if bind.kind == "unix":
+            return ["--bind", f"unix:{bind.path}"]
+        if bind.kind == "fd":
+            return ["--bind", f"fd://{bind.fd}"]
+        host = f"[{bind.host}]" if ":" in bind.host else bind.host
+        return ["--bind", f"{host}:{bind.port}"]
+
+    def argv(self, *, reload: bool = False) -> list[str]:
+        s = self.server
+        argv = [*self.prefix(), *self.bind_args(s.listen), "--workers", "1" if reload else str(s.workers)]
+        if s.root_path:
+            argv += ["--root-path", s.root_path]
+        argv += [
+            "--graceful-timeout",
+            str(s.graceful_timeout),
+            "--keep-alive",
+            str(s.keepalive_timeout),
+            "--websocket-ping-interval",
+            str(s.websocket_ping_interval),
+            "--log-level",
+            s.log_level.upper(),
+        ]
+        if s.access_log:
+            argv += ["--access-logfile", "-"]
+        if reload:
+            argv.append("--reload")
+        argv.append(self.target)
+        return argv

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from deploykit.plan import Bind
+from deploykit.servers.base import ServerBackend
+
+
+class Uvicorn(ServerBackend):
+    name = "uvicorn"
+    module = "uvicorn"
+    extra = "uvicorn"
+    # uvicorn's multiprocess supervisor restarts its workers one by one on HUP.
+    reload_signal = "HUP"
+
+    def bind_args(self, bind: Bind) -> list[str]:
+        if bind.kind == "unix":
+            return ["--uds", bind.path]
+        if bind.kind == "fd":
+            return ["--fd", str(bind.fd)]
+        return ["--host", bind.host, "--port", str(bind.port)]
+
+    def argv(self, *, reload: bool = False) -> list[str]:
+        s = self.server
+        argv = [*self.prefix(), self.target, *self.bind_args(s.listen)]
+        if reload:
+            argv += ["--reload", "--reload-dir", self.plan.app.base_dir]
+        else:
+            argv += ["--workers", str(s.workers)]
+        if s.proxy_headers:
+            argv += ["--proxy-headers", "--forwarded-allow-ips", ",".join(s.forwarded_allow_ips)]
+        else:
+            argv += ["--no-proxy-headers"]
+        if s.root_path:
+            argv += ["--root-path", s.root_path]
+        argv += [
+            "--lifespan",
+            "on",
+            "--timeout-graceful-shutdown",
+            str(s.graceful_timeout),
+            "--timeout-keep-alive",
+            str(s.keepalive_timeout),
+            "--ws-ping-interval",
+            str(s.websocket_ping_interval),
+            "--ws-ping-timeout",
+            str(s.websocket_ping_timeout),
+            "--ws-max-size",
+            str(s.websocket_max_size),
+            "--log-level",
+            s.log_level,
+        ]
+        if not s.access_log:
+            argv.append("--no-access-log")
+        return argv

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from deploykit.targets.base import Target, ValidationFailed
+
+
+class Asgi(Target):
+    name = "asgi"
+    description = "the project's asgi.py (three lines; --explicit: the Channels docs' expanded form)"
+    template = "deploykit/asgi/asgi.py"
+    filename = "asgi.py"
+    explicit: ClassVar[bool] = False
+
+    def context(self) -> dict[str, object]:
+        return {"plan": self.plan, "explicit": self.explicit}
+
+    def validate(self, content: str, workdir: Path) -> None:
+        try:
+            compile(content, self.filename, "exec")
+        except SyntaxError as exc:
+            raise ValidationFailed(f"{self.filename}:{exc.lineno}: {exc.msg}") from exc
+
+
+class AsgiExplicit(Asgi):
+    explicit = True

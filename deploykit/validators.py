@@ -1,0 +1,209 @@
+"""Allowlist validators: every value that can reach a config file passes one.
+
+Each validator takes the value and the name of the setting it came from, and
+returns the normalised value or raises :class:`SpecError` naming that setting.
+They accept only what is known to be inert in every format deploykit writes
+(nginx, Apache, Caddy, systemd, supervisor ini, shell, YAML, Python); values
+that must carry arbitrary text (environment values) are quoted per format
+instead, see :mod:`deploykit.quoting`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+from deploykit.exceptions import SpecError
+
+#: The kernel's sun_path is 108 bytes including the terminating NUL.
+MAX_SOCKET_PATH = 107
+
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_HOSTNAME_RE = re.compile(rf"^(?:\*\.|\.)?{_LABEL}(?:\.{_LABEL})*\.?$")
+# Characters allowed in a filesystem path that reaches a config file: no
+# whitespace, quotes, `$`, `%`, `;`, braces, backslash, `:` or control chars.
+_PATH_RE = re.compile(r"^/[A-Za-z0-9._+@=,/-]*$")
+_URL_PATH_RE = re.compile(r"^/(?:[A-Za-z0-9._~+@=,-]+/)*$")
+_IDENT_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+_DOTTED_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_URL_SAFE_RE = re.compile(r"^[A-Za-z0-9._~:/?#\[\]@!&'()*+,=%-]*$")
+
+
+def _fail(setting: str, value: Any, reason: str) -> SpecError:
+    return SpecError(setting, value, reason)
+
+
+def integer(value: Any, setting: str, *, minimum: int = 0, maximum: int = 2**31 - 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _fail(setting, value, "must be an integer")
+    if not minimum <= value <= maximum:
+        raise _fail(setting, value, f"must be between {minimum} and {maximum}")
+    return value
+
+
+def port(value: Any, setting: str) -> int:
+    return integer(value, setting, minimum=1, maximum=65535)
+
+
+def boolean(value: Any, setting: str) -> bool:
+    if not isinstance(value, bool):
+        raise _fail(setting, value, "must be True or False")
+    return value
+
+
+def choice(value: Any, setting: str, choices: Iterable[str]) -> str:
+    options = tuple(choices)
+    if not isinstance(value, str) or value not in options:
+        raise _fail(setting, value, f"must be one of {', '.join(options)}")
+    return value
+
+
+def _string(value: Any, setting: str) -> str:
+    if not isinstance(value, str):
+        raise _fail(setting, value, "must be a string")
+    if not value:
+        raise _fail(setting, value, "must not be empty")
+    return value
+
+
+def hostname(value: Any, setting: str) -> str:
+    """A server name: DNS name (optionally ``*.`` or ``.`` prefixed) or IP address."""
+    text = _string(value, setting)
+    try:
+        return str(ipaddress.ip_address(text.strip("[]")))
+    except ValueError:
+        pass
+    lowered = text.lower()
+    if len(lowered) > 253 or not _HOSTNAME_RE.match(lowered):
+        raise _fail(setting, value, "is not a valid host name or IP address")
+    return lowered
+
+
+def ip_or_network(value: Any, setting: str) -> str:
+    text = _string(value, setting)
+    if text == "*":
+        return text
+    try:
+        if "/" not in text:
+            return str(ipaddress.ip_address(text))
+        return str(ipaddress.ip_network(text, strict=False))
+    except ValueError:
+        raise _fail(setting, value, "is not an IP address, a network or '*'") from None
+
+
+def absolute_path(value: Any, setting: str) -> str:
+    """An absolute filesystem path made of inert characters, without ``..``."""
+    text = _string(value, setting)
+    if not text.startswith("/"):
+        raise _fail(setting, value, "must be an absolute path")
+    if not _PATH_RE.match(text):
+        raise _fail(
+            setting,
+            value,
+            "may contain only letters, digits and . _ + @ = , / - (no spaces, quotes, "
+            "$, %, ;, :, braces, backslashes or control characters)",
+        )
+    if any(part == ".." for part in text.split("/")):
+        raise _fail(setting, value, "must not contain '..'")
+    if len(text) > 1 and text.endswith("/"):
+        text = text.rstrip("/")
+    return text
+
+
+def socket_path(value: Any, setting: str) -> str:
+    text = absolute_path(value, setting)
+    if len(text.encode()) > MAX_SOCKET_PATH:
+        raise _fail(setting, value, f"is longer than the kernel's {MAX_SOCKET_PATH}-byte socket path limit")
+    return text
+
+
+def identifier(value: Any, setting: str) -> str:
+    """A user, group or service name (POSIX portable, lower case)."""
+    text = _string(value, setting)
+    if not _IDENT_RE.match(text):
+        raise _fail(setting, value, "must match [a-z_][a-z0-9_-]{0,31}")
+    return text
+
+
+def dotted_path(value: Any, setting: str) -> str:
+    text = _string(value, setting)
+    if not _DOTTED_RE.match(text):
+        raise _fail(setting, value, "must be a dotted Python path")
+    return text
+
+
+def url_path(value: Any, setting: str) -> str:
+    """A URL path prefix such as STATIC_URL: starts and ends with '/'."""
+    text = _string(value, setting)
+    if not _URL_PATH_RE.match(text):
+        raise _fail(setting, value, "must be a path like /static/ made of URL-safe characters")
+    return text
+
+
+def root_path(value: Any, setting: str) -> str:
+    """A sub-path such as FORCE_SCRIPT_NAME: '' or '/prefix' (no trailing slash)."""
+    if value in (None, "", "/"):
+        return ""
+    text = _string(value, setting).rstrip("/")
+    url_path(text + "/", setting)
+    return text
+
+
+def env_name(value: Any, setting: str) -> str:
+    text = _string(value, setting)
+    if not _ENV_NAME_RE.match(text):
+        raise _fail(setting, value, "must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*)")
+    return text
+
+
+def env_value(value: Any, setting: str) -> str:
+    """Any printable text: quoted per format later; line breaks and NUL can't be."""
+    if not isinstance(value, str):
+        raise _fail(setting, value, "must be a string")
+    if any(ord(c) < 32 and c != "\t" or ord(c) == 127 for c in value):
+        raise _fail(setting, value, "must not contain line breaks, NUL or other control characters")
+    return value
+
+
+def redis_url(value: Any, setting: str) -> str:
+    text = _string(value, setting)
+    if not _URL_SAFE_RE.match(text) or "'" in text:
+        raise _fail(setting, value, "contains characters that are not allowed in a URL")
+    parts = urlsplit(text)
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise _fail(setting, value, "must be a redis://, rediss:// or unix:// URL")
+    if parts.scheme == "unix":
+        socket_path(parts.path, setting)
+    elif not parts.hostname:
+        raise _fail(setting, value, "must name a host")
+    return text
+
+
+def host_port(value: Any, setting: str) -> tuple[str, int]:
+    """'host:port', '[v6]:port' or ':port' / 'port' (meaning 127.0.0.1)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return "127.0.0.1", port(value, setting)
+    text = _string(value, setting)
+    host, sep, port_text = text.rpartition(":")
+    if not sep:
+        host, port_text = "", text
+    if not port_text.isdigit():
+        raise _fail(setting, value, "must be HOST:PORT")
+    number = port(int(port_text), setting)
+    if not host:
+        return "127.0.0.1", number
+    if host.startswith("["):
+        if not host.endswith("]"):
+            raise _fail(setting, value, "must be HOST:PORT")
+        host = host[1:-1]
+    try:
+        return str(ipaddress.ip_address(host)), number
+    except ValueError:
+        pass
+    if host.startswith((".", "*")):
+        raise _fail(setting, value, "must be HOST:PORT")
+    return hostname(host, setting), number

@@ -1,0 +1,7 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from testproject.chat.consumers import ChatConsumer
+
+websocket_urlpatterns = [path("ws/chat/<slug:room>/", ChatConsumer.as_asgi())]

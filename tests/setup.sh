@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs everything the test suite needs on a fresh Debian 12 machine (as root):
+# the real programs the tests run, and a virtualenv with deploykit and its extras.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export DEBIAN_FRONTEND=noninteractive
+packages=(nginx redis-server redis-sentinel supervisor apache2 caddy chromium wrk docker-compose systemd)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Debian starts the packaged services on install; the tests start their own
+# instances on loopback ports and temp prefixes, so the system ones may stay.
+
+python3 -m venv .venv
+.venv/bin/pip install -q -U pip
+.venv/bin/pip install -q -e '.[test,uvicorn,gunicorn,granian,hypercorn,lint,type]'
