@@ -46,6 +46,9 @@ def build_application(
     from channels.security.websocket import AllowedHostsOriginValidator
     from django.utils.module_loading import import_string
 
+    from django.apps import apps
+
+    from deploykit.conf import django_setting
     from deploykit.health import ReadinessMiddleware
     from deploykit.plan import build_plan
 
@@ -56,8 +59,13 @@ def build_application(
         else:
             websocket_urlpatterns = import_string(f"{app.websocket_routes}.websocket_urlpatterns")
     http: ASGIApp = django_app
+    if django_setting("DEBUG") and apps.is_installed("django.contrib.staticfiles"):
+        # Development: serve static files like runserver does (never with DEBUG off).
+        from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
+        http = ASGIStaticFilesHandler(http)
     if app.health_path is not None:
-        http = ReadinessMiddleware(django_app, app.health_path)
+        http = ReadinessMiddleware(http, app.health_path)
     return ProtocolTypeRouter(
         {
             "http": http,
