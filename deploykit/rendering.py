@@ -22,5 +22,10 @@ def render(template_name: str, context: dict[str, Any]) -> str:
         # Template, which takes a Context whose autoescape we control.
         template = get_template(template_name).template  # type: ignore[attr-defined]
     except TemplateDoesNotExist:
-        template = Engine(dirs=[str(_OWN_DIR)], autoescape=False).get_template(template_name)
+        engine = Engine(
+            dirs=[str(_OWN_DIR)],
+            autoescape=False,
+            libraries={"deploykit_quote": "deploykit.templatetags.deploykit_quote"},
+        )
+        template = engine.get_template(template_name)
     return str(template.render(Context(context, autoescape=False)))
