@@ -80,8 +80,17 @@ def get_config() -> dict[str, Any]:
 
 
 def django_setting(name: str, default: Any = None) -> Any:
-    """Read one of Django's own settings, at call time."""
-    return getattr(settings, name, default)
+    """Read one of Django's own settings, at call time, as written.
+
+    ``settings.STATIC_URL`` and ``MEDIA_URL`` are prefixed with the current
+    script prefix, which depends on how Django was set up; the plan wants the
+    value as the user wrote it and applies FORCE_SCRIPT_NAME itself.
+    """
+    value = getattr(settings, name, default)
+    if name in ("STATIC_URL", "MEDIA_URL"):
+        # LazySettings adds the prefix on access; the wrapped holder has the raw value.
+        value = getattr(settings._wrapped, name, default)
+    return value
 
 
 @receiver(setting_changed)
