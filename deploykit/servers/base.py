@@ -48,3 +48,9 @@ class ServerBackend:
 
     def bind_args(self, bind: Bind) -> list[str]:
         raise NotImplementedError
+
+    def run(self, argv: list[str], *, reload: bool = False) -> None:
+        """Become the server (exec), or supervise it under Django's autoreloader."""
+        from deploykit import runner
+
+        runner.run(self, argv, reload=reload)

@@ -77,4 +77,4 @@ class Command(BaseCommand):
         except runner.SocketInUse as exc:
             raise CommandError(str(exc)) from exc
         self.stderr.write(f"deploykit: {shlex.join(argv)}")
-        runner.run(backend, argv, reload=reload)
+        backend.run(argv, reload=reload)

@@ -1,0 +1,202 @@
+"""runasgi: argv per backend (exact), refusals, and the run path with a recording fake backend."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from io import StringIO
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import override_settings
+
+from deploykit.management.commands import runasgi
+from deploykit.servers import BACKENDS, ServerBackend
+from deploykit.servers.uvicorn import Uvicorn
+
+PY = "/srv/example/venv/bin/python"
+REDIS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": ["redis://r:6379"]}}}
+
+
+def print_command(*args: str) -> str:
+    out = StringIO()
+    call_command("runasgi", "--print-command", *args, stdout=out)
+    return out.getvalue().strip()
+
+
+@override_settings(CHANNEL_LAYERS=REDIS)
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["--server", "uvicorn", "--workers", "2"],
+            f"{PY} -m uvicorn testproject.asgi:application --uds /run/example/example.sock --workers 2 "
+            "--proxy-headers --forwarded-allow-ips '*' --lifespan on --timeout-graceful-shutdown 30 "
+            "--timeout-keep-alive 5 --ws-ping-interval 20 --ws-ping-timeout 20 --ws-max-size 1048576 "
+            "--log-level info",
+        ),
+        (
+            ["--server", "daphne", "127.0.0.1:8001"],
+            f"{PY} -m daphne -b 127.0.0.1 -p 8001 --proxy-headers --ping-interval 20 --ping-timeout 20 "
+            "--websocket_timeout 86400 --websocket-max-message-size 1048576 --application-close-timeout 30 "
+            "-v 1 testproject.asgi:application",
+        ),
+        (
+            ["--server", "gunicorn", "--workers", "3", "--uds", "/run/g/g.sock"],
+            f"{PY} -m gunicorn testproject.asgi:application --worker-class uvicorn_worker.UvicornWorker "
+            "--bind unix:/run/g/g.sock --workers 3 --graceful-timeout 30 --keep-alive 5 --log-level info "
+            "--forwarded-allow-ips '*' --access-logfile -",
+        ),
+        (
+            ["--server", "granian", "--workers", "2", "[::1]:9000", "--root-path", "/chat"],
+            f"{PY} -m granian --interface asgi --host ::1 --port 9000 --workers 2 --url-path-prefix /chat "
+            "--workers-kill-timeout 30 --respawn-failed-workers --log-level info --access-log "
+            "deploykit.proxy:application",
+        ),
+        (
+            ["--server", "hypercorn", "--workers", "2", "--fd", "3"],
+            f"{PY} -m hypercorn --bind fd://3 --workers 2 --graceful-timeout 30 --keep-alive 5 "
+            "--websocket-ping-interval 20 --log-level INFO --access-logfile - deploykit.proxy:application",
+        ),
+    ],
+)
+def test_print_command_is_the_exact_argv(args: list[str], expected: str) -> None:
+    assert print_command(*args) == expected
+
+
+def test_print_command_matches_the_backend_argv_the_config_targets_use() -> None:
+    from deploykit.plan import build_plan
+    from deploykit.servers import get_backend
+
+    import shlex
+
+    assert shlex.split(print_command()) == get_backend(build_plan()).argv()
+
+
+def test_in_memory_layer_with_several_processes_is_refused() -> None:
+    with pytest.raises(CommandError, match=r"channel layer \(memory\) does not cross processes"):
+        print_command("--workers", "2")
+
+
+def test_daphne_workers_refused_with_hint() -> None:
+    with pytest.raises(CommandError, match=r"^--workers = 2: daphne has no worker option.*numprocs"):
+        print_command("--server", "daphne", "--workers", "2")
+
+
+@override_settings(CHANNEL_LAYERS=REDIS)
+def test_reload_with_workers_refused() -> None:
+    with pytest.raises(CommandError, match=r"--reload runs one process; the plan has 2"):
+        call_command("runasgi", "--reload", "--workers", "2")
+
+
+def test_invalid_option_names_the_flag() -> None:
+    with pytest.raises(CommandError, match=r"^--uds = 'relative.sock': must be an absolute path$"):
+        print_command("--uds", "relative.sock")
+
+
+def test_missing_backend_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Uvicorn, "is_installed", classmethod(lambda cls: False))
+    with pytest.raises(CommandError, match=r"^uvicorn is not installed: pip install 'deploykit\[uvicorn\]'$"):
+        print_command("--server", "uvicorn")
+
+
+class Recorder(ServerBackend):
+    """A backend that records what it would run instead of running it."""
+
+    runs: ClassVar[list[tuple[list[str], bool]]] = []
+    name = "uvicorn"
+    module = "json"
+    extra = "none"
+
+    def argv(self, *, reload: bool = False) -> list[str]:
+        return BACKENDS["uvicorn"](self.plan).argv(reload=reload)
+
+    def run(self, argv: list[str], *, reload: bool = False) -> None:
+        self.runs.append((argv, reload))
+
+
+@pytest.fixture
+def recorder(monkeypatch: pytest.MonkeyPatch) -> type[Recorder]:
+    monkeypatch.setattr(runasgi.Command, "backends", {**BACKENDS, "uvicorn": Recorder})
+    Recorder.runs = []
+    return Recorder
+
+
+def run(*args: str) -> tuple[str, str]:
+    out, err = StringIO(), StringIO()
+    # call_command skips checks unless told otherwise; manage.py runs them.
+    call_command("runasgi", *args, stdout=out, stderr=err, skip_checks="--skip-checks" in args)
+    return out.getvalue(), err.getvalue()
+
+
+def short_dir() -> Path:
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix="dk", dir="/tmp"))
+
+
+def test_run_prints_the_choice_runs_checks_and_hands_over_the_argv(recorder: type[Recorder]) -> None:
+    sock = short_dir() / "app.sock"
+    out, err = run("--uds", str(sock))
+    assert err.splitlines()[0] == 'deploykit: server: uvicorn (installed; set DEPLOYKIT["SERVER"] to choose another)'
+    assert out == "System check identified no issues (0 silenced).\n"
+    [(argv, reload)] = recorder.runs
+    assert argv[argv.index("--uds") + 1] == str(sock)
+    assert reload is False
+    assert err.splitlines()[-1].startswith(f"deploykit: {PY} -m uvicorn")
+
+
+def test_stale_socket_is_removed(recorder: type[Recorder]) -> None:
+    path = short_dir() / "app.sock"
+    dead = socket.socket(socket.AF_UNIX)
+    dead.bind(str(path))
+    dead.close()  # bound, never listening: what a crashed server leaves
+    assert path.exists()
+    run("--uds", str(path), "--skip-checks")
+    assert not path.exists()
+    assert len(recorder.runs) == 1
+
+
+def test_live_socket_is_refused(recorder: type[Recorder]) -> None:
+    path = short_dir() / "app.sock"
+    live = socket.socket(socket.AF_UNIX)
+    live.bind(str(path))
+    live.listen()
+    try:
+        with pytest.raises(CommandError, match=f"^Something is already listening on {path}.$"):
+            run("--uds", str(path), "--skip-checks")
+    finally:
+        live.close()
+    assert recorder.runs == []
+
+
+def test_regular_file_at_socket_path_is_refused(recorder: type[Recorder]) -> None:
+    path = short_dir() / "app.sock"
+    path.write_text("not a socket")
+    with pytest.raises(CommandError, match="exists and is not a socket"):
+        run("--uds", str(path), "--skip-checks")
+    assert path.read_text() == "not a socket"
+
+
+def test_reload_is_passed_to_the_backend(recorder: type[Recorder]) -> None:
+    run("127.0.0.1:8123", "--reload", "--skip-checks")
+    [(argv, reload)] = recorder.runs
+    assert reload is True
+    assert "--reload" in argv and "--workers" not in argv
+
+
+def test_help_works_without_reading_settings() -> None:
+    import subprocess
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "runasgi", "--help"],
+        env={"DJANGO_SETTINGS_MODULE": "tests.settings", "PATH": "/usr/bin", "DEPLOYKIT_BROKEN": "1"},
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "--print-command" in result.stdout
