@@ -35,30 +35,22 @@ DEPLOYKIT = {
     "TLS_CERTIFICATE_KEY": "/etc/letsencrypt/live/chat.example.com/privkey.pem",
 }
 del DEPLOYKIT["BIND"]
-for _key, _env in (("SOCKET", "DEPLOYKIT_SOCKET"), ("SERVER", "DEPLOYKIT_SERVER")):
-    if os.environ.get(_env):
-        DEPLOYKIT[_key] = os.environ[_env]
-# Knobs without a command-line flag, for a stack on loopback ports run by an
-# unprivileged user (tests/e2e sets them): numbers and lists from strings.
-for _key, _env, _convert in (
-    ("GRACEFUL_TIMEOUT", "DEPLOYKIT_GRACEFUL_TIMEOUT", int),
-    ("HTTP_PORT", "DEPLOYKIT_HTTP_PORT", int),
-    ("LISTEN_ADDRESS", "DEPLOYKIT_LISTEN_ADDRESS", str),
-    ("USER", "DEPLOYKIT_USER", str),
-    ("GROUP", "DEPLOYKIT_GROUP", str),
-    ("RUNTIME_DIRECTORY", "DEPLOYKIT_RUNTIME_DIRECTORY", str),
-    ("UPSTREAM", "DEPLOYKIT_UPSTREAM", lambda value: value.split(",")),
-    ("STICKY_SESSIONS", "DEPLOYKIT_STICKY_SESSIONS", lambda value: value == "1"),
-):
-    if os.environ.get(_env):
-        DEPLOYKIT[_key] = _convert(os.environ[_env])
-if os.environ.get("DEPLOYKIT_TLS") == "off":
-    # Plain HTTP (a loopback test stack has no certificate).
-    del DEPLOYKIT["TLS_CERTIFICATE"], DEPLOYKIT["TLS_CERTIFICATE_KEY"]
-if os.environ.get("FORCE_SCRIPT_NAME"):
-    # Served under a sub-path: static URLs follow the prefix.
-    FORCE_SCRIPT_NAME = os.environ["FORCE_SCRIPT_NAME"]
-    STATIC_URL = "static/"
+# Per-machine knobs from the environment (the env file, the test suites):
+# DEPLOYKIT_<KEY>=value for these keys; integers where the key takes one.
+_ENV_KEYS = {
+    "SOCKET": str,
+    "BIND": str,
+    "SERVER": str,
+    "WORKERS": int,
+    "GRACEFUL_TIMEOUT": int,
+    "LISTEN_ADDRESS": str,
+    "HTTP_PORT": int,
+    "RUNTIME_DIRECTORY": str,
+}
+for _key, _type in _ENV_KEYS.items():
+    _value = os.environ.get(f"DEPLOYKIT_{_key}")
+    if _value:
+        DEPLOYKIT[_key] = _type(_value)
 
 CHANNEL_LAYERS = {
     "default": {

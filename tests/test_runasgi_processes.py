@@ -1,0 +1,193 @@
+"""runasgi for real: manage.py runasgi starts daphne and uvicorn (2 workers over Redis), on TCP and unix sockets.
+
+GET / is 200, two WebSocket clients in one room exchange a message, SIGTERM stops the server
+within its graceful timeout with exit code 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import websockets
+
+from tests.conftest import require_tool
+
+ROOT = Path(__file__).resolve().parent.parent
+GRACEFUL = 5
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(predicate: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def can_connect(address: tuple[str, int] | str) -> bool:
+    family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
+    with socket.socket(family) as s:
+        try:
+            s.connect(address)
+        except OSError:
+            return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def workdir() -> Iterator[Path]:
+    # Short: unix socket paths must fit in 107 bytes.
+    path = Path(tempfile.mkdtemp(prefix="dkr", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def redis_url(workdir: Path) -> Iterator[str]:
+    server = require_tool("redis-server")
+    port = free_port()
+    proc = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: can_connect(("127.0.0.1", port)), 10, "redis")
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def env(workdir: Path, redis_url: str) -> dict[str, str]:
+    environment = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "testproject.production",
+        "DJANGO_SECRET_KEY": "runasgi-process-tests-" + "x" * 40,
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "REDIS_URL": redis_url,
+        "STATIC_ROOT": str(workdir / "static"),
+    }
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], env=environment, cwd=ROOT, check=True
+    )
+    return environment
+
+
+def start(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "runasgi", "--skip-checks", *args],
+        env={**env, "PYTHONUNBUFFERED": "1"},
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def get(address: tuple[str, int] | str, path: str) -> tuple[int, bytes]:
+    if isinstance(address, str):
+        conn: http.client.HTTPConnection = UnixHTTPConnection(address)
+    else:
+        conn = http.client.HTTPConnection(*address, timeout=5)
+    conn.request("GET", path, headers={"Host": "127.0.0.1"})
+    response = conn.getresponse()
+    return response.status, response.read()
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str) -> None:
+        super().__init__("127.0.0.1", timeout=5)
+        self.path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.settimeout(5)
+        self.sock.connect(self.path)
+
+
+async def chat(address: tuple[str, int] | str) -> tuple[dict[str, object], dict[str, object], dict[str, object]]:
+    """Two clients join one room; one speaks; returns both hellos and what the other heard."""
+    if isinstance(address, str):
+        a_conn = websockets.unix_connect(address, "ws://127.0.0.1/ws/chat/lobby/", origin="http://127.0.0.1")
+        b_conn = websockets.unix_connect(address, "ws://127.0.0.1/ws/chat/lobby/", origin="http://127.0.0.1")
+    else:
+        uri = f"ws://{address[0]}:{address[1]}/ws/chat/lobby/"
+        a_conn = websockets.connect(uri, origin="http://127.0.0.1")
+        b_conn = websockets.connect(uri, origin="http://127.0.0.1")
+    async with a_conn as a, b_conn as b:
+        hello_a = json.loads(await asyncio.wait_for(a.recv(), 5))
+        hello_b = json.loads(await asyncio.wait_for(b.recv(), 5))
+        await a.send(json.dumps({"message": "across the room"}))
+        heard = json.loads(await asyncio.wait_for(b.recv(), 5))
+    return hello_a, hello_b, heard
+
+
+def stop(proc: subprocess.Popen[str]) -> tuple[int, float, str]:
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    try:
+        output, _ = proc.communicate(timeout=GRACEFUL + 10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        output, _ = proc.communicate()
+        raise AssertionError(f"did not stop within {GRACEFUL + 10}s:\n{output}") from None
+    return proc.returncode, time.monotonic() - started, output
+
+
+@pytest.mark.parametrize(
+    ("server", "bind", "workers"),
+    [("daphne", "tcp", 1), ("daphne", "unix", 1), ("uvicorn", "tcp", 2), ("uvicorn", "unix", 2)],
+)
+def test_runasgi_serves_http_and_websockets_and_stops_on_sigterm(
+    env: dict[str, str], workdir: Path, server: str, bind: str, workers: int
+) -> None:
+    address: tuple[str, int] | str
+    if bind == "tcp":
+        address = ("127.0.0.1", free_port())
+        args = [f"127.0.0.1:{address[1]}"]
+    else:
+        address = str(workdir / f"{server}.sock")
+        args = ["--uds", address]
+    args += ["--server", server, "--workers", str(workers)]
+    proc = start({**env, "DEPLOYKIT_GRACEFUL_TIMEOUT": str(GRACEFUL)}, *args)
+    try:
+        wait_until(lambda: proc.poll() is not None or can_connect(address), 20, f"{server} to listen")
+        assert proc.poll() is None, proc.communicate()[0]
+        status, body = get(address, "/")
+        assert status == 200, body[:500]
+        assert b"deploykit chat" in body
+        hello_a, hello_b, heard = asyncio.run(chat(address))
+        assert hello_a["type"] == hello_b["type"] == "hello"
+        assert heard["type"] == "message" and heard["message"] == "across the room"
+    finally:
+        if proc.poll() is None:
+            code, elapsed, output = stop(proc)
+        else:
+            code, elapsed, output = proc.returncode, 0.0, proc.communicate()[0]
+    assert code == 0, output
+    assert elapsed < GRACEFUL + 2, f"took {elapsed:.1f}s to stop"
+    assert "deploykit: server: " in output
+    if bind == "unix":
+        assert not Path(str(address)).exists() or not can_connect(str(address))
