@@ -35,22 +35,32 @@ DEPLOYKIT = {
     "TLS_CERTIFICATE_KEY": "/etc/letsencrypt/live/chat.example.com/privkey.pem",
 }
 del DEPLOYKIT["BIND"]
-# Per-machine knobs from the environment (the env file, the test suites):
-# DEPLOYKIT_<KEY>=value for these keys; integers where the key takes one.
+# Per-machine knobs from the environment (the env file, the test suites, the
+# benchmark): DEPLOYKIT_<KEY>=value for these keys, converted from strings.
 _ENV_KEYS = {
     "SOCKET": str,
     "BIND": str,
     "SERVER": str,
     "WORKERS": int,
     "GRACEFUL_TIMEOUT": int,
-    "LISTEN_ADDRESS": str,
     "HTTP_PORT": int,
+    "LISTEN_ADDRESS": str,
+    "USER": str,
+    "GROUP": str,
     "RUNTIME_DIRECTORY": str,
+    "UPSTREAM": lambda value: value.split(","),
+    "STICKY_SESSIONS": lambda value: value == "1",
 }
-for _key, _type in _ENV_KEYS.items():
-    _value = os.environ.get(f"DEPLOYKIT_{_key}")
-    if _value:
-        DEPLOYKIT[_key] = _type(_value)
+for _key, _convert in _ENV_KEYS.items():
+    if os.environ.get(f"DEPLOYKIT_{_key}"):
+        DEPLOYKIT[_key] = _convert(os.environ[f"DEPLOYKIT_{_key}"])
+if os.environ.get("DEPLOYKIT_TLS") == "off":
+    # Plain HTTP (a loopback test stack has no certificate).
+    del DEPLOYKIT["TLS_CERTIFICATE"], DEPLOYKIT["TLS_CERTIFICATE_KEY"]
+if os.environ.get("FORCE_SCRIPT_NAME"):
+    # Served under a sub-path: static URLs follow the prefix.
+    FORCE_SCRIPT_NAME = os.environ["FORCE_SCRIPT_NAME"]
+    STATIC_URL = "static/"
 
 CHANNEL_LAYERS = {
     "default": {
