@@ -69,7 +69,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def get_config() -> dict[str, Any]:
     """Return ``DEPLOYKIT`` merged over :data:`DEFAULTS` (unknown keys kept, checks flag them)."""
     user = getattr(settings, "DEPLOYKIT", {})
@@ -89,7 +89,7 @@ def django_setting(name: str, default: Any = None) -> Any:
     value = getattr(settings, name, default)
     if name in ("STATIC_URL", "MEDIA_URL"):
         # LazySettings adds the prefix on access; the wrapped holder has the raw value.
-        value = getattr(settings._wrapped, name, default)
+        value = getattr(settings._wrapped, name, default)  # type: ignore[misc]
     return value
 
 

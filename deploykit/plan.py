@@ -278,7 +278,7 @@ def _build_process_manager(r: _Reader, app: App) -> ProcessManager:
     if not isinstance(environment, Mapping):
         raise SpecError(r.label("ENVIRONMENT"), environment, "must be a dict of names to strings")
     env = tuple(
-        (v.env_name(k, f'{r.label("ENVIRONMENT")}[{k!r}]'), v.env_value(val, f'{r.label("ENVIRONMENT")}[{k!r}]'))
+        (v.env_name(k, f"{r.label('ENVIRONMENT')}[{k!r}]"), v.env_value(val, f"{r.label('ENVIRONMENT')}[{k!r}]"))
         for k, val in environment.items()
     )
     graceful = v.integer(r.get("GRACEFUL_TIMEOUT"), r.label("GRACEFUL_TIMEOUT"), minimum=1, maximum=3600)
@@ -523,8 +523,10 @@ def _build_channel_layer(r: _Reader) -> ChannelLayer:
     capacity_rec = v.integer(r.get("CHANNEL_CAPACITY"), r.label("CHANNEL_CAPACITY"), minimum=1, maximum=10**7)
     lifetime = v.integer(r.get("WEBSOCKET_LIFETIME"), r.label("WEBSOCKET_LIFETIME"), minimum=1, maximum=86400 * 365)
     expiry_setting = r.get("GROUP_EXPIRY")
-    expiry_rec = max(REDIS_DEFAULT_GROUP_EXPIRY, lifetime) if expiry_setting is None else v.integer(
-        expiry_setting, r.label("GROUP_EXPIRY"), minimum=1, maximum=86400 * 365
+    expiry_rec = (
+        max(REDIS_DEFAULT_GROUP_EXPIRY, lifetime)
+        if expiry_setting is None
+        else v.integer(expiry_setting, r.label("GROUP_EXPIRY"), minimum=1, maximum=86400 * 365)
     )
     url = r.get("REDIS_URL")
     if url is not None:

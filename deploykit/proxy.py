@@ -48,11 +48,11 @@ class ProxyHeadersMiddleware:
                 if proto in ("http", "https"):
                     secure = proto == "https"
                     scheme = ("wss" if secure else "ws") if scope["type"] == "websocket" else proto
-                    scope["scheme"] = scheme  # type: ignore[typeddict-unknown-key]
+                    scope["scheme"] = scheme
                 forwarded = headers.get(b"x-forwarded-for", b"").decode("latin1")
                 if forwarded:
                     host = forwarded.split(",")[-1].strip()
-                    scope["client"] = (host, 0)  # type: ignore[typeddict-unknown-key]
+                    scope["client"] = (host, 0)
         await self.app(scope, receive, send)
 
 

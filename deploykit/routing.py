@@ -44,9 +44,8 @@ def build_application(
     from channels.auth import AuthMiddlewareStack
     from channels.routing import ProtocolTypeRouter, URLRouter
     from channels.security.websocket import AllowedHostsOriginValidator
-    from django.utils.module_loading import import_string
-
     from django.apps import apps
+    from django.utils.module_loading import import_string
 
     from deploykit.conf import django_setting
     from deploykit.health import ReadinessMiddleware

@@ -164,7 +164,7 @@ def env_value(value: Any, setting: str) -> str:
     """Any printable text: quoted per format later; line breaks and NUL can't be."""
     if not isinstance(value, str):
         raise _fail(setting, value, "must be a string")
-    if any(ord(c) < 32 and c != "\t" or ord(c) == 127 for c in value):
+    if any((ord(c) < 32 and c != "\t") or ord(c) == 127 for c in value):
         raise _fail(setting, value, "must not contain line breaks, NUL or other control characters")
     return value
 

@@ -1,6 +1,6 @@
 import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "testproject.settings")
-from deploykit.routing import build_application  # noqa: E402
+from deploykit.routing import build_application
 
 application = build_application()

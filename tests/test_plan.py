@@ -172,9 +172,9 @@ def test_virtualenv_defaults_to_the_running_one() -> None:
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"DEPLOYKIT": dk(WORKERS="4")}, 'DEPLOYKIT["WORKERS"] = \'4\': must be an integer'),
+        ({"DEPLOYKIT": dk(WORKERS="4")}, "DEPLOYKIT[\"WORKERS\"] = '4': must be an integer"),
         ({"DEPLOYKIT": dk(WORKERS=True)}, 'DEPLOYKIT["WORKERS"] = True: must be an integer'),
-        ({"DEPLOYKIT": dk(SERVER="bjoern")}, 'DEPLOYKIT["SERVER"] = \'bjoern\': must be one of'),
+        ({"DEPLOYKIT": dk(SERVER="bjoern")}, "DEPLOYKIT[\"SERVER\"] = 'bjoern': must be one of"),
         ({"DEPLOYKIT": dk(HTTP_PORT=70000)}, 'DEPLOYKIT["HTTP_PORT"] = 70000: must be between 1 and 65535'),
         ({"DEPLOYKIT": dk(SOCKET="run/app.sock")}, "must be an absolute path"),
         ({"DEPLOYKIT": dk(SOCKET="/run/a b.sock")}, "no spaces"),

@@ -67,10 +67,10 @@ def test_print_command_is_the_exact_argv(args: list[str], expected: str) -> None
 
 
 def test_print_command_matches_the_backend_argv_the_config_targets_use() -> None:
+    import shlex
+
     from deploykit.plan import build_plan
     from deploykit.servers import get_backend
-
-    import shlex
 
     assert shlex.split(print_command()) == get_backend(build_plan()).argv()
 

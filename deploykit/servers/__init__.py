@@ -10,9 +10,7 @@ from deploykit.servers.gunicorn import Gunicorn
 from deploykit.servers.hypercorn import Hypercorn
 from deploykit.servers.uvicorn import Uvicorn
 
-BACKENDS: dict[str, type[ServerBackend]] = {
-    cls.name: cls for cls in (Daphne, Uvicorn, Gunicorn, Granian, Hypercorn)
-}
+BACKENDS: dict[str, type[ServerBackend]] = {cls.name: cls for cls in (Daphne, Uvicorn, Gunicorn, Granian, Hypercorn)}
 
 
 def get_backend(plan: Plan) -> ServerBackend:

@@ -9,7 +9,7 @@ from deploykit.targets.base import Target, ValidationFailed
 class Asgi(Target):
     name = "asgi"
     description = "the project's asgi.py (three lines; --explicit: the Channels docs' expanded form)"
-    template = "deploykit/asgi/asgi.py"
+    template = "deploykit/asgi/asgi.py-tpl"
     filename = "asgi.py"
     explicit: ClassVar[bool] = False
 

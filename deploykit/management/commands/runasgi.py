@@ -47,9 +47,7 @@ class Command(BaseCommand):
         server = plan.server
         backend_class = self.backends[server.backend]
         if reload and server.total_processes > 1:
-            raise CommandError(
-                f"--reload runs one process; the plan has {server.total_processes} (use --workers 1)."
-            )
+            raise CommandError(f"--reload runs one process; the plan has {server.total_processes} (use --workers 1).")
         if not plan.channel_layer.crosses_processes and server.total_processes > 1:
             raise CommandError(
                 f"The channel layer ({plan.channel_layer.kind}) does not cross processes, and the plan "
