@@ -62,6 +62,7 @@ DEFAULTS: dict[str, Any] = {
     "RUNTIME_DIRECTORY": None,
     "ENV_FILE": None,
     "ENVIRONMENT": {},
+    "IP_ADDRESS_ALLOW": None,
     # channel layer
     "REDIS_URL": None,
     "CHANNEL_CAPACITY": 1500,

@@ -142,6 +142,8 @@ class ProcessManager:
     environment: tuple[tuple[str, str], ...]
     #: Above the server's graceful timeout, so the server finishes first.
     stop_timeout: int
+    #: systemd IPAddressAllow= (with IPAddressDeny=any); None: the systemd target derives it.
+    ip_address_allow: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -294,7 +296,21 @@ def _build_process_manager(r: _Reader, app: App) -> ProcessManager:
         env_file=env_file,
         environment=env,
         stop_timeout=graceful + 15,
+        ip_address_allow=_ip_address_allow(r),
     )
+
+
+#: Keywords systemd.resource-control(5) accepts in IPAddressAllow= besides addresses.
+IP_ALLOW_KEYWORDS = ("any", "localhost", "link-local", "multicast")
+
+
+def _ip_address_allow(r: _Reader) -> tuple[str, ...] | None:
+    value = r.get("IP_ADDRESS_ALLOW")
+    if value is None:
+        return None
+    if isinstance(value, str) or not isinstance(value, (list, tuple)) or not value:
+        raise SpecError(r.label("IP_ADDRESS_ALLOW"), value, "must be a list of addresses, networks or 'any'")
+    return tuple(a if a in IP_ALLOW_KEYWORDS else v.ip_or_network(a, r.label("IP_ADDRESS_ALLOW")) for a in value)
 
 
 def _default_backend(r: _Reader) -> tuple[str, str]:
