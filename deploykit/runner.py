@@ -68,11 +68,20 @@ def run(backend: ServerBackend, argv: list[str], *, reload: bool = False) -> Non
     os.execve(argv[0], argv, env)
 
 
+def _die_with_parent() -> None:
+    # Linux prctl(PR_SET_PDEATHSIG, SIGTERM): the server must not outlive the
+    # reloader process that started it, however that process ends.
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)
+
+
 def _run_with_django_reloader(argv: list[str], env: dict[str, str]) -> None:
     from django.utils import autoreload
 
     def serve() -> None:
-        child = subprocess.Popen(argv, env=env)
+        child = subprocess.Popen(argv, env=env, preexec_fn=_die_with_parent)
 
         def stop() -> None:
             if child.poll() is None:

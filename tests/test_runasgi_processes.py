@@ -191,3 +191,28 @@ def test_runasgi_serves_http_and_websockets_and_stops_on_sigterm(
     assert "deploykit: server: " in output
     if bind == "unix":
         assert not Path(str(address)).exists() or not can_connect(str(address))
+
+
+def test_reload_restarts_daphne_on_change_and_leaves_no_orphan(env: dict[str, str]) -> None:
+    port = free_port()
+    proc = start(env, f"127.0.0.1:{port}", "--server", "daphne", "--reload")
+    try:
+        wait_until(lambda: can_connect(("127.0.0.1", port)), 20, "daphne to listen")
+        first = _pid(port)
+        os.utime(ROOT / "testproject" / "chat" / "views.py")  # what saving the file does
+        wait_until(lambda: _pid(port) not in (None, first), 20, "the reloader to restart daphne")
+        assert get(("127.0.0.1", port), "/")[0] == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)  # the reloader only, as a process manager would
+        proc.communicate(timeout=15)
+    # The server died with its reloader: nothing listens any more.
+    wait_until(lambda: not can_connect(("127.0.0.1", port)), 10, "daphne to stop with the reloader")
+
+
+def _pid(port: int) -> int | None:
+    """The pid of the process serving /whoami/, or None while nothing answers."""
+    try:
+        status, body = get(("127.0.0.1", port), "/whoami/")
+    except OSError:
+        return None
+    return int(json.loads(body)["pid"]) if status == 200 else None
