@@ -3,7 +3,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
@@ -39,3 +39,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def chat_message(self, event: dict[str, Any]) -> None:
         await self.send_json({"type": "message", "message": event["message"], "pid": event["pid"]})
+
+
+class EchoConsumer(AsyncWebsocketConsumer):
+    """Sends every frame back as it came: the benchmark's WebSocket echo (bench/)."""
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        await self.send(text_data=text_data, bytes_data=bytes_data)
