@@ -1,0 +1,337 @@
+"""Real processes for the end-to-end stack: start, wait (always bounded), stop (always).
+
+Every process starts in its own session (its own process group), logs to a
+file in the stack's directory, and is stopped by :meth:`Proc.stop`: the signal
+first, SIGKILL to the whole group when the timeout passes. An ``atexit`` hook
+kills whatever a crashed or interrupted run left behind.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import http.client
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import require_tool
+
+REPO = Path(__file__).resolve().parents[2]
+PYTHON = sys.executable
+#: Seconds a process may take to come up (Django import on a busy 2-core machine).
+STARTUP_TIMEOUT = 40.0
+
+_LIVE: dict[int, Proc] = {}
+
+
+def short_tmpdir(prefix: str) -> Path:
+    """A directory under /tmp: pytest's tmp paths can exceed the 107 bytes of a unix socket path."""
+    path = Path(tempfile.mkdtemp(prefix=f"dk-{prefix}-", dir="/tmp"))
+    path.chmod(0o755)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last: BaseException | None = None
+    while True:
+        try:
+            result = predicate()
+            if result:
+                return result
+        except Exception as exc:  # noqa: BLE001 - polled again until the deadline
+            last = exc
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last error: {last!r})")
+        time.sleep(interval)
+
+
+@dataclass(frozen=True)
+class Stopped:
+    returncode: int
+    seconds: float
+    killed: bool
+
+
+class Proc:
+    """One started process (and its process group)."""
+
+    def __init__(
+        self, name: str, argv: list[str], *, log_dir: Path, env: Mapping[str, str] | None = None, cwd: Path = REPO
+    ) -> None:
+        self.name = name
+        self.argv = argv
+        self.log_path = log_dir / f"{name}.log"
+        with open(self.log_path, "ab") as log:
+            self.popen = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=cwd,
+                env=dict(env) if env is not None else None,
+                start_new_session=True,
+            )
+        self.pid = self.popen.pid
+        _LIVE[self.pid] = self
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> Stopped:
+        """Send ``sig`` to the process; SIGKILL its group if it outlives ``timeout``."""
+        start = time.monotonic()
+        killed = False
+        if self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, sig)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                killed = True
+                self.kill_group()
+                self.popen.wait(10)
+        seconds = time.monotonic() - start
+        # Workers the leader left behind are ours too.
+        self.kill_group()
+        _LIVE.pop(self.pid, None)
+        return Stopped(self.popen.returncode, seconds, killed)
+
+    def kill_group(self) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGKILL)
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    for proc in list(_LIVE.values()):
+        proc.kill_group()
+
+
+# -- HTTP over TCP or a unix socket -------------------------------------------------------------
+
+#: A TCP (host, port) or a unix socket path.
+Address = tuple[str, int] | str
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self.unix_path)
+        self.sock = sock
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def http_get(address: Address, path: str, headers: Mapping[str, str] | None = None, timeout: float = 10.0) -> Response:
+    conn: http.client.HTTPConnection
+    if isinstance(address, str):
+        conn = _UnixHTTPConnection(address, timeout)
+    else:
+        conn = http.client.HTTPConnection(address[0], address[1], timeout=timeout)
+    try:
+        request_headers = {"Host": "127.0.0.1", **(headers or {})}
+        conn.request("GET", path, headers=request_headers)
+        resp = conn.getresponse()
+        return Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
+    finally:
+        conn.close()
+
+
+def answers(address: Address, path: str, status: int = 200) -> bool:
+    try:
+        return http_get(address, path, timeout=5).status == status
+    except OSError:
+        return False
+
+
+# -- The pieces of the stack --------------------------------------------------------------------
+
+
+class RedisServer:
+    """redis-server on a free loopback port, no persistence: a restart loses everything, like a crash."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.binary = require_tool("redis-server")
+        self.workdir = workdir
+        self.port = free_port()
+        self.proc: Proc | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def ping(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def start(self) -> None:
+        argv = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        argv += ["--dir", str(self.workdir)]
+        self.proc = Proc("redis", argv, log_dir=self.workdir)
+        wait_until(self.ping, 10, f"redis on port {self.port}")
+
+    def stop(self) -> Stopped | None:
+        if self.proc is None:
+            return None
+        stopped = self.proc.stop(timeout=10)
+        self.proc = None
+        return stopped
+
+
+class Nginx:
+    """nginx on a temp prefix, with a wrapper nginx.conf that ``include``\\s the generated site file.
+
+    The wrapper holds only what a packaged nginx.conf holds (pid, logs, temp
+    paths, mime types); everything about the site comes from deployconfig.
+    """
+
+    def __init__(self, prefix: Path, site_conf: Path, port: int) -> None:
+        self.binary = require_tool("nginx")
+        self.prefix = prefix
+        self.port = port
+        for sub in ("logs", "tmp"):
+            (prefix / sub).mkdir(parents=True, exist_ok=True)
+        user = pwd.getpwuid(os.getuid()).pw_name
+        temp = "".join(
+            f"    {kind}_temp_path {prefix}/tmp/{kind};\n"
+            for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        )
+        # As root, nginx's workers would drop to "nobody", who cannot reach the
+        # test's sockets; as any other user the directive is ignored.
+        (prefix / "nginx.conf").write_text(
+            f"user {user};\n"
+            "worker_processes 1;\n"
+            f"pid {prefix}/nginx.pid;\n"
+            f"error_log {prefix}/logs/error.log info;\n"
+            "events { worker_connections 512; }\n"
+            "http {\n"
+            "    include /etc/nginx/mime.types;\n"
+            "    default_type application/octet-stream;\n"
+            f"    access_log {prefix}/logs/access.log;\n"
+            f"{temp}"
+            f"    include {site_conf};\n"
+            "}\n"
+        )
+        self.proc: Proc | None = None
+
+    def argv(self, *extra: str) -> list[str]:
+        conf = str(self.prefix / "nginx.conf")
+        return [self.binary, "-p", f"{self.prefix}/", "-e", f"{self.prefix}/logs/error.log", "-c", conf, *extra]
+
+    def start(self) -> None:
+        test = subprocess.run(self.argv("-t"), capture_output=True, text=True, timeout=30)
+        assert test.returncode == 0, f"nginx -t failed:\n{test.stderr}"
+        self.proc = Proc("nginx", self.argv("-g", "daemon off;"), log_dir=self.prefix)
+        wait_until(
+            lambda: answers(("127.0.0.1", self.port), "/nonexistent-probe", 404) or self._listening(), 10, "nginx"
+        )
+
+    def _listening(self) -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.stop(signal.SIGQUIT, timeout=10)
+            self.proc = None
+
+    def error_log(self) -> str:
+        path = self.prefix / "logs" / "error.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+
+def stack_env(workdir: Path, redis_url: str, static_root: Path, **extra: str) -> dict[str, str]:
+    """The environment of every command of a stack: production settings, loopback everything."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DEPLOYKIT_", "PYTEST_", "FORCE_SCRIPT"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="testproject.production",
+        DJANGO_SECRET_KEY="e2e-" + "k" * 50,
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        REDIS_URL=redis_url,
+        STATIC_ROOT=str(static_root),
+        DEPLOYKIT_SOCKET=str(workdir / "app.sock"),
+        DEPLOYKIT_TLS="off",
+        DEPLOYKIT_USER=pwd.getpwuid(os.getuid()).pw_name,
+        DEPLOYKIT_RUNTIME_DIRECTORY=str(workdir),
+        DEMO_DATABASE=str(workdir / "db.sqlite3"),
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return env
+
+
+def manage(env: Mapping[str, str], *args: str, timeout: float = 120) -> str:
+    """Run a management command to completion; its stdout."""
+    done = subprocess.run(
+        [PYTHON, "manage.py", *args], cwd=REPO, env=dict(env), capture_output=True, text=True, timeout=timeout
+    )
+    assert done.returncode == 0, f"manage.py {' '.join(args)} failed ({done.returncode}):\n{done.stderr}"
+    return done.stdout
+
+
+def start_server(name: str, env: Mapping[str, str], args: list[str], log_dir: Path) -> Proc:
+    """``manage.py runasgi`` (it execs the server: the pid is the server's)."""
+    return Proc(name, [PYTHON, "manage.py", "runasgi", *args], log_dir=log_dir, env=env)
+
+
+def wait_ready(proc: Proc, address: Address, path: str = "/-/ready", timeout: float = STARTUP_TIMEOUT) -> float:
+    """Seconds until ``path`` answers 200 at ``address``; fails early if the process died."""
+    start = time.monotonic()
+
+    def ready() -> bool:
+        assert proc.alive(), f"{proc.name} exited ({proc.popen.returncode}):\n{proc.log()[-3000:]}"
+        return answers(address, path)
+
+    wait_until(ready, timeout, f"{proc.name} at {address}{path}", interval=0.1)
+    return time.monotonic() - start
+
+
+@contextlib.contextmanager
+def cleanup_dir(path: Path) -> Iterator[Path]:
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
