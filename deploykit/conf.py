@@ -67,6 +67,20 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_URL": None,
     "CHANNEL_CAPACITY": 1500,
     "GROUP_EXPIRY": None,
+    # containers (dockerfile, compose, kubernetes targets)
+    "CONTAINERS": False,
+    "IMAGE": None,
+    "IMAGE_TAG": "latest",
+    "PYTHON_IMAGE": "python:3.12-slim-bookworm",
+    "REQUIREMENTS": ("requirements.txt",),
+    "CONTAINER_PORT": 8000,
+    "NAMESPACE": None,
+    "REPLICAS": 2,
+    "MAX_REPLICAS": None,
+    "CPU_REQUEST": "250m",
+    "CPU_LIMIT": None,
+    "MEMORY_REQUEST": "256Mi",
+    "MEMORY_LIMIT": "512Mi",
 }
 
 

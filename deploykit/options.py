@@ -33,6 +33,10 @@ PLAN_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("--tls-certificate-key", "TLS_CERTIFICATE_KEY", {"metavar": "PATH"}),
     ("--acme-webroot", "ACME_WEBROOT", {"metavar": "PATH"}),
     ("--redis-url", "REDIS_URL", {"metavar": "URL"}),
+    ("--image", "IMAGE", {"metavar": "NAME", "help": "container image name, without tag (default: NAME)"}),
+    ("--tag", "IMAGE_TAG", {"help": "container image tag (default: latest)"}),
+    ("--namespace", "NAMESPACE", {"help": "Kubernetes namespace (default: NAME)"}),
+    ("--replicas", "REPLICAS", {"type": int, "help": "app containers (Compose scale, Deployment replicas)"}),
 )
 
 

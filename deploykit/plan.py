@@ -13,7 +13,7 @@ import importlib.util
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from deploykit import validators as v
@@ -182,12 +182,43 @@ class App:
 
 
 @dataclass(frozen=True)
+class Container:
+    """The image and the cluster: what the dockerfile, compose and kubernetes targets write."""
+
+    #: Whether ``deployconfig all`` writes the container files (DEPLOYKIT["CONTAINERS"]).
+    enabled: bool
+    #: Kubernetes object and Compose service names: the app name as a DNS label.
+    name: str
+    image: str
+    tag: str
+    python_image: str
+    requirements: tuple[str, ...]
+    port: int
+    namespace: str
+    replicas: int
+    max_replicas: int
+    cpu_request: str
+    cpu_limit: str | None
+    memory_request: str
+    memory_limit: str | None
+    #: The plan's server and process manager as they run inside the image:
+    #: the image's virtualenv and working directory, a TCP bind on ``port``.
+    server: Server
+    process_manager: ProcessManager
+
+    @property
+    def reference(self) -> str:
+        return f"{self.image}:{self.tag}"
+
+
+@dataclass(frozen=True)
 class Plan:
     site: Site
     server: Server
     process_manager: ProcessManager
     channel_layer: ChannelLayer
     app: App
+    container: Container
     #: Choices made for the user, printed by the commands (never silent).
     notes: tuple[str, ...] = field(default=())
 
@@ -227,7 +258,16 @@ def build_plan(overrides: Mapping[str, Any] | None = None, labels: Mapping[str, 
     pm = _build_process_manager(r, app)
     server = _build_server(r, app, pm, layer, notes)
     site = _build_site(r, server, pm)
-    return Plan(site=site, server=server, process_manager=pm, channel_layer=layer, app=app, notes=tuple(notes))
+    container = _build_container(r, app, layer)
+    return Plan(
+        site=site,
+        server=server,
+        process_manager=pm,
+        channel_layer=layer,
+        app=app,
+        container=container,
+        notes=tuple(notes),
+    )
 
 
 def _build_app(r: _Reader) -> App:
@@ -597,4 +637,76 @@ def _build_channel_layer(r: _Reader) -> ChannelLayer:
     )
     return ChannelLayer(
         kind, backend, tuple(hosts), tuple(sentinels), master_name, capacity, group_expiry, capacity_rec, expiry_rec
+    )
+
+
+#: Where the image keeps its virtualenv and the project (the Dockerfile's WORKDIR).
+CONTAINER_VIRTUALENV = "/opt/venv"
+CONTAINER_WORKDIR = "/app"
+#: The image's unprivileged user and group: numeric, so Kubernetes can verify runAsNonRoot.
+CONTAINER_UID = 10001
+
+
+def _build_container(r: _Reader, app: App, layer: ChannelLayer) -> Container:
+    enabled = v.boolean(r.get("CONTAINERS"), r.label("CONTAINERS"))
+    if enabled and app.health_path is None:
+        raise SpecError(
+            r.label("HEALTH_PATH"), None, "containers need a readiness endpoint for HEALTHCHECK and probes: set it"
+        )
+    name = v.dns_label(app.name.replace("_", "-").strip("-"), 'DEPLOYKIT["NAME"] (as a Kubernetes name)')
+    image = r.get("IMAGE")
+    image = v.image_name(name if image is None else image, r.label("IMAGE"))
+    namespace = r.get("NAMESPACE")
+    namespace = v.dns_label(name if namespace is None else namespace, r.label("NAMESPACE"))
+    requirements = r.get("REQUIREMENTS")
+    if isinstance(requirements, str) or not isinstance(requirements, (list, tuple)) or not requirements:
+        raise SpecError(r.label("REQUIREMENTS"), requirements, "must be a list of requirement files")
+    replicas = v.integer(r.get("REPLICAS"), r.label("REPLICAS"), minimum=1, maximum=1000)
+    max_replicas = r.get("MAX_REPLICAS")
+    port = v.port(r.get("CONTAINER_PORT"), r.label("CONTAINER_PORT"))
+
+    def optional_quantity(key: str) -> str | None:
+        value = r.get(key)
+        return None if value is None else v.quantity(value, r.label(key))
+
+    # The same server, as it runs in the image: one process on a TCP port that
+    # the proxy container, Service or Ingress reaches over the container network.
+    inside: dict[str, Any] = {
+        **{k: val for k, val in r.overrides.items() if k not in ("SOCKET", "FD")},
+        "BIND": f"0.0.0.0:{port}",
+        "PROCESSES": 1,
+        "PROCESS_MANAGER": "systemd",
+        "VIRTUALENV": CONTAINER_VIRTUALENV,
+        "WORKING_DIRECTORY": CONTAINER_WORKDIR,
+    }
+    if r.get("WORKERS") is None:
+        # Scale with replicas: os.cpu_count() here is not the pod's CPU limit.
+        inside["WORKERS"] = 1
+    if r.get("FORWARDED_ALLOW_IPS") is None:
+        # Only the proxy (nginx container, ingress controller) reaches the
+        # port, from addresses that are not known in advance.
+        inside["FORWARDED_ALLOW_IPS"] = "*"
+    inner = _Reader(inside, r.labels)
+    inner.config = {**inner.config, "SOCKET": None, "FD": None}
+    inner_app = replace(app, base_dir=CONTAINER_WORKDIR)
+    pm = _build_process_manager(inner, inner_app)
+    return Container(
+        enabled=enabled,
+        name=name,
+        image=image,
+        tag=v.image_tag(r.get("IMAGE_TAG"), r.label("IMAGE_TAG")),
+        python_image=v.image_reference(r.get("PYTHON_IMAGE"), r.label("PYTHON_IMAGE")),
+        requirements=tuple(v.relative_path(f, r.label("REQUIREMENTS")) for f in requirements),
+        port=port,
+        namespace=namespace,
+        replicas=replicas,
+        max_replicas=3 * replicas
+        if max_replicas is None
+        else v.integer(max_replicas, r.label("MAX_REPLICAS"), minimum=replicas, maximum=10000),
+        cpu_request=v.quantity(r.get("CPU_REQUEST"), r.label("CPU_REQUEST")),
+        cpu_limit=optional_quantity("CPU_LIMIT"),
+        memory_request=v.quantity(r.get("MEMORY_REQUEST"), r.label("MEMORY_REQUEST")),
+        memory_limit=optional_quantity("MEMORY_LIMIT"),
+        server=_build_server(inner, inner_app, pm, layer, []),
+        process_manager=pm,
     )

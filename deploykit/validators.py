@@ -207,3 +207,78 @@ def host_port(value: Any, setting: str) -> tuple[str, int]:
     if host.startswith((".", "*")):
         raise _fail(setting, value, "must be HOST:PORT")
     return hostname(host, setting), number
+
+
+# Container images and Kubernetes names. Grammars:
+# https://github.com/distribution/reference/blob/main/reference.go and
+# https://kubernetes.io/docs/concepts/overview/working-with-objects/names/
+_IMAGE_COMPONENT_RE = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
+_REGISTRY_RE = re.compile(
+    r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::[0-9]{1,5})?$"
+)
+_IMAGE_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+_DNS_LABEL_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_QUANTITY_RE = re.compile(r"^[0-9]+(?:\.[0-9]+)?(?:m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+_RELATIVE_PATH_RE = re.compile(r"^[A-Za-z0-9._+@=,-]+(?:/[A-Za-z0-9._+@=,-]+)*$")
+
+
+def image_name(value: Any, setting: str) -> str:
+    """A container image repository, ``[registry[:port]/]path`` without tag: ``ghcr.io/acme/chat``."""
+    text = _string(value, setting)
+    parts = text.split("/")
+    if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
+        if not _REGISTRY_RE.match(parts[0]):
+            raise _fail(setting, value, "has an invalid registry host")
+        parts = parts[1:]
+    if len(text) > 255 or not all(_IMAGE_COMPONENT_RE.match(p) for p in parts):
+        raise _fail(setting, value, "must be an image name: lower-case [registry/]path/name, without a tag")
+    return text
+
+
+def image_tag(value: Any, setting: str) -> str:
+    text = _string(value, setting)
+    if not _IMAGE_TAG_RE.match(text):
+        raise _fail(setting, value, "must be an image tag ([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})")
+    return text
+
+
+def image_reference(value: Any, setting: str) -> str:
+    """``name:tag`` or ``name@sha256:...`` (a base image must be pinned, never implicitly ``latest``)."""
+    text = _string(value, setting)
+    name, at, digest = text.partition("@")
+    if at:
+        if not _DIGEST_RE.match(digest):
+            raise _fail(setting, value, "has an invalid digest (sha256:<64 hex>)")
+        image_name(name, setting)
+        return text
+    name, colon, tag = text.rpartition(":")
+    if not colon or "/" in tag:
+        raise _fail(setting, value, "must name a tag or digest, e.g. python:3.12-slim-bookworm")
+    image_name(name, setting)
+    image_tag(tag, setting)
+    return text
+
+
+def dns_label(value: Any, setting: str) -> str:
+    """A Kubernetes namespace or object name (RFC 1123 label)."""
+    text = _string(value, setting)
+    if not _DNS_LABEL_RE.match(text):
+        raise _fail(setting, value, "must be a DNS label: lower-case letters, digits and '-', at most 63")
+    return text
+
+
+def quantity(value: Any, setting: str) -> str:
+    """A Kubernetes resource quantity such as ``250m``, ``1``, ``512Mi``."""
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else _string(value, setting)
+    if not _QUANTITY_RE.match(text):
+        raise _fail(setting, value, "must be a Kubernetes quantity such as 250m, 1, 512Mi")
+    return text
+
+
+def relative_path(value: Any, setting: str) -> str:
+    """A path inside the project (the Docker build context): relative, inert characters, no '..'."""
+    text = _string(value, setting)
+    if not _RELATIVE_PATH_RE.match(text) or any(part in (".", "..") for part in text.split("/")):
+        raise _fail(setting, value, "must be a relative path inside the project, without '..'")
+    return text
