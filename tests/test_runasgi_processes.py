@@ -189,6 +189,11 @@ def test_runasgi_serves_http_and_websockets_and_stops_on_sigterm(
     assert code == 0, output
     assert elapsed < GRACEFUL + 2, f"took {elapsed:.1f}s to stop"
     assert "deploykit: server: " in output
+    # The router answers lifespan: uvicorn logs no "unsupported" or exception for it.
+    server_log = output.split("\n", output.count("deploykit: "))[-1]
+    assert "lifespan" not in server_log.lower(), output
+    if server == "uvicorn":
+        assert "Application startup complete." in server_log
     if bind == "unix":
         assert not Path(str(address)).exists() or not can_connect(str(address))
 
