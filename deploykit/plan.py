@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from deploykit import quoting
 from deploykit import validators as v
 from deploykit.conf import django_setting, get_config
 from deploykit.exceptions import SpecError
@@ -323,6 +324,18 @@ def _build_process_manager(r: _Reader, app: App) -> ProcessManager:
         (v.env_name(k, f"{r.label('ENVIRONMENT')}[{k!r}]"), v.env_value(val, f"{r.label('ENVIRONMENT')}[{k!r}]"))
         for k, val in environment.items()
     )
+    if kind == "supervisor":
+        # supervisor's environment= has no escapes: refuse what it cannot hold.
+        for name, value in env:
+            try:
+                quoting.supervisor_environment([(name, value)])
+            except ValueError:
+                raise SpecError(
+                    f"{r.label('ENVIRONMENT')}[{name!r}]",
+                    value,
+                    "supervisor's environment= cannot hold a value with both quote kinds, a quote at either "
+                    "end, or whitespace before ; or #",
+                ) from None
     graceful = v.integer(r.get("GRACEFUL_TIMEOUT"), r.label("GRACEFUL_TIMEOUT"), minimum=1, maximum=3600)
     return ProcessManager(
         kind=kind,
@@ -512,7 +525,8 @@ def _build_site(r: _Reader, server: Server, pm: ProcessManager) -> Site:
     if body is None:
         limits = [django_setting("DATA_UPLOAD_MAX_MEMORY_SIZE"), django_setting("FILE_UPLOAD_MAX_MEMORY_SIZE")]
         # None means Django sets no limit; 0 is nginx's "unlimited".
-        body = 0 if None in limits else max(int(x) for x in limits)
+        names = ("DATA_UPLOAD_MAX_MEMORY_SIZE", "FILE_UPLOAD_MAX_MEMORY_SIZE")
+        body = 0 if None in limits else max(v.integer(x, n, maximum=2**40) for x, n in zip(limits, names, strict=True))
         body_label = "DATA_UPLOAD_MAX_MEMORY_SIZE"
     else:
         body_label = r.label("MAX_BODY_SIZE")
@@ -527,7 +541,10 @@ def _build_site(r: _Reader, server: Server, pm: ProcessManager) -> Site:
     if ssl_header is not None:
         if not (isinstance(ssl_header, (tuple, list)) and len(ssl_header) == 2):
             raise SpecError("SECURE_PROXY_SSL_HEADER", ssl_header, "must be a (header, value) pair")
-        ssl_header = (str(ssl_header[0]), str(ssl_header[1]))
+        ssl_header = (
+            v.meta_header(ssl_header[0], "SECURE_PROXY_SSL_HEADER[0]"),
+            v.token(ssl_header[1], "SECURE_PROXY_SSL_HEADER[1]"),
+        )
 
     upstream_setting = r.get("UPSTREAM")
     if upstream_setting is None:
@@ -626,6 +643,8 @@ def _build_channel_layer(r: _Reader) -> ChannelLayer:
             hosts.append(f"redis://{h}:{p}")
         elif isinstance(host, Mapping) and "sentinels" in host:
             for s in host["sentinels"]:
+                if isinstance(s, str) or not isinstance(s, (tuple, list)) or len(s) != 2:
+                    raise SpecError(f'{host_label}["sentinels"]', s, "must be a (host, port) pair")
                 sentinels.append(v.host_port(f"{s[0]}:{s[1]}", f'{host_label}["sentinels"]'))
             master_name = v.identifier(host.get("master_name", "mymaster"), f'{host_label}["master_name"]')
         elif isinstance(host, Mapping) and "address" in host:

@@ -8,77 +8,179 @@ the ``deploykit_quote`` filter library.
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
+import unicodedata
 from collections.abc import Iterable
 
-_NGINX_BARE = re.compile(r"^[A-Za-z0-9._/:@+=,*\[\]-]+$")
-_SYSTEMD_BARE = re.compile(r"^[A-Za-z0-9._/:@+=,-]+$")
+_NGINX_BARE = re.compile(r"[A-Za-z0-9._/:@+=,*\[\]-]+")
+_CADDY_BARE = re.compile(r"[A-Za-z0-9/][A-Za-z0-9._/=,+-]*")
+_SYSTEMD_BARE = re.compile(r"[A-Za-z0-9._/:@+=,-]+")
+#: ExecStart= prefixes that systemd reads off the first word (systemd.service(5), "Command lines").
+_SYSTEMD_EXEC_PREFIXES = ("@", "-", ":", "+", "!")
+#: Whitespace before ; or # starts an inline comment in supervisor's ConfigParser
+#: (inline_comment_prefixes=(";", "#"), whitespace as str.isspace() sees it).
+_INI_COMMENT = re.compile(r"\s[;#]")
+
+
+def _one_line(value: str, fmt: str) -> str:
+    # Validators reject these already; a quoting function never emits them,
+    # whatever it is given (a line break would start a new directive).
+    if any(c != "\t" and unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp") for c in value):
+        raise ValueError(f"{value!r} cannot be {fmt}: line breaks and control characters are not allowed")
+    return value
 
 
 def nginx(value: str) -> str:
-    """One nginx argument: bare when inert, else double-quoted with \\ and " escaped."""
-    if "$" in value or "\n" in value or "\x00" in value:
-        raise ValueError(f"{value!r} cannot be an nginx literal")
-    if value and _NGINX_BARE.match(value):
+    """One nginx argument: bare when inert, else double-quoted with \\ and " escaped.
+
+    Inside quotes nginx reads \\", \\\\, \\t, \\r, \\n as escapes (ngx_conf_read_token);
+    ``$`` would still start a variable in many directives, so it is refused.
+    """
+    _one_line(value, "an nginx argument")
+    if "$" in value:
+        raise ValueError(f"{value!r} cannot be an nginx literal ($ starts a variable)")
+    if _NGINX_BARE.fullmatch(value):
         return value
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def systemd_arg(value: str) -> str:
-    """One ExecStart= argument: C-style quoted, with % and $ doubled (specifiers, expansion)."""
-    if "\n" in value or "\x00" in value:
-        raise ValueError(f"{value!r} cannot be a systemd argument")
+def systemd_arg(value: str, *, first: bool = False) -> str:
+    """One ExecStart= argument: C-style quoted, with % and $ doubled (specifiers, expansion).
+
+    systemd splits the line with C unquoting/unescaping, then resolves ``%``
+    specifiers in each word and, at exec time, ``$VAR``/``$$``
+    (https://www.freedesktop.org/software/systemd/man/latest/systemd.service.html#Command%20lines).
+    The first word is quoted when it starts with a prefix character (``-``, ``@``...).
+    """
+    _one_line(value, "a systemd argument")
     escaped = value.replace("%", "%%").replace("$", "$$")
-    if escaped and _SYSTEMD_BARE.match(escaped):
+    if _SYSTEMD_BARE.fullmatch(escaped) and not (first and escaped.startswith(_SYSTEMD_EXEC_PREFIXES)):
         return escaped
     return '"' + escaped.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def systemd_argv(argv: Iterable[str]) -> str:
-    return " ".join(systemd_arg(a) for a in argv)
+    return " ".join(systemd_arg(a, first=i == 0) for i, a in enumerate(argv))
 
 
 def systemd_value(value: str) -> str:
-    """A plain systemd setting value (paths, names): % doubled, nothing else special."""
-    if "\n" in value or "\x00" in value:
-        raise ValueError(f"{value!r} cannot be a systemd value")
+    """A plain systemd setting value (paths, names): % doubled.
+
+    systemd strips the value's surrounding whitespace and joins a line ending
+    in a backslash with the next, so neither can be written.
+    """
+    _one_line(value, "a systemd value")
+    if value != value.strip() or value.endswith("\\"):
+        raise ValueError(f"{value!r} cannot be a systemd value (edge whitespace or a trailing backslash)")
     return value.replace("%", "%%")
 
 
 def env_file_value(value: str) -> str:
-    """A value in an EnvironmentFile= (also read by docker --env-file-like tools): double-quoted."""
-    if "\n" in value or "\x00" in value:
-        raise ValueError(f"{value!r} cannot be an environment file value")
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$").replace("`", "\\`") + '"'
+    """A value in a systemd EnvironmentFile= (also a POSIX shell ``. file``): double-quoted.
+
+    systemd's parser (src/basic/env-file.c) takes \\ before one of ``"\\`$`` as
+    that character inside double quotes, exactly as the shell does. Not for
+    ``docker --env-file``, which takes values literally (quotes included).
+    """
+    _one_line(value, "an environment file value")
+    return '"' + re.sub(r'([\\"$`])', r"\\\1", value) + '"'
 
 
 def ini(value: str) -> str:
-    """A supervisor (ConfigParser with interpolation) value: % doubled."""
-    if "\n" in value or "\x00" in value:
-        raise ValueError(f"{value!r} cannot be an ini value")
+    """A supervisor (ConfigParser, then ``%(name)s`` expansion) value: % doubled.
+
+    ConfigParser strips the value and ends it at whitespace followed by ; or #,
+    and has no escape for either: such values are refused.
+    """
+    _one_line(value, "an ini value")
+    if value != value.strip() or _INI_COMMENT.search(value):
+        raise ValueError(f"{value!r} cannot be an ini value (edge whitespace, or ' ;' / ' #')")
     return value.replace("%", "%%")
 
 
 def shell(value: str) -> str:
-    return shlex.quote(value)
+    """One POSIX shell word (shlex.quote), also safe inside an ini value.
+
+    Inside single quotes ``''`` is an empty close-and-reopen, so it is put
+    between whitespace and a following ; or # that ConfigParser would take for
+    a comment: the word stays the same for sh and shlex.split.
+    """
+    _one_line(value, "a shell word")
+    return _INI_COMMENT.sub(lambda m: m.group(0)[0] + "''" + m.group(0)[1], shlex.quote(value))
 
 
 def shell_argv(argv: Iterable[str]) -> str:
-    return shlex.join(list(argv))
+    return " ".join(shell(a) for a in argv)
+
+
+def supervisor_environment(pairs: Iterable[tuple[str, str]]) -> str:
+    """supervisor's ``environment=KEY="value",...`` (before :func:`ini`).
+
+    supervisor splits it with a non-POSIX shlex (no escapes at all) and strips
+    every quote character from both ends of each value
+    (supervisor.datatypes.dict_of_key_value_pairs), so a value holding both
+    kinds of quotes, or starting or ending with one, cannot be written.
+    """
+    parts = []
+    for name, value in pairs:
+        _one_line(value, "a supervisor environment value")
+        quote = "'" if '"' in value else '"'
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise ValueError(f"{name!r} is not an environment variable name")
+        if quote in value or value[:1] in ("'", '"') or value[-1:] in ("'", '"') or _INI_COMMENT.search(value):
+            raise ValueError(f"{name}={value!r} cannot be written in supervisor's environment=")
+        parts.append(f"{name}={quote}{value}{quote}")
+    return ",".join(parts)
 
 
 def apache(value: str) -> str:
-    """One Apache directive argument: double-quoted; ${ cannot appear (validated away)."""
-    if "${" in value or "\n" in value or "\x00" in value:
-        raise ValueError(f"{value!r} cannot be an Apache argument")
+    """One Apache directive argument: double-quoted, \\ and " escaped (ap_getword_conf).
+
+    ``${`` is expanded from Define'd variables before parsing and cannot be escaped.
+    """
+    _one_line(value, "an Apache argument")
+    if "${" in value:
+        raise ValueError(f"{value!r} cannot be an Apache argument (${{ expands a variable)")
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def caddy(value: str) -> str:
-    """One Caddyfile token: bare when inert, else double-quoted."""
-    if "{" in value or "}" in value or "\n" in value or "\x00" in value:
-        raise ValueError(f"{value!r} cannot be a Caddyfile token")
-    if value and _NGINX_BARE.match(value):
+    """One Caddyfile token: bare when inert, else backtick-quoted (raw), else double-quoted.
+
+    Inside double quotes the Caddyfile lexer knows only the \\" escape (a
+    backslash is literal), so a value with both a backtick and a backslash is
+    refused; braces are placeholders wherever they appear.
+    """
+    _one_line(value, "a Caddyfile token")
+    if "{" in value or "}" in value:
+        raise ValueError(f"{value!r} cannot be a Caddyfile token (braces are placeholders)")
+    if _CADDY_BARE.fullmatch(value):
         return value
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if "`" not in value:
+        return f"`{value}`"
+    if "\\" not in value:
+        return '"' + value.replace('"', '\\"') + '"'
+    raise ValueError(f"{value!r} cannot be a Caddyfile token (both ` and \\)")
+
+
+def json_value(value: object) -> str:
+    """A JSON literal: a Dockerfile exec-form array, or a YAML scalar.
+
+    A JSON string is a YAML double-quoted scalar with the same value
+    (https://yaml.org/spec/1.2.2/#double-quoted-style), so Compose and
+    Kubernetes files quote every string with this too.
+    """
+    return json.dumps(list(value) if isinstance(value, tuple) else value)
+
+
+def compose(value: object) -> str:
+    """A Compose file scalar (or list of strings): JSON/YAML-quoted, with ``$`` doubled.
+
+    Compose interpolates ``$VAR`` in every value; ``$$`` is a literal ``$``
+    (https://docs.docker.com/reference/compose-file/interpolation/).
+    """
+    if isinstance(value, (list, tuple)):
+        return json_value([str(v).replace("$", "$$") for v in value])
+    return json_value(str(value).replace("$", "$$"))

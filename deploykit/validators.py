@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,6 +21,10 @@ from deploykit.exceptions import SpecError
 
 #: The kernel's sun_path is 108 bytes including the terminating NUL.
 MAX_SOCKET_PATH = 107
+#: Longer paths are refused: every format deploykit writes holds this much in one argument.
+MAX_PATH = 1024
+#: An environment value longer than this is refused (a sane bound, far below any format's line limit).
+MAX_ENV_VALUE = 32768
 
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _HOSTNAME_RE = re.compile(rf"^(?:\*\.|\.)?{_LABEL}(?:\.{_LABEL})*\.?$")
@@ -30,7 +35,8 @@ _URL_PATH_RE = re.compile(r"^/(?:[A-Za-z0-9._~+@=,-]+/)*$")
 _IDENT_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 _DOTTED_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_URL_SAFE_RE = re.compile(r"^[A-Za-z0-9._~:/?#\[\]@!&'()*+,=%-]*$")
+# No quote, `#`, `$`, whitespace or backslash; `%` only as a %XX escape.
+_URL_SAFE_RE = re.compile(r"^(?:[A-Za-z0-9._~:/?\[\]@!&()*+,=-]|%[0-9A-Fa-f]{2})*$")
 
 
 def _fail(setting: str, value: Any, reason: str) -> SpecError:
@@ -62,23 +68,39 @@ def choice(value: Any, setting: str, choices: Iterable[str]) -> str:
     return value
 
 
+def _printable(value: str, setting: str) -> str:
+    # Line breaks of any kind (also U+0085, U+2028), NUL and other control
+    # characters end or corrupt a line in every format; a lone surrogate
+    # cannot even be written as UTF-8. Tab is the one control character kept.
+    if any(c != "\t" and unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp") for c in value):
+        raise _fail(setting, value, "must not contain line breaks, NUL or other control characters")
+    return value
+
+
 def _string(value: Any, setting: str) -> str:
     if not isinstance(value, str):
         raise _fail(setting, value, "must be a string")
     if not value:
         raise _fail(setting, value, "must not be empty")
-    return value
+    return _printable(value, setting)
+
+
+def _ip(text: str) -> str:
+    """An IP address; ValueError also for an IPv6 zone (``fe80::1%eth0``), which is free text."""
+    if "%" in text:
+        raise ValueError(text)
+    return str(ipaddress.ip_address(text))
 
 
 def hostname(value: Any, setting: str) -> str:
     """A server name: DNS name (optionally ``*.`` or ``.`` prefixed) or IP address."""
     text = _string(value, setting)
     try:
-        return str(ipaddress.ip_address(text.strip("[]")))
+        return _ip(text.strip("[]"))
     except ValueError:
         pass
     lowered = text.lower()
-    if len(lowered) > 253 or not _HOSTNAME_RE.match(lowered):
+    if len(lowered) > 253 or not _HOSTNAME_RE.fullmatch(lowered):
         raise _fail(setting, value, "is not a valid host name or IP address")
     return lowered
 
@@ -89,7 +111,9 @@ def ip_or_network(value: Any, setting: str) -> str:
         return text
     try:
         if "/" not in text:
-            return str(ipaddress.ip_address(text))
+            return _ip(text)
+        if "%" in text:
+            raise ValueError(text)
         return str(ipaddress.ip_network(text, strict=False))
     except ValueError:
         raise _fail(setting, value, "is not an IP address, a network or '*'") from None
@@ -100,7 +124,7 @@ def absolute_path(value: Any, setting: str) -> str:
     text = _string(value, setting)
     if not text.startswith("/"):
         raise _fail(setting, value, "must be an absolute path")
-    if not _PATH_RE.match(text):
+    if not _PATH_RE.fullmatch(text):
         raise _fail(
             setting,
             value,
@@ -109,6 +133,9 @@ def absolute_path(value: Any, setting: str) -> str:
         )
     if any(part == ".." for part in text.split("/")):
         raise _fail(setting, value, "must not contain '..'")
+    if len(text) > MAX_PATH:
+        # nginx refuses a longer argument ("too long parameter"), Apache a longer line.
+        raise _fail(setting, value, f"is longer than {MAX_PATH} characters")
     if len(text) > 1 and text.endswith("/"):
         text = text.rstrip("/")
     return text
@@ -124,14 +151,14 @@ def socket_path(value: Any, setting: str) -> str:
 def identifier(value: Any, setting: str) -> str:
     """A user, group or service name (POSIX portable, lower case)."""
     text = _string(value, setting)
-    if not _IDENT_RE.match(text):
+    if not _IDENT_RE.fullmatch(text):
         raise _fail(setting, value, "must match [a-z_][a-z0-9_-]{0,31}")
     return text
 
 
 def dotted_path(value: Any, setting: str) -> str:
     text = _string(value, setting)
-    if not _DOTTED_RE.match(text):
+    if not _DOTTED_RE.fullmatch(text):
         raise _fail(setting, value, "must be a dotted Python path")
     return text
 
@@ -139,7 +166,7 @@ def dotted_path(value: Any, setting: str) -> str:
 def url_path(value: Any, setting: str) -> str:
     """A URL path prefix such as STATIC_URL: starts and ends with '/'."""
     text = _string(value, setting)
-    if not _URL_PATH_RE.match(text):
+    if not _URL_PATH_RE.fullmatch(text):
         raise _fail(setting, value, "must be a path like /static/ made of URL-safe characters")
     return text
 
@@ -155,7 +182,7 @@ def root_path(value: Any, setting: str) -> str:
 
 def env_name(value: Any, setting: str) -> str:
     text = _string(value, setting)
-    if not _ENV_NAME_RE.match(text):
+    if not _ENV_NAME_RE.fullmatch(text):
         raise _fail(setting, value, "must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*)")
     return text
 
@@ -164,14 +191,14 @@ def env_value(value: Any, setting: str) -> str:
     """Any printable text: quoted per format later; line breaks and NUL can't be."""
     if not isinstance(value, str):
         raise _fail(setting, value, "must be a string")
-    if any((ord(c) < 32 and c != "\t") or ord(c) == 127 for c in value):
-        raise _fail(setting, value, "must not contain line breaks, NUL or other control characters")
-    return value
+    if len(value) > MAX_ENV_VALUE:
+        raise _fail(setting, value, f"is longer than {MAX_ENV_VALUE} characters")
+    return _printable(value, setting)
 
 
 def redis_url(value: Any, setting: str) -> str:
     text = _string(value, setting)
-    if not _URL_SAFE_RE.match(text) or "'" in text:
+    if not _URL_SAFE_RE.fullmatch(text):
         raise _fail(setting, value, "contains characters that are not allowed in a URL")
     parts = urlsplit(text)
     if parts.scheme not in ("redis", "rediss", "unix"):
@@ -201,7 +228,7 @@ def host_port(value: Any, setting: str) -> tuple[str, int]:
             raise _fail(setting, value, "must be HOST:PORT")
         host = host[1:-1]
     try:
-        return str(ipaddress.ip_address(host)), number
+        return _ip(host), number
     except ValueError:
         pass
     if host.startswith((".", "*")):
@@ -228,17 +255,17 @@ def image_name(value: Any, setting: str) -> str:
     text = _string(value, setting)
     parts = text.split("/")
     if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
-        if not _REGISTRY_RE.match(parts[0]):
+        if not _REGISTRY_RE.fullmatch(parts[0]):
             raise _fail(setting, value, "has an invalid registry host")
         parts = parts[1:]
-    if len(text) > 255 or not all(_IMAGE_COMPONENT_RE.match(p) for p in parts):
+    if len(text) > 255 or not all(_IMAGE_COMPONENT_RE.fullmatch(p) for p in parts):
         raise _fail(setting, value, "must be an image name: lower-case [registry/]path/name, without a tag")
     return text
 
 
 def image_tag(value: Any, setting: str) -> str:
     text = _string(value, setting)
-    if not _IMAGE_TAG_RE.match(text):
+    if not _IMAGE_TAG_RE.fullmatch(text):
         raise _fail(setting, value, "must be an image tag ([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})")
     return text
 
@@ -248,7 +275,7 @@ def image_reference(value: Any, setting: str) -> str:
     text = _string(value, setting)
     name, at, digest = text.partition("@")
     if at:
-        if not _DIGEST_RE.match(digest):
+        if not _DIGEST_RE.fullmatch(digest):
             raise _fail(setting, value, "has an invalid digest (sha256:<64 hex>)")
         image_name(name, setting)
         return text
@@ -263,7 +290,7 @@ def image_reference(value: Any, setting: str) -> str:
 def dns_label(value: Any, setting: str) -> str:
     """A Kubernetes namespace or object name (RFC 1123 label)."""
     text = _string(value, setting)
-    if not _DNS_LABEL_RE.match(text):
+    if not _DNS_LABEL_RE.fullmatch(text):
         raise _fail(setting, value, "must be a DNS label: lower-case letters, digits and '-', at most 63")
     return text
 
@@ -271,7 +298,7 @@ def dns_label(value: Any, setting: str) -> str:
 def quantity(value: Any, setting: str) -> str:
     """A Kubernetes resource quantity such as ``250m``, ``1``, ``512Mi``."""
     text = str(value) if isinstance(value, int) and not isinstance(value, bool) else _string(value, setting)
-    if not _QUANTITY_RE.match(text):
+    if not _QUANTITY_RE.fullmatch(text):
         raise _fail(setting, value, "must be a Kubernetes quantity such as 250m, 1, 512Mi")
     return text
 
@@ -279,6 +306,26 @@ def quantity(value: Any, setting: str) -> str:
 def relative_path(value: Any, setting: str) -> str:
     """A path inside the project (the Docker build context): relative, inert characters, no '..'."""
     text = _string(value, setting)
-    if not _RELATIVE_PATH_RE.match(text) or any(part in (".", "..") for part in text.split("/")):
+    if not _RELATIVE_PATH_RE.fullmatch(text) or any(part in (".", "..") for part in text.split("/")):
         raise _fail(setting, value, "must be a relative path inside the project, without '..'")
+    return text
+
+
+_META_HEADER_RE = re.compile(r"^HTTP_[A-Z0-9]+(?:_[A-Z0-9]+)*$")
+_TOKEN_RE = re.compile(r"^[A-Za-z0-9.~+_-]+$")
+
+
+def meta_header(value: Any, setting: str) -> str:
+    """A request header as Django names it in ``request.META``: ``HTTP_X_FORWARDED_PROTO``."""
+    text = _string(value, setting)
+    if not _META_HEADER_RE.fullmatch(text):
+        raise _fail(setting, value, "must be a request.META header name such as HTTP_X_FORWARDED_PROTO")
+    return text
+
+
+def token(value: Any, setting: str) -> str:
+    """A short header value such as ``https``: letters, digits and . ~ + _ -."""
+    text = _string(value, setting)
+    if not _TOKEN_RE.fullmatch(text):
+        raise _fail(setting, value, "may contain only letters, digits and . ~ + _ -")
     return text

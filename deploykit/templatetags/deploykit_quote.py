@@ -47,6 +47,13 @@ def shell_argv(value: Iterable[str]) -> str:
 
 
 @register.filter
+def supervisor_environment(value: object) -> str:
+    """``{{ pairs|supervisor_environment|ini }}``: pairs or a dict of names to values."""
+    items = value.items() if isinstance(value, dict) else value
+    return quoting.supervisor_environment((str(k), str(v)) for k, v in items)  # type: ignore[attr-defined]
+
+
+@register.filter
 def apache(value: object) -> str:
     return quoting.apache(str(value))
 
@@ -54,3 +61,13 @@ def apache(value: object) -> str:
 @register.filter
 def caddy(value: object) -> str:
     return quoting.caddy(str(value))
+
+
+@register.filter
+def json(value: object) -> str:
+    return quoting.json_value(value)
+
+
+@register.filter
+def compose(value: object) -> str:
+    return quoting.compose(value)
