@@ -3,10 +3,36 @@
 from __future__ import annotations
 
 from deploykit.plan import Plan
+from deploykit.targets.all import All
+from deploykit.targets.apache import Apache
 from deploykit.targets.asgi import Asgi
 from deploykit.targets.base import RenderedFile, Target, ToolMissing, ValidationFailed
+from deploykit.targets.caddy import Caddy
+from deploykit.targets.channels import Channels
+from deploykit.targets.env import Env
+from deploykit.targets.gunicorn import Gunicorn
+from deploykit.targets.logconfig import Logging
+from deploykit.targets.nginx import Nginx
+from deploykit.targets.supervisor import Supervisor
+from deploykit.targets.systemd import Systemd, SystemdSocket
 
-TARGETS: dict[str, type[Target]] = {cls.name: cls for cls in (Asgi,)}
+TARGETS: dict[str, type[Target]] = {
+    cls.name: cls
+    for cls in (
+        Asgi,
+        Channels,
+        Nginx,
+        Apache,
+        Caddy,
+        Systemd,
+        SystemdSocket,
+        Env,
+        Supervisor,
+        Gunicorn,
+        Logging,
+        All,
+    )
+}
 
 
 def get_target(name: str, plan: Plan) -> Target:

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from deploykit import quoting
+from deploykit.plan import Bind
+from deploykit.targets.base import Target
+from deploykit.targets.nginx import (
+    HASHED_STATIC_REGEX,
+    IMMUTABLE_MAX_AGE,
+    MOZILLA_INTERMEDIATE_CIPHERS,
+    hsts_value,
+    port_suffix,
+)
+from deploykit.targets.tooling import run_tool, with_standin_certificates
+
+#: The modules the site needs (a2enmod names); INSTALL.md enables them.
+MODULES = (
+    "proxy", "proxy_http", "proxy_balancer", "lbmethod_byrequests", "slotmem_shm", "headers", "alias", "rewrite", "ssl",
+)  # fmt: skip
+#: Debian's layout: https://wiki.debian.org/Apache
+MODULE_DIR = "/usr/lib/apache2/modules"
+_BASE_MODULES = ("mpm_event", "authz_core", "mime", "socache_shmcb")
+
+_CHECK_CONF = """\
+ServerRoot {root}
+ServerName localhost
+PidFile {root}/apache.pid
+ErrorLog {root}/error.log
+DefaultRuntimeDir {root}
+Mutex file:{root}
+{modules}
+Include {site}
+"""
+
+
+def backend_url(bind: Bind, path: str) -> str:
+    """mod_proxy's URL for one server: ``unix:/path|http://localhost/path`` or ``http://host:port/path``."""
+    if bind.kind == "unix":
+        return f"unix:{bind.path}|http://localhost{path}"
+    return f"http://{bind}{path}"
+
+
+def check_conf(root: Path, site: Path) -> Path:
+    """A minimal httpd.conf in ``root`` that loads the modules and includes ``site``; ``apachectl -t -f`` it."""
+    modules = "\n".join(f"LoadModule {name}_module {MODULE_DIR}/mod_{name}.so" for name in (*_BASE_MODULES, *MODULES))
+    conf = root / "httpd.conf"
+    conf.write_text(_CHECK_CONF.format(root=root, modules=modules, site=site), encoding="utf-8")
+    return conf
+
+
+class Apache(Target):
+    name = "apache"
+    description = "Apache site: mod_proxy with upgrade=websocket, forwarded headers, static Alias, TLS"
+    template = "deploykit/apache/site.conf"
+    filename = "apache.conf"
+    tool = "apachectl"
+
+    def context(self) -> dict[str, object]:
+        site = self.plan.site
+        tls = site.tls
+        path = f"{site.root_path}/" if site.root_path else "/"
+        balanced = len(site.upstream) > 1
+        balancer = f"balancer://{self.plan.app.name.replace('-', '_')}"
+        host = site.listen_address or "*"
+        if ":" in host:
+            host = f"[{host}]"
+        return {
+            "plan": self.plan,
+            "site": site,
+            "https": tls is not None and tls.certificate is not None,
+            "acme_webroot": None if tls is None else tls.acme_webroot,
+            "http_vhost": f"{host}:{site.http_port}",
+            "https_vhost": f"{host}:{site.https_port}",
+            # ports.conf (Debian) listens on 80 and 443 already; a second Listen would fail.
+            "listen": [p for p, default in ((site.http_port, 80), (site.https_port, 443)) if p != default],
+            "app_path": path,
+            "balancer": balancer if balanced else None,
+            "members": [backend_url(b, "") for b in site.upstream],
+            "proxy_url": f"{balancer}{path}" if balanced else backend_url(site.upstream[0], path),
+            "sticky": site.sticky_sessions and balanced,
+            "https_redirect": "https://%{SERVER_NAME}" + port_suffix(site.https_port, 443) + "%{REQUEST_URI}",
+            "hsts": hsts_value(self.plan),
+            "ciphers": MOZILLA_INTERMEDIATE_CIPHERS,
+            "hashed_static_regex": HASHED_STATIC_REGEX,
+            "immutable_max_age": IMMUTABLE_MAX_AGE,
+            "timeout": site.proxy_read_timeout,
+            "modules": MODULES,
+        }
+
+    def applies(self) -> bool:
+        return self.plan.site.proxy == "apache"
+
+    def validate(self, content: str, workdir: Path) -> None:
+        apachectl = self.require_tool()
+        site = workdir / "site.conf"
+        site.write_text(with_standin_certificates(self.plan, content, workdir, quoting.apache), encoding="utf-8")
+        conf = check_conf(workdir, site)
+        run_tool([apachectl, "-t", "-d", str(workdir), "-f", str(conf)])

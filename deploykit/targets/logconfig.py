@@ -1,0 +1,118 @@
+"""The ``logging`` target: Django's LOGGING, and the same config as a file for the server's --log-config."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from deploykit.plan import Plan
+from deploykit.targets.base import RenderedFile, Target, ValidationFailed
+from deploykit.targets.pyfile import check_python, literal
+
+#: Each server's own loggers (their names in the server's source).
+SERVER_LOGGERS: dict[str, tuple[str, str | None]] = {
+    # backend: (error/general logger, access logger)
+    "daphne": ("daphne", "daphne.access"),
+    "uvicorn": ("uvicorn.error", "uvicorn.access"),
+    "gunicorn": ("gunicorn.error", "gunicorn.access"),
+    "granian": ("_granian", "granian.access"),
+    "hypercorn": ("hypercorn.error", "hypercorn.access"),
+}
+#: How each server takes the file (daphne has no option: Django's LOGGING applies).
+LOG_CONFIG_OPTION = {
+    "uvicorn": "--log-config {path}",
+    "gunicorn": "--log-config-json {path}",
+    "granian": "--log-config {path}",
+    "hypercorn": "--log-config json:{path}",
+}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, process, message (and the traceback)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "pid": record.process,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exc_info"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def logging_config(plan: Plan) -> dict[str, Any]:
+    """A dictConfig for Django and the plan's server: one handler to stderr (journald, supervisor's log)."""
+    server = plan.server
+    level = server.log_level.upper()
+    formatter = "json" if server.log_format == "json" else "text"
+    general, access = SERVER_LOGGERS[server.backend]
+    loggers: dict[str, Any] = {
+        "django": {"level": level, "handlers": ["console"], "propagate": False},
+        general: {"level": level, "handlers": ["console"], "propagate": False},
+    }
+    if access is not None:
+        loggers[access] = {
+            "level": "INFO" if server.access_log else "WARNING",
+            "handlers": ["console"],
+            "propagate": False,
+        }
+    formatters: dict[str, Any] = {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"},
+    }
+    if formatter == "json":
+        formatters = {"json": {"()": f"{JsonFormatter.__module__}.{JsonFormatter.__qualname__}"}}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": formatters,
+        "handlers": {
+            "console": {"class": "logging.StreamHandler", "formatter": formatter, "stream": "ext://sys.stderr"},
+        },
+        "root": {"level": level, "handlers": ["console"]},
+        "loggers": loggers,
+    }
+
+
+class Logging(Target):
+    name = "logging"
+    description = "LOGGING for settings.py (Django + the server's loggers) and log-config.json for --log-config"
+    template = "deploykit/logging/logging.py-tpl"
+    filename = "logging.py"
+    json_filename = "log-config.json"
+
+    def context(self) -> dict[str, object]:
+        option = LOG_CONFIG_OPTION.get(self.plan.server.backend)
+        return {
+            "plan": self.plan,
+            "logging": literal(logging_config(self.plan)),
+            "log_config_option": None if option is None else option.format(path=self.json_filename),
+        }
+
+    def files(self) -> list[RenderedFile]:
+        as_json = json.dumps(logging_config(self.plan), indent=2) + "\n"
+        return [RenderedFile(self.filename, self.render()), RenderedFile(self.json_filename, as_json)]
+
+    def validate(self, content: str, workdir: Path) -> None:
+        """Compile, then load the config with logging.config's own validation (without applying it)."""
+        check_python(content, self.filename)
+        namespace: dict[str, Any] = {}
+        exec(compile(content, self.filename, "exec"), namespace)  # our own rendered file
+        import logging.config
+
+        configurator = logging.config.DictConfigurator(namespace["LOGGING"])
+        # configure() would replace this process's handlers: resolve the parts
+        # that can fail (formatter and handler classes) instead.
+        try:
+            for spec in namespace["LOGGING"]["formatters"].values():
+                if "()" in spec:
+                    configurator.resolve(spec["()"])
+            for spec in namespace["LOGGING"]["handlers"].values():
+                configurator.resolve(spec["class"])
+        except (ImportError, ValueError) as exc:
+            raise ValidationFailed(f"{self.filename}: {exc}") from exc

@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import getpass
+import grp
+import os
+import pwd
+import re
+import shlex
+from pathlib import Path
+
+from deploykit.servers import get_backend
+from deploykit.targets.base import Target, ToolMissing, ValidationFailed
+
+#: A minimal supervisord.conf around the section, with every path in the temp dir.
+_CHECK_CONF = """\
+[supervisord]
+logfile={workdir}/supervisord.log
+pidfile={workdir}/supervisord.pid
+childlogdir={workdir}
+
+[include]
+files = {section}
+"""
+
+
+def _exists(lookup: object, name: str) -> bool:
+    try:
+        lookup(name)  # type: ignore[operator]
+    except KeyError:
+        return False
+    return True
+
+
+def parse(content: str, workdir: Path) -> list[tuple[str, list[str]]]:
+    """Load ``content`` with supervisor's own parser; (process name, argv) for every process it would run.
+
+    The argv is what supervisor execs: it splits ``command`` with shlex after
+    expanding ``%(...)s``. A user or group the section names that does not
+    exist on this machine (INSTALL.md creates it) is checked as the current one.
+    """
+    try:
+        from supervisor.options import ServerOptions  # type: ignore[import-untyped]
+    except ImportError as exc:
+        raise ToolMissing("supervisor is not installed (pip install supervisor); cannot check the file") from exc
+    user, group = getpass.getuser(), grp.getgrgid(os.getgid()).gr_name
+
+    def local(match: re.Match[str]) -> str:
+        key, owner, sep, grp_name = match.group(1), match.group(2), match.group(3), match.group(4) or ""
+        owner = owner if _exists(pwd.getpwnam, owner) else user
+        if sep:
+            grp_name = grp_name if _exists(grp.getgrnam, grp_name) else group
+        return f"{key}={owner}{sep}{grp_name}"
+
+    checked = re.sub(r"(?m)^(user|socket_owner)=([^:\n]+)(:?)([^\n]*)$", local, content)
+    section = workdir / "program.conf"
+    section.write_text(checked, encoding="utf-8")
+    conf = workdir / "supervisord.conf"
+    conf.write_text(_CHECK_CONF.format(workdir=workdir, section=section), encoding="utf-8")
+    options = ServerOptions()
+    try:
+        options.realize(args=["-c", str(conf)])
+    except SystemExit as exc:
+        raise ValidationFailed(f"supervisor rejected the file (status {exc.code})") from exc
+    except ValueError as exc:
+        raise ValidationFailed(str(exc)) from exc
+    processes = []
+    for group_config in options.process_group_configs:
+        for process in group_config.process_configs:
+            processes.append((process.name, shlex.split(process.command)))
+    if not processes:
+        raise ValidationFailed("supervisor found no program in the file")
+    return processes
+
+
+class Supervisor(Target):
+    name = "supervisor"
+    description = "supervisor [fcgi-program]: one socket (0660, the proxy's group), numprocs servers on fd 0"
+    template = "deploykit/supervisor/program.conf"
+    tool = "supervisord"
+
+    @property
+    def filename(self) -> str:  # type: ignore[override]
+        return f"{self.plan.process_manager.name}.conf"
+
+    def context(self) -> dict[str, object]:
+        plan = self.plan
+        pm = plan.process_manager
+        environment = dict(pm.environment)
+        environment.setdefault("DJANGO_SETTINGS_MODULE", plan.app.settings_module)
+        return {
+            "plan": plan,
+            "pm": pm,
+            "argv": get_backend(plan).argv(),
+            # supervisor's own key="value" syntax (shlex, posix): \ and " escaped.
+            "environment": ",".join(
+                f'{k}="{val.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
+                for k, val in sorted(environment.items())
+            ),
+            "stopwaitsecs": pm.stop_timeout,
+        }
+
+    def applies(self) -> bool:
+        return self.plan.process_manager.kind == "supervisor"
+
+    def require_tool(self) -> str:
+        return "supervisor.options"  # the parser is the Python package, checked on import
+
+    def validate(self, content: str, workdir: Path) -> None:
+        parse(content, workdir)
