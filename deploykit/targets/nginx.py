@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from deploykit import quoting
@@ -22,7 +23,7 @@ IMMUTABLE_MAX_AGE = 31536000
 #: Enough of http{} to check a site file that expects to be included in it,
 #: run by any user: every path nginx opens lives in the temp prefix.
 _CHECK_CONF = """\
-pid {prefix}/nginx.pid;
+{user}pid {prefix}/nginx.pid;
 error_log {prefix}/error.log;
 events {{
 }}
@@ -65,7 +66,9 @@ def check_prefix(prefix: Path, site_files: list[Path]) -> Path:
     for temp in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (prefix / temp).mkdir(parents=True, exist_ok=True)
     conf = prefix / "nginx.conf"
-    conf.write_text(_CHECK_CONF.format(prefix=prefix, includes=includes), encoding="utf-8")
+    # Run by root, workers would drop to nobody, who cannot enter a private temp dir.
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    conf.write_text(_CHECK_CONF.format(user=user, prefix=prefix, includes=includes), encoding="utf-8")
     return conf
 
 
