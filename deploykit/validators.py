@@ -218,9 +218,11 @@ def host_port(value: Any, setting: str) -> tuple[str, int]:
     host, sep, port_text = text.rpartition(":")
     if not sep:
         host, port_text = "", text
-    if not port_text.isdigit():
+    if not (port_text.isascii() and port_text.isdigit()):
         raise _fail(setting, value, "must be HOST:PORT")
-    number = port(int(port_text), setting)
+    number = int(port_text)
+    if not 1 <= number <= 65535:
+        raise _fail(setting, value, "has a port outside 1-65535")
     if not host:
         return "127.0.0.1", number
     if host.startswith("["):
@@ -233,7 +235,10 @@ def host_port(value: Any, setting: str) -> tuple[str, int]:
         pass
     if host.startswith((".", "*")):
         raise _fail(setting, value, "must be HOST:PORT")
-    return hostname(host, setting), number
+    try:
+        return hostname(host, setting), number
+    except SpecError as exc:
+        raise _fail(setting, value, f"has an invalid host: {exc.reason}") from None
 
 
 # Container images and Kubernetes names. Grammars:
