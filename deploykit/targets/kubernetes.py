@@ -1,0 +1,131 @@
+"""Kubernetes: one multi-document YAML with everything the app needs in a cluster.
+
+Namespace, ConfigMap (non-secret environment, Redis by URL or Sentinel), a
+Deployment running the image's server with probes on the readiness endpoint,
+Service, Ingress for ingress-nginx, PodDisruptionBudget and
+HorizontalPodAutoscaler. Secrets are referenced, never written: the user
+creates ``NAME-secrets`` from the env file. deploykit ships no Redis operator.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from deploykit.plan import CONTAINER_UID, Plan
+from deploykit.targets.base import Target
+from deploykit.targets.docker import PROBE_INTERVAL, PROBE_TIMEOUT, START_PERIOD, health_path
+from deploykit.targets.tooling import run_tool
+
+#: The Kubernetes version the manifests are checked against (kubernetes-validate
+#: ships its schemas offline); a supported release at the time of writing,
+#: https://kubernetes.io/releases/
+KUBERNETES_VERSION = "1.33.0"
+#: ingress-nginx's class name and annotations:
+#: https://kubernetes.github.io/ingress-nginx/user-guide/nginx-configuration/annotations/
+INGRESS_CLASS = "nginx"
+#: Seconds the pod keeps serving after it is marked terminating, while the
+#: ingress controller and kube-proxy drop it from their endpoints
+#: (https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#pod-termination).
+PRESTOP_SLEEP = 5
+#: The HorizontalPodAutoscaler's target: average CPU use over requests.
+CPU_UTILIZATION = 70
+SERVICE_PORT = 80
+
+
+def ingress_hosts(plan: Plan) -> list[str]:
+    """Server names as Ingress hosts: DNS names only, ``.example.com`` as ``*.example.com``."""
+    hosts: list[str] = []
+    for name in plan.site.server_names:
+        try:
+            ipaddress.ip_address(name)
+            continue  # an Ingress host cannot be an IP address
+        except ValueError:
+            pass
+        name = name.rstrip(".")
+        hosts.append(f"*{name}" if name.startswith(".") else name)
+    return list(dict.fromkeys(hosts))
+
+
+def redis_environment(plan: Plan) -> tuple[list[tuple[str, str]], list[str]]:
+    """(ConfigMap entries for the channel layer, warnings written as comments)."""
+    layer = plan.channel_layer
+    warnings: list[str] = []
+    entries: list[tuple[str, str]] = []
+    if layer.kind == "sentinel":
+        entries.append(("REDIS_SENTINELS", ",".join(f"{h}:{p}" for h, p in layer.sentinels)))
+        entries.append(("REDIS_SENTINEL_MASTER", layer.master_name or "mymaster"))
+        hosts = [h for h, _ in layer.sentinels]
+    elif layer.kind in ("redis", "pubsub") and layer.hosts:
+        url = layer.hosts[0]
+        parts = urlsplit(url)
+        if parts.password:
+            warnings.append("REDIS_URL has a password: put it in the Secret, not in this ConfigMap")
+        else:
+            entries.append(("REDIS_URL", url))
+        hosts = [parts.hostname or ""]
+    else:
+        warnings.append(
+            "no Redis channel layer: replicas cannot share groups; set REDIS_URL (--redis-url) or Sentinel"
+        )
+        hosts = []
+    if any(h in ("localhost", "127.0.0.1", "::1") for h in hosts):
+        warnings.append("Redis on a loopback address is the pod itself: pass --redis-url with the cluster's host")
+    return entries, warnings
+
+
+class Kubernetes(Target):
+    name = "kubernetes"
+    description = "Kubernetes: Deployment, Service, Ingress (ingress-nginx), ConfigMap, PDB, HPA in one YAML"
+    template = "deploykit/kubernetes/kubernetes.yaml"
+    filename = "kubernetes.yaml"
+    tool = "kubernetes-validate"
+
+    def context(self) -> dict[str, object]:
+        plan = self.plan
+        c = plan.container
+        redis, warnings = redis_environment(plan)
+        config = {"DJANGO_SETTINGS_MODULE": plan.app.settings_module, **dict(redis)}
+        config.update(plan.process_manager.environment)
+        # The pod gets the grace period to sleep in preStop, then the server
+        # its graceful timeout, then the margin systemd and supervisor get too.
+        grace = PRESTOP_SLEEP + c.process_manager.stop_timeout
+        tls = plan.site.tls
+        return {
+            "plan": plan,
+            "container": c,
+            "labels": [("app.kubernetes.io/name", c.name)],
+            "config": sorted(config.items()),
+            "warnings": warnings,
+            "secret_name": f"{c.name}-secrets",
+            "config_name": f"{c.name}-env",
+            "tls_secret": f"{c.name}-tls",
+            "tls": tls is not None,
+            "acme": tls is not None and tls.certificate is None,
+            "health_path": health_path(plan),
+            "pull_policy": "Always" if c.tag == "latest" else "IfNotPresent",
+            "grace": grace,
+            "prestop": ["sleep", str(PRESTOP_SLEEP)],
+            "probe_interval": PROBE_INTERVAL,
+            "probe_timeout": PROBE_TIMEOUT,
+            "startup_failures": START_PERIOD // 5,
+            "service_port": SERVICE_PORT,
+            "ingress_class": INGRESS_CLASS,
+            "hosts": ingress_hosts(plan),
+            "path": plan.site.root_path or "/",
+            "timeout": str(plan.site.proxy_read_timeout),
+            "body_size": str(plan.site.max_body_size),
+            "cpu_utilization": CPU_UTILIZATION,
+            "kubernetes_version": KUBERNETES_VERSION,
+            "uid": CONTAINER_UID,
+        }
+
+    def applies(self) -> bool:
+        return self.plan.container.enabled
+
+    def validate(self, content: str, workdir: Path) -> None:
+        validator = self.require_tool()
+        path = workdir / self.filename
+        path.write_text(content, encoding="utf-8")
+        run_tool([validator, "--strict", "--quiet", "-k", KUBERNETES_VERSION, str(path)])
