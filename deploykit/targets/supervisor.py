@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import contextlib
 import getpass
 import grp
+import io
 import os
 import pwd
 import re
@@ -57,10 +59,13 @@ def parse(content: str, workdir: Path) -> list[tuple[str, list[str]]]:
     conf = workdir / "supervisord.conf"
     conf.write_text(_CHECK_CONF.format(workdir=workdir, section=section), encoding="utf-8")
     options = ServerOptions()
+    errors = io.StringIO()
     try:
-        options.realize(args=["-c", str(conf)])
+        # supervisor reports a bad file on stderr, then exits 2.
+        with contextlib.redirect_stderr(errors):
+            options.realize(args=["-c", str(conf)])
     except SystemExit as exc:
-        raise ValidationFailed(f"supervisor rejected the file (status {exc.code})") from exc
+        raise ValidationFailed(errors.getvalue().strip() or f"supervisor exited with status {exc.code}") from exc
     except ValueError as exc:
         raise ValidationFailed(str(exc)) from exc
     processes = []

@@ -54,7 +54,8 @@ def with_standin_certificates(plan: Plan, content: str, workdir: Path, quote: Ca
     if not cert.exists():
         run_tool(
             [
-                "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                "openssl", "req", "-x509", "-nodes", "-days", "1",
+                "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
                 "-subj", f"/CN={plan.site.server_names[0].lstrip('*.')}",
                 "-keyout", str(key), "-out", str(cert),
             ]

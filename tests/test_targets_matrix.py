@@ -1,0 +1,106 @@
+"""Every file of every server x bind x TLS x sub-path combination passes its real validator."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deploykit.plan import Plan, build_plan
+from deploykit.servers import get_backend
+from deploykit.targets.apache import Apache
+from deploykit.targets.caddy import Caddy
+from deploykit.targets.gunicorn import Gunicorn
+from deploykit.targets.nginx import Nginx
+from deploykit.targets.supervisor import Supervisor, parse
+from deploykit.targets.systemd import MAX_EXPOSURE, Systemd, SystemdSocket, exposure, verify
+from tests.conftest import require_tool
+
+SERVERS = ("daphne", "uvicorn", "gunicorn", "granian", "hypercorn")
+COMBOS = list(itertools.product(("unix", "tcp"), (True, False), (True, False)))
+
+
+def matrix_plan(server: str, bind: str, tls: bool, subpath: bool, **extra: Any) -> Plan:
+    name = f"m-{server[:4]}-{bind}-{int(tls)}{int(subpath)}"
+    overrides: dict[str, Any] = {
+        "NAME": name,
+        "SERVER": server,
+        "WORKERS": 1 if server == "daphne" else 2,
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
+        # systemd-analyze verify checks that ExecStart's binary exists.
+        "VIRTUALENV": sys.prefix,
+        **({"SOCKET": f"/run/{name}/{name}.sock"} if bind == "unix" else {"BIND": "127.0.0.1:8001"}),
+    }
+    if tls:
+        overrides |= {"TLS_CERTIFICATE": "/etc/ssl/m/fullchain.pem", "TLS_CERTIFICATE_KEY": "/etc/ssl/m/privkey.pem"}
+    if subpath:
+        overrides["ROOT_PATH"] = "/chat"
+    return build_plan({**overrides, **extra})
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_proxies_pass_their_validators(server: str, tmp_path: Path) -> None:
+    for tool in ("nginx", "apachectl", "caddy", "openssl"):
+        require_tool(tool)
+    for bind, tls, subpath in COMBOS:
+        plan = matrix_plan(server, bind, tls, subpath)
+        for target in (Nginx(plan), Apache(plan), Caddy(plan)):
+            workdir = tmp_path / f"{target.name}-{bind}-{tls}-{subpath}"
+            workdir.mkdir()
+            target.validate(target.render(), workdir)
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_systemd_units_verify_and_are_hardened(server: str, tmp_path: Path) -> None:
+    require_tool("systemd-analyze")
+    units = []
+    for bind, tls, subpath in COMBOS:
+        target = Systemd(matrix_plan(server, bind, tls, subpath))
+        unit = tmp_path / target.filename
+        unit.write_text(target.render())
+        assert exposure(unit) <= MAX_EXPOSURE
+        units.append(unit)
+    verify(units)  # one run for the eight units
+
+
+@pytest.mark.parametrize("server", [s for s in SERVERS if s != "granian"])
+def test_socket_activation_units_verify(server: str, tmp_path: Path) -> None:
+    require_tool("systemd-analyze")
+    for bind in ("unix", "tcp"):
+        plan = matrix_plan(server, bind, False, False, FD=3)
+        service, socket = Systemd(plan), SystemdSocket(plan)
+        assert socket.applies()
+        assert "Requires=" + socket.filename in service.render()
+        assert f" {3} " in f" {' '.join(get_backend(plan).argv())} ".replace("fd://3", " 3 ")
+        (tmp_path / service.filename).write_text(service.render())
+        (tmp_path / socket.filename).write_text(socket.render())
+        assert exposure(tmp_path / service.filename) <= MAX_EXPOSURE
+        verify([tmp_path / socket.filename, tmp_path / service.filename])
+
+
+@pytest.mark.parametrize("server", [s for s in SERVERS if s != "granian"])
+def test_supervisor_runs_exactly_the_plans_argv(server: str, tmp_path: Path) -> None:
+    for bind, subpath in itertools.product(("unix", "tcp"), (True, False)):
+        plan = matrix_plan(server, bind, False, subpath, PROCESS_MANAGER="supervisor", PROCESSES=3)
+        workdir = tmp_path / f"{bind}-{subpath}"
+        workdir.mkdir()
+        processes = parse(Supervisor(plan).render(), workdir)
+        name = plan.process_manager.name
+        argv = get_backend(plan).argv()
+        assert processes == [(f"{name}_{i}", argv) for i in range(3)]
+        assert plan.server.listen.kind == "fd" and plan.server.listen.fd == 0
+
+
+def test_supervisor_cannot_hand_granian_a_socket() -> None:
+    plan = matrix_plan("granian", "unix", False, False, PROCESS_MANAGER="supervisor")
+    with pytest.raises(ValueError, match="granian cannot take an inherited socket"):
+        Supervisor(plan).render()
+
+
+@pytest.mark.parametrize("bind", ["unix", "tcp"])
+def test_gunicorn_conf_loads_in_gunicorns_config(bind: str, tmp_path: Path) -> None:
+    target = Gunicorn(matrix_plan("gunicorn", bind, False, True))
+    target.validate(target.render(), tmp_path)
