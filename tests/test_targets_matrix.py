@@ -90,7 +90,8 @@ def test_supervisor_runs_exactly_the_plans_argv(server: str, tmp_path: Path) -> 
         processes = parse(Supervisor(plan).render(), workdir)
         name = plan.process_manager.name
         argv = get_backend(plan).argv()
-        assert processes == [(f"{name}_{i}", argv) for i in range(3)]
+        environment = {"DJANGO_SETTINGS_MODULE": "tests.settings"}
+        assert processes == [(f"{name}_{i}", argv, environment) for i in range(3)]
         assert plan.server.listen.kind == "fd" and plan.server.listen.fd == 0
 
 
@@ -104,3 +105,10 @@ def test_supervisor_cannot_hand_granian_a_socket() -> None:
 def test_gunicorn_conf_loads_in_gunicorns_config(bind: str, tmp_path: Path) -> None:
     target = Gunicorn(matrix_plan("gunicorn", bind, False, True))
     target.validate(target.render(), tmp_path)
+
+
+def test_supervisor_environment_round_trips(tmp_path: Path) -> None:
+    environment = {"GREETING": 'a "100%" day', "QUOTE": "it's", "PATHS": "/a:/b c"}
+    plan = matrix_plan("uvicorn", "unix", False, False, PROCESS_MANAGER="supervisor", ENVIRONMENT=environment)
+    [(_, _, parsed)] = parse(Supervisor(plan).render(), tmp_path)
+    assert parsed == {**environment, "DJANGO_SETTINGS_MODULE": "tests.settings"}

@@ -10,6 +10,7 @@ import re
 import shlex
 from pathlib import Path
 
+from deploykit import quoting
 from deploykit.servers import get_backend
 from deploykit.targets.base import Target, ToolMissing, ValidationFailed
 
@@ -33,8 +34,8 @@ def _exists(lookup: object, name: str) -> bool:
     return True
 
 
-def parse(content: str, workdir: Path) -> list[tuple[str, list[str]]]:
-    """Load ``content`` with supervisor's own parser; (process name, argv) for every process it would run.
+def parse(content: str, workdir: Path) -> list[tuple[str, list[str], dict[str, str]]]:
+    """Load ``content`` with supervisor's own parser; (name, argv, environment) of every process it would run.
 
     The argv is what supervisor execs: it splits ``command`` with shlex after
     expanding ``%(...)s``. A user or group the section names that does not
@@ -71,7 +72,7 @@ def parse(content: str, workdir: Path) -> list[tuple[str, list[str]]]:
     processes = []
     for group_config in options.process_group_configs:
         for process in group_config.process_configs:
-            processes.append((process.name, shlex.split(process.command)))
+            processes.append((process.name, shlex.split(process.command), dict(process.environment or {})))
     if not processes:
         raise ValidationFailed("supervisor found no program in the file")
     return processes
@@ -96,11 +97,7 @@ class Supervisor(Target):
             "plan": plan,
             "pm": pm,
             "argv": get_backend(plan).argv(),
-            # supervisor's own key="value" syntax (shlex, posix): \ and " escaped.
-            "environment": ",".join(
-                f'{k}="{val.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
-                for k, val in sorted(environment.items())
-            ),
+            "environment": quoting.supervisor_environment(sorted(environment.items())),
             "stopwaitsecs": pm.stop_timeout,
         }
 
