@@ -1,6 +1,14 @@
 from __future__ import annotations
 
+from deploykit.plan import Plan
 from deploykit.targets.base import Target
+
+
+def server_environment(plan: Plan) -> list[tuple[str, str]]:
+    """The server's environment variables, sorted: ENVIRONMENT and DJANGO_SETTINGS_MODULE."""
+    environment = dict(plan.process_manager.environment)
+    environment.setdefault("DJANGO_SETTINGS_MODULE", plan.app.settings_module)
+    return sorted(environment.items())
 
 
 class Env(Target):
@@ -12,10 +20,7 @@ class Env(Target):
     mode = 0o600
 
     def context(self) -> dict[str, object]:
-        pm = self.plan.process_manager
-        environment = dict(pm.environment)
-        environment.setdefault("DJANGO_SETTINGS_MODULE", self.plan.app.settings_module)
-        return {"plan": self.plan, "environment": sorted(environment.items())}
+        return {"plan": self.plan, "environment": server_environment(self.plan)}
 
     def applies(self) -> bool:
         return self.plan.process_manager.kind == "systemd"

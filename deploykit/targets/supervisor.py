@@ -13,6 +13,7 @@ from pathlib import Path
 from deploykit import quoting
 from deploykit.servers import get_backend
 from deploykit.targets.base import Target, ToolMissing, ValidationFailed
+from deploykit.targets.env import server_environment
 
 #: A minimal supervisord.conf around the section, with every path in the temp dir.
 _CHECK_CONF = """\
@@ -91,13 +92,11 @@ class Supervisor(Target):
     def context(self) -> dict[str, object]:
         plan = self.plan
         pm = plan.process_manager
-        environment = dict(pm.environment)
-        environment.setdefault("DJANGO_SETTINGS_MODULE", plan.app.settings_module)
         return {
             "plan": plan,
             "pm": pm,
             "argv": get_backend(plan).argv(),
-            "environment": quoting.supervisor_environment(sorted(environment.items())),
+            "environment": quoting.supervisor_environment(server_environment(plan)),
             "stopwaitsecs": pm.stop_timeout,
         }
 
