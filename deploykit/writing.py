@@ -17,18 +17,16 @@ def write_atomic(path: Path, content: str, *, force: bool = False, mode: int = 0
     Refuses to replace an existing file unless ``force``, and refuses symlinks
     (a link planted in a shared directory must not redirect root's write).
     """
-    if path.is_symlink():
-        raise WriteError(f"{path} is a symbolic link; refusing to write through it.")
-    if path.is_dir():
-        raise WriteError(f"{path} is a directory.")
-    if path.exists() and not force:
-        raise WriteError(f"{path} exists; use --force to overwrite it.")
+    try:
+        _check_target(path, force)
+    except OSError as exc:  # a directory on the way that we may not enter
+        raise WriteError(f"{path}: {exc.strerror}.") from exc
     directory = path.parent
-    if not directory.is_dir():
-        raise WriteError(f"{directory} does not exist.")
-    if not os.access(directory, os.W_OK | os.X_OK):
-        raise WriteError(f"{directory} is not writable.")
-    fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        # os.access says yes to root even where the write fails (a read-only mount).
+        raise WriteError(f"{directory} is not writable: {exc.strerror}.") from exc
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(content)
@@ -36,14 +34,30 @@ def write_atomic(path: Path, content: str, *, force: bool = False, mode: int = 0
             os.fsync(handle.fileno())
         os.chmod(temp, mode)
         os.replace(temp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(temp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError):  # a full disk, a quota
+            raise WriteError(f"{path}: {exc.strerror}.") from exc
         raise
     dir_fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def _check_target(path: Path, force: bool) -> None:
+    directory = path.parent
+    if path.is_symlink():
+        raise WriteError(f"{path} is a symbolic link; refusing to write through it.")
+    if path.is_dir():
+        raise WriteError(f"{path} is a directory.")
+    if path.exists() and not force:
+        raise WriteError(f"{path} exists; use --force to overwrite it.")
+    if not directory.is_dir():
+        raise WriteError(f"{directory} does not exist.")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise WriteError(f"{directory} is not writable.")
