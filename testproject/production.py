@@ -65,6 +65,14 @@ if os.environ.get("FORCE_SCRIPT_NAME"):
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [DEPLOYKIT["REDIS_URL"]], "capacity": 1500, "group_expiry": 86400},
+        "CONFIG": {
+            # redis-py 8 reads with a 5 s socket timeout by default, and the layer
+            # blocks 5 s in BZPOPMIN: every consumer idle for 5 s would crash with
+            # TimeoutError and drop its WebSocket. Read longer than the pop blocks.
+            # https://github.com/django/channels_redis/issues/422
+            "hosts": [{"address": DEPLOYKIT["REDIS_URL"], "socket_timeout": 10}],
+            "capacity": 1500,
+            "group_expiry": 86400,
+        },
     }
 }
