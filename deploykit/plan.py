@@ -174,6 +174,9 @@ class App:
     websocket_routes: str | None
     health_path: str | None
     base_dir: str
+    #: Hosts the app itself connects to (DATABASES, EMAIL_HOST): the systemd
+    #: unit's network allow list must admit them.
+    peer_hosts: tuple[str, ...] = ()
 
     @property
     def asgi_target(self) -> str:
@@ -295,7 +298,22 @@ def _build_app(r: _Reader) -> App:
         websocket_routes=None if routes is None else v.dotted_path(routes, r.label("WEBSOCKET_ROUTES")),
         health_path=None if health is None else _health_path(health, r.label("HEALTH_PATH")),
         base_dir=base,
+        peer_hosts=_peer_hosts(),
     )
+
+
+def _peer_hosts() -> tuple[str, ...]:
+    hosts: list[str] = []
+    databases = django_setting("DATABASES") or {}
+    for alias, database in databases.items() if isinstance(databases, Mapping) else ():
+        host = database.get("HOST") if isinstance(database, Mapping) else None
+        # Empty: the driver's local default; a path: a local unix socket.
+        if host and not str(host).startswith("/"):
+            hosts.append(v.hostname(host, f'DATABASES["{alias}"]["HOST"]'))
+    email = django_setting("EMAIL_HOST")
+    if email:
+        hosts.append(v.hostname(email, "EMAIL_HOST"))
+    return tuple(dict.fromkeys(hosts))
 
 
 def _health_path(value: Any, label: str) -> str:
@@ -401,6 +419,14 @@ def _build_server(r: _Reader, app: App, pm: ProcessManager, layer: ChannelLayer,
         )
 
     addresses, listen = _build_binds(r, app, pm, processes)
+    if backend == "granian" and listen.kind == "fd":
+        key = "FD" if r.get("FD") is not None else "PROCESS_MANAGER"
+        raise SpecError(
+            r.label(key),
+            r.get(key),
+            "granian cannot take an inherited socket (supervisor fcgi-program, socket activation): "
+            "use systemd without FD, or another server",
+        )
     proxy_headers = v.boolean(r.get("PROXY_HEADERS"), r.label("PROXY_HEADERS"))
     allow = r.get("FORWARDED_ALLOW_IPS")
     if allow is None:

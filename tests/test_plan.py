@@ -196,3 +196,22 @@ def test_invalid_values_name_the_setting_and_show_the_value(settings: dict[str, 
         with pytest.raises(SpecError) as info:
             build_plan()
     assert message in str(info.value)
+
+
+def test_granian_cannot_take_an_inherited_socket() -> None:
+    with override_settings(DEPLOYKIT=dk(SERVER="granian", PROCESS_MANAGER="supervisor")):
+        with pytest.raises(SpecError, match="granian cannot take an inherited socket") as info:
+            build_plan()
+    assert str(info.value).startswith("DEPLOYKIT[\"PROCESS_MANAGER\"] = 'supervisor': ")
+
+
+def test_peer_hosts_come_from_databases_and_email() -> None:
+    databases = {
+        "default": {"ENGINE": "django.db.backends.postgresql", "HOST": "10.0.0.7"},
+        "local": {"ENGINE": "django.db.backends.postgresql", "HOST": "/var/run/postgresql"},
+    }
+    with override_settings(DATABASES=databases, EMAIL_HOST="smtp.example.com"):
+        assert build_plan().app.peer_hosts == ("10.0.0.7", "smtp.example.com")
+    with override_settings(EMAIL_HOST="mail;evil"):
+        with pytest.raises(SpecError, match="^EMAIL_HOST = 'mail;evil'"):
+            build_plan()

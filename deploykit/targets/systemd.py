@@ -27,7 +27,8 @@ def _peer(host: str | None) -> str:
 
 
 def ip_address_allow(plan: Plan) -> tuple[str, ...]:
-    """The peers the service talks to: loopback, the trusted proxies on a public bind, the channel layer.
+    """The peers the service talks to: loopback, the trusted proxies on a public bind, the channel layer,
+    the databases and the mail server.
 
     ('any',) when one of them is a host name: set DEPLOYKIT["IP_ADDRESS_ALLOW"] then.
     """
@@ -45,6 +46,7 @@ def ip_address_allow(plan: Plan) -> tuple[str, ...]:
         if parts.scheme != "unix":
             allow.append(_peer(parts.hostname))
     allow += [_peer(host) for host, _ in layer.sentinels]
+    allow += [_peer(host) for host in plan.app.peer_hosts]
     allow = list(dict.fromkeys(allow))
     return ("any",) if "any" in allow else tuple(allow)
 
