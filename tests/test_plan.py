@@ -213,5 +213,5 @@ def test_peer_hosts_come_from_databases_and_email() -> None:
     with override_settings(DATABASES=databases, EMAIL_HOST="smtp.example.com"):
         assert build_plan().app.peer_hosts == ("10.0.0.7", "smtp.example.com")
     with override_settings(EMAIL_HOST="mail;evil"):
-        with pytest.raises(SpecError, match="^EMAIL_HOST = 'mail;evil'"):
+        with pytest.raises(SpecError, match=r"^EMAIL_HOST = 'mail;evil'"):
             build_plan()
