@@ -121,13 +121,16 @@ def test_golden_files(case: str) -> None:
         files = rendered(plan)
     # nginx-compose.conf is the nginx target's file (its own goldens); checked below for its upstream.
     files.pop(NGINX_FILENAME)
+    folder = GOLDEN / case
+    if BLESS:
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in {p.name for p in folder.iterdir()} - set(files):
+            (folder / stale).unlink()
+        for name, content in files.items():
+            (folder / name).write_text(content, encoding="utf-8")
+    assert sorted(p.name for p in folder.iterdir()) == sorted(files)
     for name, content in files.items():
-        golden = GOLDEN / case / name
-        if BLESS:
-            golden.parent.mkdir(parents=True, exist_ok=True)
-            golden.write_text(content, encoding="utf-8")
-        assert golden.exists(), f"{golden} is missing: DEPLOYKIT_BLESS=1 writes it"
-        assert content == golden.read_text(encoding="utf-8"), f"{case}/{name} differs from its golden file"
+        assert content == (folder / name).read_text(encoding="utf-8"), f"{case}/{name} changed: DEPLOYKIT_BLESS=1"
 
 
 # -- real validators ----------------------------------------------------------------------------
