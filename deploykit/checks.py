@@ -6,13 +6,17 @@ function of the plan (plus the few settings the plan does not hold).
 
 from __future__ import annotations
 
+import importlib.metadata
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
 from django.core import checks
+from django.utils.module_loading import import_string
 
+from deploykit.conf import django_setting
 from deploykit.exceptions import SpecError
-from deploykit.plan import Plan, build_plan
+from deploykit.plan import REDIS_DEFAULT_CAPACITY, REDIS_DEFAULT_GROUP_EXPIRY, Plan, build_plan
 
 TAG = "deploykit"
 
@@ -58,7 +62,224 @@ def in_memory_layer_across_processes(plan: Plan) -> list[checks.CheckMessage]:
     return []
 
 
-DEPLOY_CHECKS = [in_memory_layer_across_processes]
+def allowed_hosts_wildcard_with_websockets(plan: Plan) -> list[checks.CheckMessage]:
+    hosts = django_setting("ALLOWED_HOSTS") or []
+    if "*" in hosts and plan.app.websocket_routes is not None:
+        return [
+            checks.Error(
+                "ALLOWED_HOSTS contains '*' and the WebSocket routes rely on AllowedHostsOriginValidator: "
+                "it then accepts every Origin, so any web page can open a WebSocket with the user's cookies.",
+                hint="List the site's host names in ALLOWED_HOSTS instead of '*'.",
+                id="deploykit.E003",
+            )
+        ]
+    return []
+
+
+#: request.META headers our proxy templates set (nginx, apache, caddy: X-Forwarded-Proto: $scheme).
+PROXY_SET_HEADERS = {
+    "nginx": {"HTTP_X_FORWARDED_PROTO"},
+    "apache": {"HTTP_X_FORWARDED_PROTO"},
+    "caddy": {"HTTP_X_FORWARDED_PROTO"},
+}
+
+
+def ssl_header_not_set_by_proxy(plan: Plan) -> list[checks.CheckMessage]:
+    header = plan.site.proxy_ssl_header
+    if header is not None and header[0] not in PROXY_SET_HEADERS.get(plan.site.proxy, set()):
+        return [
+            checks.Error(
+                f"SECURE_PROXY_SSL_HEADER names {header[0]}, which the {plan.site.proxy} config deploykit writes "
+                "does not set: a client can send it and claim HTTPS.",
+                hint='Use SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https"), which the proxy overwrites.',
+                id="deploykit.E004",
+            )
+        ]
+    return []
+
+
+def proxy_headers_trusted_from_anywhere(plan: Plan) -> list[checks.CheckMessage]:
+    server = plan.server
+    exposed = [b for b in server.addresses if not b.is_loopback]
+    everyone = "*" in server.forwarded_allow_ips or server.backend == "daphne"
+    if server.proxy_headers and everyone and exposed:
+        return [
+            checks.Warning(
+                f"The server trusts X-Forwarded-For/-Proto from every peer and listens on {exposed[0]}: "
+                "any client that reaches the port can forge its address and scheme.",
+                hint='Set DEPLOYKIT["FORWARDED_ALLOW_IPS"] to the proxy\'s addresses (daphne cannot: bind it to '
+                "a unix socket or loopback), or set PROXY_HEADERS to False.",
+                id="deploykit.W001",
+            )
+        ]
+    return []
+
+
+def redis_capacity_default(plan: Plan) -> list[checks.CheckMessage]:
+    layer = plan.channel_layer
+    # Group broadcasts fan out into every member's channel: 100 messages queue up quickly.
+    if layer.kind in ("redis", "sentinel") and layer.capacity is None and plan.app.websocket_routes is not None:
+        return [
+            checks.Warning(
+                f"channels_redis capacity is left at its default ({REDIS_DEFAULT_CAPACITY}) while the app "
+                "broadcasts to groups: a slow consumer's channel fills and group_send drops messages silently.",
+                hint=f'Set CHANNEL_LAYERS["default"]["CONFIG"]["capacity"] (deployconfig channels writes '
+                f"{layer.recommended_capacity}).",
+                id="deploykit.W002",
+            )
+        ]
+    return []
+
+
+def group_expiry_below_lifetime(plan: Plan) -> list[checks.CheckMessage]:
+    layer = plan.channel_layer
+    expiry = layer.group_expiry or REDIS_DEFAULT_GROUP_EXPIRY
+    if layer.kind in ("redis", "sentinel") and expiry < plan.server.websocket_lifetime:
+        return [
+            checks.Warning(
+                f"group_expiry ({expiry}s) is below the WebSocket lifetime ({plan.server.websocket_lifetime}s): "
+                "long-lived connections silently drop out of their groups.",
+                hint='Raise CHANNEL_LAYERS["default"]["CONFIG"]["group_expiry"] or lower '
+                'DEPLOYKIT["WEBSOCKET_LIFETIME"].',
+                id="deploykit.W003",
+            )
+        ]
+    return []
+
+
+def graceful_timeout_not_below_stop_timeout(plan: Plan) -> list[checks.CheckMessage]:
+    graceful, stop = plan.server.graceful_timeout, plan.process_manager.stop_timeout
+    if graceful >= stop:
+        return [
+            checks.Warning(
+                f"The graceful-shutdown timeout ({graceful}s) is not shorter than {plan.process_manager.kind}'s "
+                f"stop timeout ({stop}s): the server is killed before it finishes its requests.",
+                hint='Lower DEPLOYKIT["GRACEFUL_TIMEOUT"] below the stop timeout.',
+                id="deploykit.W004",
+            )
+        ]
+    return []
+
+
+def proxy_read_timeout_not_above_ping(plan: Plan) -> list[checks.CheckMessage]:
+    timeout, ping = plan.site.proxy_read_timeout, plan.server.websocket_ping_interval
+    if timeout <= ping:
+        return [
+            checks.Warning(
+                f"The proxy read timeout ({timeout}s) is not above the WebSocket ping interval ({ping}s): "
+                "the proxy closes idle WebSockets between pings.",
+                hint='Raise DEPLOYKIT["PROXY_READ_TIMEOUT"] (or leave it unset: deploykit derives it) or lower '
+                "WEBSOCKET_PING_INTERVAL.",
+                id="deploykit.W005",
+            )
+        ]
+    return []
+
+
+def _origin_trusted(origin: str, trusted: list[str]) -> bool:
+    scheme, _, host = origin.partition("://")
+    for entry in trusted:
+        t_scheme, _, t_host = str(entry).partition("://")
+        if t_scheme != scheme:
+            continue
+        if t_host == host or (t_host.startswith("*.") and (host.endswith(t_host[1:]) or host == t_host[2:])):
+            return True
+    return False
+
+
+def csrf_trusted_origins_missing(plan: Plan) -> list[checks.CheckMessage]:
+    if plan.site.tls is None:
+        return []
+    port = "" if plan.site.https_port == 443 else f":{plan.site.https_port}"
+    trusted = list(django_setting("CSRF_TRUSTED_ORIGINS") or [])
+    missing = []
+    for name in plan.site.server_names:
+        host = "*" + name if name.startswith(".") else name
+        host = f"[{host}]" if ":" in host else host
+        origin = f"https://{host}{port}"
+        if not _origin_trusted(origin, trusted):
+            missing.append(origin)
+    if missing:
+        return [
+            checks.Warning(
+                f"CSRF_TRUSTED_ORIGINS lacks the site's https origins: {', '.join(missing)}.",
+                hint=f"Add them: CSRF_TRUSTED_ORIGINS = {missing!r} (plus any you already trust).",
+                id="deploykit.W006",
+            )
+        ]
+    return []
+
+
+#: The oldest daphne deploykit supports.
+DAPHNE_MINIMUM = (4, 2, 2)
+
+
+def installed_version(distribution: str) -> str | None:
+    """The installed version of a distribution, None if it is not installed."""
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _release(version: str) -> tuple[int, ...]:
+    parts = []
+    for part in version.split("."):
+        digits = "".join(itertools.takewhile(str.isdigit, part))
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+def daphne_too_old(plan: Plan) -> list[checks.CheckMessage]:
+    version = installed_version("daphne")
+    if version is not None and _release(version) < DAPHNE_MINIMUM:
+        return [
+            checks.Warning(
+                f"daphne {version} is installed; deploykit supports daphne 4.2.2 or newer.",
+                hint="pip install -U 'daphne>=4.2.2'",
+                id="deploykit.W007",
+            )
+        ]
+    return []
+
+
+def sync_only_middleware(plan: Plan) -> list[checks.CheckMessage]:
+    sync_only = []
+    for path in django_setting("MIDDLEWARE") or []:
+        try:
+            middleware = import_string(path)
+        except ImportError:
+            continue  # Django's own checks report it
+        if not getattr(middleware, "async_capable", False):
+            sync_only.append(path)
+    if sync_only:
+        return [
+            checks.Info(
+                f"Synchronous-only middleware under ASGI: {', '.join(sync_only)}. Each one makes Django hop "
+                "to a thread and back for every request.",
+                hint="Use async-capable versions (sync_capable/async_capable, or MiddlewareMixin), or drop them: "
+                "https://docs.djangoproject.com/en/stable/topics/http/middleware/#asynchronous-support",
+                id="deploykit.I001",
+            )
+        ]
+    return []
+
+
+DEPLOY_CHECKS = [
+    in_memory_layer_across_processes,
+    allowed_hosts_wildcard_with_websockets,
+    ssl_header_not_set_by_proxy,
+    proxy_headers_trusted_from_anywhere,
+    redis_capacity_default,
+    group_expiry_below_lifetime,
+    graceful_timeout_not_below_stop_timeout,
+    proxy_read_timeout_not_above_ping,
+    csrf_trusted_origins_missing,
+    daphne_too_old,
+    sync_only_middleware,
+]
 
 
 def register() -> None:

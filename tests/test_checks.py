@@ -1,0 +1,226 @@
+"""deploykit's system checks: one test per id, ids unique, and check --deploy on real settings modules."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.test import override_settings
+
+from deploykit import checks
+from deploykit.plan import build_plan
+from tests import settings as test_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+REDIS = "channels_redis.core.RedisChannelLayer"
+
+
+class SyncOnlyMiddleware:
+    """A plain old-style middleware: sync_capable by default, not async_capable."""
+
+    def __init__(self, get_response: Callable[[Any], Any]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: Any) -> Any:
+        return self.get_response(request)
+
+
+def dk(**values: object) -> dict[str, object]:
+    return {**test_settings.DEPLOYKIT, **values}
+
+
+def ids() -> list[str]:
+    return [m.id for m in checks.check_plan() + checks.check_deploy() if m.id]
+
+
+def test_tests_settings_are_silent() -> None:
+    assert ids() == []
+
+
+def test_ids_are_unique_and_stable() -> None:
+    source = (ROOT / "deploykit" / "checks.py").read_text()
+    found = re.findall(r'id="(deploykit\.[EWI]\d{3})"', source)
+    assert len(found) == len(set(found))
+    assert sorted(found) == sorted(
+        ["deploykit.E001", "deploykit.E002", "deploykit.E003", "deploykit.E004"]
+        + [f"deploykit.W00{i}" for i in range(1, 8)]
+        + ["deploykit.I001"]
+    )
+    # Every id is documented in the README's table.
+    readme = (ROOT / "README.md").read_text()
+    assert all(f"`{i}`" in readme for i in found)
+
+
+def test_every_message_has_a_hint() -> None:
+    tree = ast.parse((ROOT / "deploykit" / "checks.py").read_text())
+    calls = [
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in ("Error", "Warning", "Info")
+    ]
+    assert calls and all(any(k.arg == "hint" for k in c.keywords) for c in calls)
+
+
+@override_settings(DEPLOYKIT=dk(SOCKET="/run/a b.sock"))
+def test_e001_invalid_plan() -> None:
+    [message] = checks.check_plan()
+    assert message.id == "deploykit.E001"
+    assert "DEPLOYKIT[\"SOCKET\"] = '/run/a b.sock'" in message.msg
+    assert checks.check_deploy() == []
+
+
+@override_settings(DEPLOYKIT=dk(WORKERS=2))
+def test_e002_in_memory_layer_across_processes() -> None:
+    assert ids() == ["deploykit.E002"]
+
+
+@override_settings(ALLOWED_HOSTS=["*", "example.com"])
+def test_e003_wildcard_allowed_hosts_with_websockets() -> None:
+    assert ids() == ["deploykit.E003"]
+    with override_settings(DEPLOYKIT=dk(WEBSOCKET_ROUTES=None)):
+        assert ids() == []
+
+
+@override_settings(SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_SSL", "on"))
+def test_e004_ssl_header_no_proxy_sets() -> None:
+    assert ids() == ["deploykit.E004"]
+    with override_settings(SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https")):
+        assert ids() == []
+
+
+@override_settings(DEPLOYKIT=dk(BIND="0.0.0.0:8000", FORWARDED_ALLOW_IPS="*"))
+def test_w001_proxy_headers_from_anywhere() -> None:
+    assert ids() == ["deploykit.W001"]
+    with override_settings(DEPLOYKIT=dk(BIND="127.0.0.1:8000", FORWARDED_ALLOW_IPS="*")):
+        assert ids() == []
+    with override_settings(DEPLOYKIT=dk(BIND="0.0.0.0:8000", FORWARDED_ALLOW_IPS="10.0.0.2")):
+        assert ids() == []
+    with override_settings(DEPLOYKIT=dk(BIND="0.0.0.0:8000", SERVER="daphne")):
+        assert ids() == ["deploykit.W001"]
+
+
+@override_settings(CHANNEL_LAYERS={"default": {"BACKEND": REDIS, "CONFIG": {"hosts": ["redis://r:6379/0"]}}})
+def test_w002_redis_capacity_left_at_default() -> None:
+    assert ids() == ["deploykit.W002"]
+    with override_settings(
+        CHANNEL_LAYERS={"default": {"BACKEND": REDIS, "CONFIG": {"hosts": ["redis://r:6379/0"], "capacity": 1500}}}
+    ):
+        assert ids() == []
+
+
+@override_settings(
+    CHANNEL_LAYERS={
+        "default": {"BACKEND": REDIS, "CONFIG": {"hosts": ["redis://r:6379/0"], "capacity": 1500, "group_expiry": 3600}}
+    }
+)
+def test_w003_group_expiry_below_websocket_lifetime() -> None:
+    assert ids() == ["deploykit.W003"]
+    with override_settings(DEPLOYKIT=dk(WEBSOCKET_LIFETIME=3600)):
+        assert ids() == []
+
+
+def test_w004_graceful_timeout_not_below_stop_timeout() -> None:
+    # The plan always derives stop_timeout = graceful + 15; the check guards that invariant
+    # (and any future STOP_TIMEOUT setting), so it is tested on a plan that breaks it.
+    plan = build_plan()
+    assert checks.graceful_timeout_not_below_stop_timeout(plan) == []
+    broken = dataclasses.replace(
+        plan, process_manager=dataclasses.replace(plan.process_manager, stop_timeout=plan.server.graceful_timeout)
+    )
+    [message] = checks.graceful_timeout_not_below_stop_timeout(broken)
+    assert message.id == "deploykit.W004"
+
+
+@override_settings(DEPLOYKIT=dk(PROXY_READ_TIMEOUT=20))
+def test_w005_proxy_read_timeout_not_above_ping_interval() -> None:
+    assert ids() == ["deploykit.W005"]
+    with override_settings(DEPLOYKIT=dk(PROXY_READ_TIMEOUT=21)):
+        assert ids() == []
+
+
+@override_settings(
+    DEPLOYKIT=dk(
+        SERVER_NAMES=["example.com", "www.example.com"],
+        TLS_CERTIFICATE="/etc/ssl/a.pem",
+        TLS_CERTIFICATE_KEY="/etc/ssl/a.key",
+    ),
+    CSRF_TRUSTED_ORIGINS=["https://example.com"],
+)
+def test_w006_csrf_trusted_origins_missing() -> None:
+    [message] = checks.check_deploy()
+    assert message.id == "deploykit.W006"
+    assert "https://www.example.com" in message.msg and "https://example.com," not in message.msg
+    with override_settings(CSRF_TRUSTED_ORIGINS=["https://example.com", "https://*.example.com"]):
+        assert ids() == []
+
+
+@pytest.mark.parametrize(("version", "fires"), [("4.2.1", True), ("3.0.2", True), ("4.2.2", False), ("4.2.3", False)])
+def test_w007_daphne_older_than_4_2_2(monkeypatch: pytest.MonkeyPatch, version: str, fires: bool) -> None:
+    # The one fake: the installed version (we cannot install an old daphne next to the real one).
+    monkeypatch.setattr(checks, "installed_version", lambda name: version if name == "daphne" else None)
+    assert ids() == (["deploykit.W007"] if fires else [])
+
+
+def test_w007_reads_the_real_installed_version() -> None:
+    import daphne
+
+    assert checks.installed_version("daphne") == daphne.__version__
+    assert checks.installed_version("no-such-distribution-deploykit") is None
+
+
+@override_settings(MIDDLEWARE=["django.middleware.security.SecurityMiddleware", "tests.test_checks.SyncOnlyMiddleware"])
+def test_i001_sync_only_middleware() -> None:
+    [message] = checks.check_deploy()
+    assert message.id == "deploykit.I001"
+    assert "tests.test_checks.SyncOnlyMiddleware" in message.msg
+    assert "SecurityMiddleware" not in message.msg
+
+
+def _check_deploy(settings_module: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": settings_module,
+        "DJANGO_SECRET_KEY": "x" * 60 + "-deploykit-test-key-with-enough-entropy-1234567890",
+        "PYTHONPATH": str(ROOT),
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_check_deploy_fires_on_a_misconfigured_project() -> None:
+    result = _check_deploy("tests.checks_misconfigured")
+    output = result.stdout + result.stderr
+    found = set(re.findall(r"deploykit\.[EWI]\d{3}", output))
+    assert found == {
+        "deploykit.E003",
+        "deploykit.E004",
+        "deploykit.W001",
+        "deploykit.W002",
+        "deploykit.W003",
+        "deploykit.W005",
+        "deploykit.W006",
+        "deploykit.I001",
+    }, output
+    assert result.returncode != 0
+
+
+def test_check_deploy_is_silent_on_testproject_production() -> None:
+    result = _check_deploy("testproject.production")
+    output = result.stdout + result.stderr
+    assert "deploykit." not in output, output
+    assert result.returncode == 0, output
