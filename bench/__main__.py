@@ -1,0 +1,241 @@
+"""``python -m bench``: start every stack, alternate the loads, write bench/results/."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.metadata
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import load, report
+from bench.procs import PYTHON, ProcessSet
+from bench.stacks import CORES, HELLO_TARGET, NGINX, REDIS, Lab, Stack, layer_configs
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _tool_version(argv: list[str]) -> str:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+    except OSError as exc:
+        return f"missing ({exc})"
+    return (done.stdout + done.stderr).strip().splitlines()[0]
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for dist in ("django", "channels", "channels-redis", "daphne", "uvicorn", "websockets", "uvloop", "httptools"):
+        try:
+            found[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            found[dist] = "not installed"
+    found["nginx"] = _tool_version([NGINX, "-v"])
+    found["redis"] = _tool_version([REDIS, "--version"])
+    found["wrk"] = _tool_version([load.WRK, "-v"])
+    return found
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def machine() -> dict[str, Any]:
+    model = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    mem_kb = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            mem_kb = int(line.split()[1])
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": model,
+        "memory": f"{mem_kb / 1024 / 1024:.1f} GiB",
+        "kernel": platform.release(),
+        "load_before": load_average(),
+    }
+
+
+def rotated(items: list[str], round_no: int) -> list[str]:
+    """The same stacks each round, starting one further along: position effects cancel out."""
+    k = round_no % len(items) if items else 0
+    return items[k:] + items[:k]
+
+
+def time_commands(lab: Lab, repeats: int) -> dict[str, list[float]]:
+    """`deployconfig nginx` against `check`, alternated, each a fresh interpreter (what a user waits for)."""
+    out = lab.tmp / "timing"
+    out.mkdir()
+    env = lab.django_env(DEPLOYKIT_SOCKET=str(out / "app.sock"))
+    commands = {
+        "deployconfig nginx": [PYTHON, "manage.py", "deployconfig", "nginx", "--output", str(out / "nginx.conf")],
+        "check": [PYTHON, "manage.py", "check"],
+    }
+    lab.generate_nginx(env, out / "nginx.conf")  # fails early, with the command's message
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for i in range(repeats + 1):
+        for name in rotated(list(commands), i):
+            if "--output" in commands[name]:
+                (out / "nginx.conf").unlink(missing_ok=True)
+            elapsed = load.wall_time(commands[name], env)
+            if i:  # the first pair warms the page cache
+                times[name].append(elapsed)
+    return times
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smoke run: 1 round, 2 s loads, results/quick/")
+    parser.add_argument("--rounds", type=int, help="rounds (default 3; --quick: 1)")
+    parser.add_argument("--duration", type=float, help="seconds per load (default 10; --quick: 2)")
+    parser.add_argument("--connections", type=int, default=64, help="wrk connections (default 64)")
+    parser.add_argument("--only", default="http,ws,broadcast,commands", help="comma-separated parts to run")
+    parser.add_argument("--out", type=Path, help="results folder (default bench/results, --quick: results/quick)")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, configs)")
+    args = parser.parse_args(argv)
+    rounds = args.rounds or (1 if args.quick else 3)
+    duration = args.duration or (2.0 if args.quick else 10.0)
+    out = args.out or (RESULTS / "quick" if args.quick else RESULTS)
+    parts = set(args.only.split(","))
+    for tool in (NGINX, REDIS, load.WRK):
+        if not shutil.which(tool):
+            log(f"{tool} is missing: apt-get install nginx-light redis-server wrk (README, Setup)")
+            return 2
+
+    # Ctrl-C and SIGTERM both unwind through the finally below, which stops everything.
+    def on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    tmp = Path(tempfile.mkdtemp(prefix="dkb-", dir="/tmp"))  # short: unix socket paths max 107 bytes
+    procs = ProcessSet()
+    lab = Lab(tmp, procs)
+    results: dict[str, Any] = {
+        "meta": {
+            "command": " ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])]),
+            "started": datetime.datetime.now().isoformat(timespec="seconds"),
+            "rounds": rounds,
+            "duration_s": duration,
+            "wrk_connections": args.connections,
+            "cores_used_for_workers": CORES,
+            "machine": machine(),
+            "versions": versions(),
+        },
+        "stacks": {},
+        "http": {},
+        "ws_echo": {},
+        "broadcast": {},
+        "commands": {},
+    }
+    ok = False
+    try:
+        if "commands" in parts:
+            log("timing deployconfig nginx against check")
+            results["commands"] = time_commands(lab, 2 if args.quick else 5)
+        log(f"starting redis and the stacks in {tmp}")
+        lab.start_redis()
+        stacks: dict[str, Stack] = {}
+        if parts & {"http", "ws"}:
+            stacks["a"] = lab.deploykit("a")
+            stacks["b"] = lab.channels_docs("b")
+        if "http" in parts:
+            stacks["c"] = lab.umap_docs("c")
+            stacks["d"] = lab.direct("d")
+            stacks["d_hand"] = lab.direct("d_hand", by_hand=True)
+            stacks["e_direct"] = lab.direct("e_direct", target=HELLO_TARGET)
+            stacks["e_nginx"] = lab.deploykit("e_nginx", target=HELLO_TARGET)
+        layers = layer_configs(lab)
+        bc_servers: dict[str, Stack] = {}
+        if "broadcast" in parts:
+            for variant, config in layers.items():
+                layer = {
+                    "default": {
+                        "BACKEND": "channels_redis.core.RedisChannelLayer",
+                        "CONFIG": {"hosts": [lab.redis_url], **config},
+                    }
+                }
+                bc_servers[variant] = lab.direct(
+                    f"bc{len(bc_servers)}",
+                    settings="bench.settings",
+                    extra_env={"BENCH_CHANNEL_LAYERS": json.dumps(layer)},
+                )
+        for key, stack in {**stacks, **{f"broadcast {k}": s for k, s in bc_servers.items()}}.items():
+            results["stacks"][key] = {"label": report.LABELS.get(key, key), "url": stack.url, **stack.detail}
+        log("stacks up: " + ", ".join(stacks) + (", broadcast servers" if bc_servers else ""))
+
+        http_keys = [
+            k for k in ("a", "b", "c", "d", "d_hand", "e_direct", "e_nginx") if k in stacks and "http" in parts
+        ]
+        results["http"] = {k: [] for k in http_keys}
+        echo_conns = ("100", "1000")
+        if "ws" in parts:
+            results["ws_echo"] = {c: {"a": [], "b": []} for c in echo_conns}
+        if "broadcast" in parts:
+            results["broadcast"] = {v: [] for v in bc_servers}
+        warmup = 1.0  # wrk takes whole seconds
+        for r in range(rounds):
+            log(f"round {r + 1}/{rounds}")
+            for key in rotated(http_keys, r):
+                load.warm(stacks[key].url, warmup)
+                res = load.wrk(stacks[key].url, duration=duration, connections=args.connections)
+                results["http"][key].append(res)
+                log(f"  http {key:9} {res['rps']:9,.0f} req/s  p99 {res['p99_ms']:7.2f} ms  errors {res['errors']}")
+            if "ws" in parts:
+                for conns in echo_conns:
+                    for key in rotated(["a", "b"], r):
+                        res = load.ws_echo(stacks[key].ws_base, connections=int(conns), duration=duration)
+                        results["ws_echo"][conns][key].append(res)
+                        log(
+                            f"  echo {key} x{conns:5} {res['messages_per_s']:9,.0f} msg/s  p99 {res['p99_ms']:7.2f} ms"
+                            f"  open {res['connections_open']} errors {res['errors']}"
+                        )
+                        time.sleep(1)  # let the closed connections' consumers wind down
+            for variant in rotated(list(bc_servers), r):
+                res = load.ws_broadcast(
+                    bc_servers[variant].ws_base, lab.redis_url, layers[variant], clients=100, messages=1000
+                )
+                results["broadcast"][variant].append(res)
+                log(
+                    f"  broadcast {variant:24} lost {res['lost']:6} of {res['expected_deliveries']}  "
+                    f"{res['deliveries_per_s']:9,.0f} deliveries/s  per pid {res['clients_per_pid']}"
+                )
+        ok = True
+    except KeyboardInterrupt:
+        log("interrupted: stopping everything")
+    finally:
+        procs.stop_all()
+        results["meta"]["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
+        results["meta"]["machine"]["load_after"] = load_average()
+        if not ok or args.keep:
+            log(f"temp dir kept: {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if not ok:
+        return 1
+    summary = report.write(results, out)
+    sys.stdout.write((out / "latest.md").read_text())
+    log(f"wrote {out}/latest.json, latest.md, chart.png")
+    missed = [t["name"] for t in summary["targets"] if t["met"] is False]
+    if missed:
+        log("targets missed: " + "; ".join(missed))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

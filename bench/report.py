@@ -1,0 +1,286 @@
+"""Medians, ratios, targets; the Markdown table, the JSON file and the chart."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from pathlib import Path
+from typing import Any
+
+LABELS = {
+    "a": "(a) deploykit: deployconfig nginx + runasgi",
+    "b": "(b) Channels docs: nginx + 2 daphne",
+    "c": "(c) uMap docs: nginx + uvicorn (UVICORN_WORKERS)",
+    "d": "(d) (a)'s server direct (runasgi), no nginx",
+    "d_hand": "(d') (a)'s server argv started by hand",
+    "e_direct": "(e) bare ASGI app, direct",
+    "e_nginx": "(e) bare ASGI app behind (a)'s nginx",
+}
+SHORT = {
+    "a": "(a) deploykit",
+    "b": "(b) Channels docs",
+    "c": "(c) uMap docs",
+    "d": "(d) direct",
+    "d_hand": "(d') by hand",
+    "e_direct": "(e) hello direct",
+    "e_nginx": "(e) hello+nginx",
+}
+
+
+def median(values: list[float]) -> float:
+    clean = [v for v in values if v is not None and not math.isnan(v)]
+    return statistics.median(clean) if clean else float("nan")
+
+
+def ratio(num: float, den: float) -> float:
+    return num / den if den and not math.isnan(den) else float("nan")
+
+
+def summarize(results: dict[str, Any]) -> dict[str, Any]:
+    http = {
+        key: {
+            "rps": median([r["rps"] for r in runs]),
+            "p50_ms": median([r["p50_ms"] for r in runs]),
+            "p99_ms": median([r["p99_ms"] for r in runs]),
+            "rps_min": min(r["rps"] for r in runs),
+            "rps_max": max(r["rps"] for r in runs),
+            "errors": sum(r["errors"] for r in runs),
+            "rounds": len(runs),
+        }
+        for key, runs in results["http"].items()
+        if runs
+    }
+    echo: dict[str, dict[str, Any]] = {}
+    for conns, by_stack in results["ws_echo"].items():
+        echo[conns] = {
+            key: {
+                "messages_per_s": median([r["messages_per_s"] for r in runs]),
+                "p50_ms": median([r["p50_ms"] for r in runs]),
+                "p99_ms": median([r["p99_ms"] for r in runs]),
+                "open_min": min(r["connections_open"] for r in runs),
+                "errors": sum(r["errors"] for r in runs),
+                "client_cpu_share": median([r["client_cpu_s"] / r["duration_s"] for r in runs]),
+            }
+            for key, runs in by_stack.items()
+            if runs
+        }
+    broadcast = {
+        variant: {
+            "capacity": runs[0]["layer_config"].get("capacity", "default (100)"),
+            "expected": runs[0]["expected_deliveries"],
+            "lost_median": median([r["lost"] for r in runs]),
+            "lost_max": max(r["lost"] for r in runs),
+            "deliveries_per_s": median([r["deliveries_per_s"] for r in runs]),
+            "clients_per_pid": runs[-1]["clients_per_pid"],
+        }
+        for variant, runs in results["broadcast"].items()
+        if runs
+    }
+    timing = {name: median(times) for name, times in results["commands"].items() if times}
+
+    def h(key: str, field: str = "rps") -> float:
+        return float(http.get(key, {}).get(field, float("nan")))
+
+    def e(conns: str, key: str) -> float:
+        return float(echo.get(conns, {}).get(key, {}).get("messages_per_s", float("nan")))
+
+    dk = broadcast.get("deploykit", {})
+    targets = [
+        ("HTTP req/s (a)/(b)", ratio(h("a"), h("b")), ">=", 1.35),
+        ("HTTP req/s (a)/(c)", ratio(h("a"), h("c")), ">=", 1.15),
+        ("HTTP req/s (a)/(d)", ratio(h("a"), h("d")), ">=", 0.92),
+        ("HTTP req/s bare app: nginx/direct", ratio(h("e_nginx"), h("e_direct")), ">=", 0.6),
+        ("WS echo msg/s (a)/(b), 100 conns", ratio(e("100", "a"), e("100", "b")), ">=", 1.6),
+        ("WS echo msg/s (a)/(b), 1000 conns", ratio(e("1000", "a"), e("1000", "b")), "info", None),
+        ("broadcast lost, deploykit layer (worst round)", float(dk.get("lost_max", float("nan"))), "==", 0),
+        ("HTTP req/s runasgi/by hand", ratio(h("d"), h("d_hand")), ">=", 0.98),
+        (
+            "wall time deployconfig nginx / check",
+            ratio(timing.get("deployconfig nginx", float("nan")), timing.get("check", float("nan"))),
+            "<=",
+            1.2,
+        ),
+    ]
+    rows = []
+    for name, value, op, goal in targets:
+        if goal is None or math.isnan(value):
+            met = None
+        elif op == ">=":
+            met = value >= goal
+        elif op == "<=":
+            met = value <= goal
+        else:
+            met = value == goal
+        rows.append({"name": name, "measured": value, "op": op, "target": goal, "met": met})
+    return {"http": http, "ws_echo": echo, "broadcast": broadcast, "commands": timing, "targets": rows}
+
+
+def _f(value: float, digits: int = 0) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:,.{digits}f}"
+
+
+def markdown(results: dict[str, Any], summary: dict[str, Any]) -> str:
+    meta = results["meta"]
+    out = []
+    m = meta["machine"]
+    out.append(
+        f"Run {meta['finished']} · {meta['rounds']} round(s), {meta['duration_s']:g} s loads, stacks alternated · "
+        f"{m['nproc']} cores ({m['cpu_model']}), {m['memory']} · load average before {m['load_before']}, "
+        f"after {m['load_after']}"
+    )
+    out.append("")
+    out.append(
+        f"HTTP: `wrk -t2 -c{meta['wrk_connections']}` on `GET /whoami/` (Django) or `GET /` (bare app); medians."
+    )
+    out.append("")
+    out.append("| stack | req/s | p50 ms | p99 ms | ratio to (a) | errors |")
+    out.append("|---|---:|---:|---:|---:|---:|")
+    http = summary["http"]
+    ref = http.get("a", {}).get("rps", float("nan"))
+    for key, s in http.items():
+        out.append(
+            f"| {LABELS[key]} | {_f(s['rps'])} | {_f(s['p50_ms'], 2)} | {_f(s['p99_ms'], 2)} | "
+            f"{_f(ratio(s['rps'], ref), 2)} | {s['errors']} |"
+        )
+    if summary["ws_echo"]:
+        out.append("")
+        out.append("WebSocket echo (`/ws/echo/`, 64-byte text, each connection in a closed loop); medians.")
+        out.append("")
+        out.append("| stack | connections | messages/s | p50 ms | p99 ms | ratio to (a) | open / errors | client CPU |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for conns, by_stack in summary["ws_echo"].items():
+            ref = by_stack.get("a", {}).get("messages_per_s", float("nan"))
+            for key, s in by_stack.items():
+                out.append(
+                    f"| {SHORT[key]} | {conns} | {_f(s['messages_per_s'])} | {_f(s['p50_ms'], 2)} | "
+                    f"{_f(s['p99_ms'], 2)} | {_f(ratio(s['messages_per_s'], ref), 2)} | "
+                    f"{s['open_min']} / {s['errors']} | {s['client_cpu_share']:.0%} |"
+                )
+    if summary["broadcast"]:
+        out.append("")
+        b0 = next(iter(results["broadcast"].values()))[0]
+        out.append(
+            f"Broadcast: {b0['messages_sent']} `group_send` as fast as possible to {b0['clients_requested']} clients "
+            "over 2 server processes (runasgi, uvicorn --workers 2)."
+        )
+        out.append("")
+        out.append("| channel layer config | capacity | lost (median / worst) of | deliveries/s |")
+        out.append("|---|---:|---:|---:|")
+        for variant, s in summary["broadcast"].items():
+            out.append(
+                f"| {variant} | {s['capacity']} | {_f(s['lost_median'])} / {_f(s['lost_max'])} of {s['expected']:,} | "
+                f"{_f(s['deliveries_per_s'])} |"
+            )
+    if summary["commands"]:
+        out.append("")
+        out.append("| command | wall time (median) |")
+        out.append("|---|---:|")
+        for name, seconds in summary["commands"].items():
+            out.append(f"| `manage.py {name}` | {seconds:.2f} s |")
+    out.append("")
+    out.append("| target | measured | target | met |")
+    out.append("|---|---:|---:|:---:|")
+    for t in summary["targets"]:
+        goal = "" if t["target"] is None else f"{t['op']} {t['target']}"
+        met = "" if t["met"] is None else ("yes" if t["met"] else "**no**")
+        out.append(f"| {t['name']} | {_f(t['measured'], 2)} | {goal} | {met} |")
+    return "\n".join(out) + "\n"
+
+
+def _on_top(ax: Any, bar: Any, text: str, size: int = 7) -> None:
+    ax.annotate(text, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom", fontsize=size)
+
+
+def chart(results: dict[str, Any], summary: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 2, figsize=(13, 9))
+    m = results["meta"]["machine"]
+    fig.suptitle(
+        f"deploykit benchmark · {m['nproc']} cores, {m['cpu_model']} · {results['meta']['rounds']} rounds, medians "
+        "(bars: min-max)",
+        fontsize=11,
+    )
+    colors = {"a": "#2a7ab0", "b": "#d9822b", "c": "#b04a4a", "d": "#5a9e5a", "d_hand": "#8fbf8f"}
+
+    ax = axes[0][0]
+    http = summary["http"]
+    keys = list(http)
+    vals = [http[k]["rps"] for k in keys]
+    err = [[http[k]["rps"] - http[k]["rps_min"] for k in keys], [http[k]["rps_max"] - http[k]["rps"] for k in keys]]
+    bars = ax.bar(range(len(keys)), vals, yerr=err, capsize=3, color=[colors.get(k, "#999999") for k in keys])
+    for bar, k in zip(bars, keys, strict=True):
+        _on_top(ax, bar, f"{http[k]['rps']:,.0f}\np99 {http[k]['p99_ms']:.0f} ms")
+    ax.set_xticks(range(len(keys)), [SHORT[k] for k in keys], rotation=25, ha="right", fontsize=8)
+    # Log scale: the bare app answers ~30x faster than Django; both must stay readable.
+    ax.set_yscale("log")
+    ax.set_ylabel("requests/s, log scale (higher is better)")
+    ax.set_title("HTTP (wrk): Django /whoami/, and the bare ASGI app (e)")
+
+    ax = axes[0][1]
+    echo = summary["ws_echo"]
+    if echo:
+        groups = list(echo)
+        stacks = sorted({k for g in groups for k in echo[g]})
+        width = 0.8 / max(1, len(stacks))
+        for i, k in enumerate(stacks):
+            xs = [j + i * width for j in range(len(groups))]
+            ys = [echo[g].get(k, {}).get("messages_per_s", 0) for g in groups]
+            bars = ax.bar(xs, ys, width, label=SHORT[k], color=colors.get(k))
+            for bar, g in zip(bars, groups, strict=True):
+                p99 = echo[g].get(k, {}).get("p99_ms", float("nan"))
+                _on_top(ax, bar, f"p99 {p99:.0f} ms")
+        ax.set_xticks(
+            [j + width * (len(stacks) - 1) / 2 for j in range(len(groups))], [f"{g} connections" for g in groups]
+        )
+        ax.legend(fontsize=8)
+    ax.set_ylabel("echoed messages/s (higher is better)")
+    ax.set_title("WebSocket echo")
+
+    ax = axes[1][0]
+    bc = summary["broadcast"]
+    if bc:
+        names = list(bc)
+        bars = ax.bar(range(len(names)), [bc[n]["deliveries_per_s"] for n in names], color=["#2a7ab0", "#d9822b"])
+        for bar, n in zip(bars, names, strict=True):
+            _on_top(ax, bar, f"lost {bc[n]['lost_median']:,.0f} of {bc[n]['expected']:,}", 8)
+        ax.set_xticks(range(len(names)), [f"{n}\n(capacity {bc[n]['capacity']})" for n in names], fontsize=8)
+    ax.set_ylabel("deliveries/s")
+    ax.set_title("Broadcast: 1000 group messages to 100 clients, 2 processes")
+
+    ax = axes[1][1]
+    targets = [t for t in summary["targets"] if t["target"] is not None and t["op"] in (">=", "<=")]
+    names = [t["name"] for t in targets]
+    normalized = [t["measured"] / t["target"] if t["op"] == ">=" else t["target"] / t["measured"] for t in targets]
+    ax.barh(
+        range(len(names)),
+        normalized,
+        color=["#5a9e5a" if t["met"] else "#b04a4a" for t in targets],
+    )
+    for i, t in enumerate(targets):
+        ax.annotate(f" {t['measured']:.2f} ({t['op']} {t['target']})", (normalized[i], i), va="center", fontsize=7)
+    ax.axvline(1.0, color="black", linewidth=0.8)
+    ax.set_yticks(range(len(names)), names, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("measured / target (>= 1: target met)")
+    ax.set_title("Targets")
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write(results: dict[str, Any], out: Path) -> dict[str, Any]:
+    out.mkdir(parents=True, exist_ok=True)
+    summary = summarize(results)
+    results = {**results, "summary": summary}
+    (out / "latest.json").write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+    (out / "latest.md").write_text(markdown(results, summary), encoding="utf-8")
+    chart(results, summary, out / "chart.png")
+    return summary

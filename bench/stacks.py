@@ -1,0 +1,346 @@
+"""The stacks under test, each started on loopback / unix sockets in a temp dir.
+
+Every stack serves the same Django project (``testproject.production``,
+DEBUG off, Redis channel layer) except (e), the bare ASGI app. The proxy
+blocks are the generated file (a) or the seed documents' text (b, c),
+verbatim but for the addresses; the wrapper nginx.conf around them only moves
+nginx's own files into the temp dir so it runs unprivileged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import socket
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.procs import PYTHON, REPO, Proc, ProcessSet, free_port, wait_http, wait_unix
+
+NGINX = "/usr/sbin/nginx"
+REDIS = "/usr/bin/redis-server"
+DJANGO_PATH = "/whoami/"
+HELLO_PATH = "/"
+HELLO_TARGET = "bench.hello:app"
+#: The processes per stack: one per core, as every doc recommends.
+CORES = os.cpu_count() or 1
+
+#: Around every stack's server file: nginx's own files in the temp prefix, so
+#: it runs unprivileged; otherwise Debian's stock nginx.conf (worker_processes
+#: auto, sendfile, an access log). worker_connections is raised from Debian's
+#: 768 for every stack alike: 1000 proxied WebSockets take 2000 connections.
+WRAPPER = """\
+daemon off;
+{user}worker_processes auto;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log;
+events {{
+    worker_connections 4096;
+}}
+http {{
+    sendfile on;
+    tcp_nopush on;
+    types_hash_max_size 2048;
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    access_log {prefix}/access.log;
+    client_body_temp_path {prefix}/client_body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    include {site};
+}}
+"""
+
+#: Seed 001, the Channels "Deploying" doc (Nginx/Supervisor), as written; the
+#: doc's "..." in server{} is filled with a listen and a server_name only.
+CHANNELS_DOCS_SITE = """\
+upstream channels-backend {{
+    server localhost:{backend_port};
+}}
+server {{
+    listen 127.0.0.1:{port};
+    server_name localhost;
+    location / {{
+        try_files $uri @proxy_to_app;
+    }}
+    location @proxy_to_app {{
+        proxy_pass http://channels-backend;
+        proxy_http_version 1.1;
+        proxy_set_header Upgrade $http_upgrade;
+        proxy_set_header Connection "upgrade";
+        proxy_redirect off;
+        proxy_set_header Host $host;
+        proxy_set_header X-Real-IP $remote_addr;
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        proxy_set_header X-Forwarded-Host $server_name;
+    }}
+}}
+"""
+
+#: Seed 000, uMap's ASGI doc, as written (the map with '' close, buffering
+#: off, no proxy_http_version); only the socket path and the listen differ.
+UMAP_DOCS_SITE = """\
+map $http_upgrade $connection_upgrade {{
+    default upgrade;
+    '' close;
+}}
+server {{
+    listen 127.0.0.1:{port};
+    server_name localhost;
+    location / {{
+        proxy_set_header Host $http_host;
+        proxy_set_header X-Forwarded-For $remote_addr;
+        proxy_set_header X-Forwarded-Proto $scheme;
+        proxy_set_header Upgrade $http_upgrade;
+        proxy_set_header Connection $connection_upgrade;
+        proxy_redirect off;
+        proxy_buffering off;
+        proxy_pass http://unix:{socket}:/;
+    }}
+}}
+"""
+
+
+@dataclass
+class Stack:
+    key: str
+    label: str
+    port: int
+    path: str
+    procs: list[Proc] = field(default_factory=list)
+    #: How it was built, for the JSON (argv, config files).
+    detail: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{self.path}"
+
+    @property
+    def ws_base(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+
+class Lab:
+    """The temp dir, Redis, and every process started in it."""
+
+    def __init__(self, tmp: Path, procs: ProcessSet) -> None:
+        self.tmp = tmp
+        self.procs = procs
+        self.redis_port = free_port()
+        self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
+        (tmp / "static").mkdir(exist_ok=True)
+
+    # -- shared pieces -------------------------------------------------------
+
+    def start_redis(self) -> None:
+        d = self.tmp / "redis"
+        d.mkdir()
+        argv = [REDIS, "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        argv += ["--dir", str(d), "--daemonize", "no"]
+        proc = self.procs.start("redis", argv, env=os.environ, log=d / "redis.log")
+        for _ in range(100):
+            try:
+                with socket.create_connection(("127.0.0.1", self.redis_port), 0.2) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            if not proc.alive():
+                break
+            import time
+
+            time.sleep(0.1)
+        raise RuntimeError(f"redis did not start:\n{proc.log_tail()}")
+
+    def django_env(self, settings: str = "testproject.production", **extra: str) -> dict[str, str]:
+        """The deployed settings' environment (what ``deployconfig env`` writes), plus loopback knobs."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DEPLOYKIT_", "DJANGO_", "UVICORN_", "BENCH_"))}
+        env.update(
+            DJANGO_SETTINGS_MODULE=settings,
+            DJANGO_SECRET_KEY="bench-" + "k" * 50,
+            ALLOWED_HOSTS="127.0.0.1,localhost",
+            REDIS_URL=self.redis_url,
+            STATIC_ROOT=str(self.tmp / "static"),
+            # A loopback stack has no certificate: plain HTTP, like the seeds' blocks.
+            DEPLOYKIT_TLS="off",
+            DEPLOYKIT_LISTEN_ADDRESS="127.0.0.1",
+            PYTHONPATH=str(REPO),
+        )
+        env.update(extra)
+        return env
+
+    def manage(self, env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [PYTHON, "manage.py", *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout
+        )
+
+    def print_command(self, env: dict[str, str]) -> list[str]:
+        done = self.manage(env, "runasgi", "--print-command")
+        if done.returncode != 0:
+            raise RuntimeError(f"runasgi --print-command failed:\n{done.stderr}")
+        return shlex.split(done.stdout.strip())
+
+    def start_nginx(self, name: str, site_text: str, port: int, path: str, expect: bytes, backends: list[Proc]) -> Proc:
+        prefix = self.tmp / name
+        prefix.mkdir(exist_ok=True)
+        for temp in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            (prefix / temp).mkdir(exist_ok=True)
+        site = prefix / "site.conf"
+        site.write_text(site_text, encoding="utf-8")
+        conf = prefix / "nginx.conf"
+        # As root, nginx's workers would run as nobody, who cannot enter the private
+        # temp dir; as another user, nginx ignores ``user`` and keeps that user.
+        user = "user root;\n" if os.geteuid() == 0 else ""
+        conf.write_text(WRAPPER.format(prefix=prefix, site=site, user=user), encoding="utf-8")
+        argv = [NGINX, "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")]
+        test = subprocess.run([*argv, "-t", "-q"], capture_output=True, text=True, timeout=30)
+        if test.returncode != 0:
+            raise RuntimeError(f"nginx -t rejected {name}:\n{test.stderr}\n{site_text}")
+        proc = self.procs.start(f"{name}-nginx", argv, env=os.environ, log=prefix / "stdout.log")
+        wait_http([proc, *backends], port, path, expect=expect)
+        return proc
+
+    def generate_nginx(self, env: dict[str, str], out: Path) -> tuple[str, list[str]]:
+        """``manage.py deployconfig nginx`` with the recommended defaults: (file text, argv)."""
+        argv = ["deployconfig", "nginx", "--output", str(out)]
+        done = self.manage(env, *argv)
+        if "Unknown command" in done.stderr:
+            # Development only, until the command lands: the same target, rendered directly.
+            code = (
+                "import django, pathlib, sys; django.setup(); from deploykit.plan import build_plan; "
+                "from deploykit.targets.nginx import Nginx; "
+                "pathlib.Path(sys.argv[1]).write_text(Nginx(build_plan()).render())"
+            )
+            done = subprocess.run([PYTHON, "-c", code, str(out)], env=env, cwd=REPO, capture_output=True, text=True)
+            argv = ["(deployconfig missing) Nginx(build_plan()).render()"]
+        if done.returncode != 0:
+            raise RuntimeError(f"manage.py {shlex.join(argv)} failed:\n{done.stdout}\n{done.stderr}")
+        return out.read_text(encoding="utf-8"), ["manage.py", *argv]
+
+    def start_server(self, name: str, argv: list[str], env: dict[str, str], **kwargs: object) -> Proc:
+        d = self.tmp / name
+        d.mkdir(exist_ok=True)
+        return self.procs.start(name, argv, env=env, log=d / "server.log", **kwargs)  # type: ignore[arg-type]
+
+    # -- the stacks ----------------------------------------------------------
+
+    def deploykit(self, key: str = "a", *, target: str | None = None) -> Stack:
+        """(a): ``deployconfig nginx`` + ``runasgi``; with ``target``, that app in runasgi's argv (e)."""
+        d = self.tmp / key
+        d.mkdir(exist_ok=True)
+        port = free_port()
+        sock = str(d / "app.sock")
+        env = self.django_env(DEPLOYKIT_SOCKET=sock, DEPLOYKIT_HTTP_PORT=str(port))
+        site_text, gen_argv = self.generate_nginx(env, d / "generated-nginx.conf")
+        if target is None:
+            argv = [PYTHON, "manage.py", "runasgi"]
+            path, expect = DJANGO_PATH, b'"pid"'
+        else:
+            argv = [target if a.endswith(":application") else a for a in self.print_command(env)]
+            path, expect = HELLO_PATH, b"hello"
+        server = self.start_server(f"{key}-server", argv, env)
+        wait_unix(sock, server)
+        nginx = self.start_nginx(f"{key}-nginx", site_text, port, path, expect, [server])
+        return Stack(
+            key,
+            "",
+            port,
+            path,
+            [nginx, server],
+            {"generate": gen_argv, "server_argv": argv, "nginx_site": site_text},
+        )
+
+    def direct(
+        self,
+        key: str,
+        *,
+        by_hand: bool = False,
+        target: str | None = None,
+        settings: str | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> Stack:
+        """(d): runasgi's server on TCP, no proxy; ``by_hand``: its printed argv run without runasgi."""
+        port = free_port()
+        env = self.django_env(
+            settings or "testproject.production", DEPLOYKIT_BIND=f"127.0.0.1:{port}", **(extra_env or {})
+        )
+        path, expect = DJANGO_PATH, b'"pid"'
+        if by_hand or target is not None:
+            argv = self.print_command(env)
+            if target is not None:
+                argv = [target if a.endswith(":application") else a for a in argv]
+                path, expect = HELLO_PATH, b"hello"
+        else:
+            argv = [PYTHON, "manage.py", "runasgi"]
+        server = self.start_server(f"{key}-server", argv, env)
+        wait_http([server], port, path, expect=expect)
+        return Stack(key, "", port, path, [server], {"server_argv": argv})
+
+    def channels_docs(self, key: str = "b") -> Stack:
+        """(b): two daphne processes sharing one TCP socket (supervisor fcgi-program's fd 0) behind seed 001."""
+        d = self.tmp / key
+        d.mkdir(exist_ok=True)
+        backend_port, port = free_port(), free_port()
+        # What supervisor does for [fcgi-program:asgi] socket=tcp://localhost:8000:
+        # bind, listen, and hand the socket to every process as fd 0.
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", backend_port))
+        listener.listen(socket.SOMAXCONN)
+        env = self.django_env()
+        servers = []
+        argvs = []
+        try:
+            for num in range(CORES):
+                argv = [str(REPO / ".venv" / "bin" / "daphne"), "-u", str(d / f"daphne{num}.sock"), "--fd", "0"]
+                argv += ["--access-log", "-", "--proxy-headers", "testproject.asgi:application"]
+                argvs.append(argv)
+                servers.append(self.start_server(f"{key}-daphne{num}", argv, env, stdin=listener.fileno()))
+        finally:
+            listener.close()
+        for num, server in enumerate(servers):
+            wait_unix(str(d / f"daphne{num}.sock"), server)
+        site_text = CHANNELS_DOCS_SITE.format(backend_port=backend_port, port=port)
+        nginx = self.start_nginx(f"{key}-nginx", site_text, port, DJANGO_PATH, b'"pid"', servers)
+        return Stack(key, "", port, DJANGO_PATH, [nginx, *servers], {"server_argv": argvs, "nginx_site": site_text})
+
+    def umap_docs(self, key: str = "c") -> Stack:
+        """(c): uvicorn on a unix socket, UVICORN_WORKERS = cores, behind seed 000's block."""
+        d = self.tmp / key
+        d.mkdir(exist_ok=True)
+        port = free_port()
+        sock = str(d / "umap.sock")
+        env = self.django_env(UVICORN_WORKERS=str(CORES))
+        argv = [str(REPO / ".venv" / "bin" / "uvicorn"), "--proxy-headers", "--uds", sock, "--no-access-log"]
+        argv += ["testproject.asgi:application"]
+        server = self.start_server(f"{key}-server", argv, env)
+        wait_unix(sock, server)
+        site_text = UMAP_DOCS_SITE.format(port=port, socket=sock)
+        nginx = self.start_nginx(f"{key}-nginx", site_text, port, DJANGO_PATH, b'"pid"', [server])
+        return Stack(
+            key,
+            "",
+            port,
+            DJANGO_PATH,
+            [nginx, server],
+            {"server_argv": argv, "env": {"UVICORN_WORKERS": str(CORES)}, "nginx_site": site_text},
+        )
+
+
+def layer_configs(lab: Lab) -> dict[str, dict[str, object]]:
+    """CONFIG (minus hosts) for the broadcast: deploykit's recommendation vs channels_redis's defaults."""
+    env = lab.django_env()
+    code = (
+        "import django, json; django.setup(); from deploykit.plan import build_plan; "
+        "l = build_plan().channel_layer; "
+        "print(json.dumps({'capacity': l.recommended_capacity, 'group_expiry': l.recommended_group_expiry}))"
+    )
+    done = subprocess.run([PYTHON, "-c", code], env=env, cwd=REPO, capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        raise RuntimeError(f"reading the plan failed:\n{done.stderr}")
+    return {"deploykit": json.loads(done.stdout), "channels_redis defaults": {}}
