@@ -349,6 +349,14 @@ def test_all_includes_the_container_files_when_the_plan_asks() -> None:
     plan = build_plan({"HEALTH_PATH": "/-/ready", "CONTAINERS": True})
     names = {f.name for f in All(plan).files()}
     assert {"Dockerfile", ".dockerignore", "docker-compose.yml", NGINX_FILENAME, "kubernetes.yaml"} <= names
+    install = All(plan).render()
+    for line in (
+        f"docker build -t example:latest {plan.app.base_dir}",
+        "docker compose up -d --scale app=2",
+        "kubectl -n example create secret generic example-secrets",
+        "kubectl apply -f kubernetes.yaml",
+    ):
+        assert line in install
 
 
 def test_options_reach_the_plan() -> None:
