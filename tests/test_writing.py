@@ -27,6 +27,36 @@ write_atomic(Path(sys.argv[1]), sys.argv[2] * {SIZE}, force=True)
 KILLS = 25
 
 
+NOBODY_SCRIPT = (
+    "import sys; from pathlib import Path; from deploykit.writing import WriteError, write_atomic\n"
+    "try:\n    write_atomic(Path(sys.argv[1]), 'x')\nexcept WriteError as exc:\n    print(exc); sys.exit(3)\n"
+)
+
+
+def _write_as_nobody(target: Path) -> subprocess.CompletedProcess[str]:
+    """write_atomic in a child running as nobody (tests run as root, for whom every directory is writable)."""
+    if os.geteuid() != 0:
+        pytest.fail("this test drops to nobody with setpriv and needs root to do so")
+    root = str(Path(__file__).parent.parent)
+    return subprocess.run(
+        [
+            "/usr/bin/setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            sys.executable,
+            "-c",
+            NOBODY_SCRIPT,
+            str(target),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": root},
+    )
+
+
 def _spawn(target: Path, char: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-c", CHILD, str(target), char], cwd=Path(__file__).parent.parent)
 
@@ -92,39 +122,13 @@ def test_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_unwritable_directory_is_a_clear_error(request: pytest.FixtureRequest) -> None:
-    """Run as an unprivileged user (tests run as root, for whom every directory is writable)."""
-    if os.geteuid() != 0:
-        pytest.fail("this test drops to nobody with setpriv and needs root to do so")
     # pytest's tmp_path lies under a 0700 directory that nobody cannot enter.
     base = Path(tempfile.mkdtemp(prefix="deploykit-unwritable-", dir="/tmp"))
     request.addfinalizer(lambda: shutil.rmtree(base))
     base.chmod(0o755)
     directory = base / "etc"
     directory.mkdir(mode=0o755)
-    script = (
-        "import sys; from pathlib import Path; from deploykit.writing import WriteError, write_atomic\n"
-        "try:\n    write_atomic(Path(sys.argv[1]), 'x')\nexcept WriteError as exc:\n    print(exc); sys.exit(3)\n"
-    )
-    setpriv = "/usr/bin/setpriv"
-    assert os.path.exists(setpriv)
-    root = str(Path(__file__).parent.parent)
-    result = subprocess.run(
-        [
-            setpriv,
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            sys.executable,
-            "-c",
-            script,
-            str(directory / "f"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=root,
-        env={**os.environ, "PYTHONPATH": root},
-    )
+    result = _write_as_nobody(directory / "f")
     assert result.returncode == 3, result.stderr
     assert result.stdout.strip() == f"{directory} is not writable."
     assert list(directory.iterdir()) == []
@@ -132,29 +136,8 @@ def test_unwritable_directory_is_a_clear_error(request: pytest.FixtureRequest) -
 
 def test_untraversable_directory_is_a_clear_error(tmp_path: Path) -> None:
     """nobody cannot enter pytest's 0700 temp root: a WriteError, not a PermissionError traceback."""
-    script = (
-        "import sys; from pathlib import Path; from deploykit.writing import WriteError, write_atomic\n"
-        "try:\n    write_atomic(Path(sys.argv[1]), 'x')\nexcept WriteError as exc:\n    print(exc); sys.exit(3)\n"
-    )
-    root = str(Path(__file__).parent.parent)
     target = tmp_path / "f"
-    result = subprocess.run(
-        [
-            "/usr/bin/setpriv",
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            sys.executable,
-            "-c",
-            script,
-            str(target),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=root,
-        env={**os.environ, "PYTHONPATH": root},
-    )
+    result = _write_as_nobody(target)
     assert result.returncode == 3, result.stderr
     assert result.stdout.strip() == f"{target}: Permission denied."
 
