@@ -243,6 +243,7 @@ def test_every_file_uses_the_plans_port_readiness_path_and_timeouts(case: str, t
     compose = yaml.safe_load(files["docker-compose.yml"])
     app = compose["services"]["app"]
     assert app["expose"] == [str(port)]
+    assert app["deploy"]["replicas"] == c.replicas
     assert app["healthcheck"]["test"] == ["CMD", *health]
     assert int(app["stop_grace_period"].rstrip("s")) > graceful
     assert compose["services"]["nginx"]["depends_on"]["app"] == {"condition": "service_healthy"}
