@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     parts = set(args.only.split(","))
     for tool in (NGINX, REDIS, load.WRK):
         if not shutil.which(tool):
-            log(f"{tool} is missing: apt-get install nginx-light redis-server wrk (README, Setup)")
+            log(f"{tool} is missing: apt-get install nginx redis-server wrk (see README, Performance)")
             return 2
 
     # Ctrl-C and SIGTERM both unwind through the finally below, which stops everything.

@@ -9,13 +9,13 @@ nginx's own files into the temp dir so it runs unprivileged.
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import socket
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bench.procs import PYTHON, REPO, Proc, ProcessSet, free_port, wait_http, wait_unix
 
@@ -209,15 +209,6 @@ class Lab:
         """``manage.py deployconfig nginx`` with the recommended defaults: (file text, argv)."""
         argv = ["deployconfig", "nginx", "--output", str(out)]
         done = self.manage(env, *argv)
-        if "Unknown command" in done.stderr:
-            # Development only, until the command lands: the same target, rendered directly.
-            code = (
-                "import django, pathlib, sys; django.setup(); from deploykit.plan import build_plan; "
-                "from deploykit.targets.nginx import Nginx; "
-                "pathlib.Path(sys.argv[1]).write_text(Nginx(build_plan()).render())"
-            )
-            done = subprocess.run([PYTHON, "-c", code, str(out)], env=env, cwd=REPO, capture_output=True, text=True)
-            argv = ["(deployconfig missing) Nginx(build_plan()).render()"]
         if done.returncode != 0:
             raise RuntimeError(f"manage.py {shlex.join(argv)} failed:\n{done.stdout}\n{done.stderr}")
         return out.read_text(encoding="utf-8"), ["manage.py", *argv]
@@ -333,14 +324,12 @@ class Lab:
 
 
 def layer_configs(lab: Lab) -> dict[str, dict[str, object]]:
-    """CONFIG (minus hosts) for the broadcast: deploykit's recommendation vs channels_redis's defaults."""
-    env = lab.django_env()
-    code = (
-        "import django, json; django.setup(); from deploykit.plan import build_plan; "
-        "l = build_plan().channel_layer; "
-        "print(json.dumps({'capacity': l.recommended_capacity, 'group_expiry': l.recommended_group_expiry}))"
-    )
-    done = subprocess.run([PYTHON, "-c", code], env=env, cwd=REPO, capture_output=True, text=True, timeout=60)
+    """CONFIG (minus hosts) for the broadcast: ``deployconfig channels`` output vs channels_redis's defaults."""
+    done = lab.manage(lab.django_env(), "deployconfig", "channels")
     if done.returncode != 0:
-        raise RuntimeError(f"reading the plan failed:\n{done.stderr}")
-    return {"deploykit": json.loads(done.stdout), "channels_redis defaults": {}}
+        raise RuntimeError(f"manage.py deployconfig channels failed:\n{done.stderr}")
+    generated: dict[str, Any] = {}
+    exec(done.stdout, generated)  # the generated settings snippet, as a user pastes it
+    config = dict(generated["CHANNEL_LAYERS"]["default"]["CONFIG"])
+    config.pop("hosts")
+    return {"deploykit": config, "channels_redis defaults": {}}
