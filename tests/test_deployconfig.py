@@ -176,3 +176,10 @@ def test_all_check_runs_every_validator(tmp_path: Path) -> None:
     with override_settings(DEPLOYKIT={"NAME": "example", "VIRTUALENV": sys.prefix, "REDIS_URL": "redis://127.0.0.1/0"}):
         _, err = run("all", *PLAN, "--check", "-o", str(tmp_path / "d"))
     assert err.splitlines()[-1] == "Checked all: OK"
+
+
+def test_a_target_needing_what_the_plan_lacks_is_a_command_error(tmp_path: Path) -> None:
+    # tests.settings has no HEALTH_PATH; the container targets need one for their probes.
+    with pytest.raises(CommandError, match=r'^DEPLOYKIT\["HEALTH_PATH"\] = None: the container targets need'):
+        run("dockerfile", "-o", str(tmp_path / "Dockerfile"))
+    assert list(tmp_path.iterdir()) == []

@@ -71,7 +71,7 @@ class Command(BaseCommand):
         chosen: Target = AsgiExplicit(plan) if explicit else TARGETS[target](plan)
         try:
             files = chosen.files()
-        except ValueError as exc:  # a server that cannot do what the plan asks (granian --fd)
+        except (SpecError, ValueError) as exc:  # a target that needs what the plan lacks (HEALTH_PATH)
             raise CommandError(str(exc)) from exc
         folder = isinstance(chosen, All) or len(files) > 1
 
