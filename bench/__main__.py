@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import load, report
-from bench.procs import PYTHON, ProcessSet
+from bench.procs import PYTHON, ProcessSet, cpu_share, cpu_snapshot
 from bench.stacks import CORES, HELLO_TARGET, NGINX, REDIS, Lab, Stack, layer_configs
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -193,13 +193,18 @@ def main(argv: list[str] | None = None) -> int:
             log(f"round {r + 1}/{rounds}")
             for key in rotated(http_keys, r):
                 load.warm(stacks[key].url, warmup)
+                before, t0 = cpu_snapshot(stacks[key].procs), time.monotonic()
                 res = load.wrk(stacks[key].url, duration=duration, connections=args.connections)
+                res["cpu_cores"] = cpu_share(before, cpu_snapshot(stacks[key].procs), time.monotonic() - t0)
                 results["http"][key].append(res)
                 log(f"  http {key:9} {res['rps']:9,.0f} req/s  p99 {res['p99_ms']:7.2f} ms  errors {res['errors']}")
             if "ws" in parts:
                 for conns in echo_conns:
                     for key in rotated(["a", "b"], r):
+                        before, t0 = cpu_snapshot(stacks[key].procs), time.monotonic()
                         res = load.ws_echo(stacks[key].ws_base, connections=int(conns), duration=duration)
+                        # Over the whole call (connect, load, close): the split between processes is what tells.
+                        res["cpu_cores"] = cpu_share(before, cpu_snapshot(stacks[key].procs), time.monotonic() - t0)
                         results["ws_echo"][conns][key].append(res)
                         log(
                             f"  echo {key} x{conns:5} {res['messages_per_s']:9,.0f} msg/s  p99 {res['p99_ms']:7.2f} ms"

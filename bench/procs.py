@@ -156,3 +156,31 @@ def wait_unix(path: str, proc: Proc, timeout: float = 60.0) -> None:
                 pass
         time.sleep(0.1)
     raise StartFailed(f"{proc.name}: nothing listens on {path} after {timeout:.0f} s\n{proc.log_tail()}")
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU seconds of every live process in the group (where a load's CPU went)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # Fields after the parenthesised command: state ppid pgrp ... utime(14) stime(15).
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def cpu_snapshot(procs: Sequence[Proc]) -> dict[str, float]:
+    return {p.name: group_cpu_seconds(p.popen.pid) for p in procs}
+
+
+def cpu_share(before: dict[str, float], after: dict[str, float], seconds: float) -> dict[str, float]:
+    """Cores used per process group over ``seconds`` (1.0 = one core busy)."""
+    return {name: round((after[name] - before[name]) / seconds, 3) for name in before if name in after}

@@ -37,6 +37,13 @@ def ratio(num: float, den: float) -> float:
     return num / den if den and not math.isnan(den) else float("nan")
 
 
+def cpu_split(runs: list[dict[str, Any]]) -> tuple[float, float]:
+    """Median cores used by the proxy (nginx) and by the server processes over the runs."""
+    proxy = [sum(v for k, v in r.get("cpu_cores", {}).items() if k.endswith("-nginx")) for r in runs]
+    server = [sum(v for k, v in r.get("cpu_cores", {}).items() if not k.endswith("-nginx")) for r in runs]
+    return median(proxy), median(server)
+
+
 def summarize(results: dict[str, Any]) -> dict[str, Any]:
     http = {
         key: {
@@ -47,6 +54,8 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
             "rps_max": max(r["rps"] for r in runs),
             "errors": sum(r["errors"] for r in runs),
             "rounds": len(runs),
+            "cpu_proxy": cpu_split(runs)[0],
+            "cpu_server": cpu_split(runs)[1],
         }
         for key, runs in results["http"].items()
         if runs
@@ -61,6 +70,8 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
                 "open_min": min(r["connections_open"] for r in runs),
                 "errors": sum(r["errors"] for r in runs),
                 "client_cpu_share": median([r["client_cpu_s"] / r["duration_s"] for r in runs]),
+                "cpu_proxy": cpu_split(runs)[0],
+                "cpu_server": cpu_split(runs)[1],
             }
             for key, runs in by_stack.items()
             if runs
@@ -122,6 +133,11 @@ def _f(value: float, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
+def _cpu(s: dict[str, Any]) -> str:
+    proxy = "-" if not s["cpu_proxy"] else f"{s['cpu_proxy']:.2f}"
+    return f"{proxy} / {s['cpu_server']:.2f}"
+
+
 def markdown(results: dict[str, Any], summary: dict[str, Any]) -> str:
     meta = results["meta"]
     out = []
@@ -136,28 +152,31 @@ def markdown(results: dict[str, Any], summary: dict[str, Any]) -> str:
         f"HTTP: `wrk -t2 -c{meta['wrk_connections']}` on `GET /whoami/` (Django) or `GET /` (bare app); medians."
     )
     out.append("")
-    out.append("| stack | req/s | p50 ms | p99 ms | ratio to (a) | errors |")
-    out.append("|---|---:|---:|---:|---:|---:|")
+    out.append("| stack | req/s | p50 ms | p99 ms | ratio to (a) | errors | CPU cores: nginx / server |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|")
     http = summary["http"]
     ref = http.get("a", {}).get("rps", float("nan"))
     for key, s in http.items():
         out.append(
             f"| {LABELS[key]} | {_f(s['rps'])} | {_f(s['p50_ms'], 2)} | {_f(s['p99_ms'], 2)} | "
-            f"{_f(ratio(s['rps'], ref), 2)} | {s['errors']} |"
+            f"{_f(ratio(s['rps'], ref), 2)} | {s['errors']} | {_cpu(s)} |"
         )
     if summary["ws_echo"]:
         out.append("")
         out.append("WebSocket echo (`/ws/echo/`, 64-byte text, each connection in a closed loop); medians.")
         out.append("")
-        out.append("| stack | connections | messages/s | p50 ms | p99 ms | ratio to (a) | open / errors | client CPU |")
-        out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+        out.append(
+            "| stack | connections | messages/s | p50 ms | p99 ms | ratio to (a) | open / errors | client CPU "
+            "| CPU cores: nginx / server |"
+        )
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for conns, by_stack in summary["ws_echo"].items():
             ref = by_stack.get("a", {}).get("messages_per_s", float("nan"))
             for key, s in by_stack.items():
                 out.append(
                     f"| {SHORT[key]} | {conns} | {_f(s['messages_per_s'])} | {_f(s['p50_ms'], 2)} | "
                     f"{_f(s['p99_ms'], 2)} | {_f(ratio(s['messages_per_s'], ref), 2)} | "
-                    f"{s['open_min']} / {s['errors']} | {s['client_cpu_share']:.0%} |"
+                    f"{s['open_min']} / {s['errors']} | {s['client_cpu_share']:.2f} | {_cpu(s)} |"
                 )
     if summary["broadcast"]:
         out.append("")

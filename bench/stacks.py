@@ -185,8 +185,8 @@ class Lab:
             raise RuntimeError(f"runasgi --print-command failed:\n{done.stderr}")
         return shlex.split(done.stdout.strip())
 
-    def start_nginx(self, name: str, site_text: str, port: int, path: str, expect: bytes, backends: list[Proc]) -> Proc:
-        prefix = self.tmp / name
+    def start_nginx(self, key: str, site_text: str, port: int, path: str, expect: bytes, backends: list[Proc]) -> Proc:
+        prefix = self.tmp / f"{key}-nginx"
         prefix.mkdir(exist_ok=True)
         for temp in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
             (prefix / temp).mkdir(exist_ok=True)
@@ -200,8 +200,8 @@ class Lab:
         argv = [NGINX, "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")]
         test = subprocess.run([*argv, "-t", "-q"], capture_output=True, text=True, timeout=30)
         if test.returncode != 0:
-            raise RuntimeError(f"nginx -t rejected {name}:\n{test.stderr}\n{site_text}")
-        proc = self.procs.start(f"{name}-nginx", argv, env=os.environ, log=prefix / "stdout.log")
+            raise RuntimeError(f"nginx -t rejected {key}'s site:\n{test.stderr}\n{site_text}")
+        proc = self.procs.start(f"{key}-nginx", argv, env=os.environ, log=prefix / "stdout.log")
         wait_http([proc, *backends], port, path, expect=expect)
         return proc
 
@@ -236,7 +236,7 @@ class Lab:
             path, expect = HELLO_PATH, b"hello"
         server = self.start_server(f"{key}-server", argv, env)
         wait_unix(sock, server)
-        nginx = self.start_nginx(f"{key}-nginx", site_text, port, path, expect, [server])
+        nginx = self.start_nginx(key, site_text, port, path, expect, [server])
         return Stack(
             key,
             "",
@@ -297,7 +297,7 @@ class Lab:
         for num, server in enumerate(servers):
             wait_unix(str(d / f"daphne{num}.sock"), server)
         site_text = CHANNELS_DOCS_SITE.format(backend_port=backend_port, port=port)
-        nginx = self.start_nginx(f"{key}-nginx", site_text, port, DJANGO_PATH, b'"pid"', servers)
+        nginx = self.start_nginx(key, site_text, port, DJANGO_PATH, b'"pid"', servers)
         return Stack(key, "", port, DJANGO_PATH, [nginx, *servers], {"server_argv": argvs, "nginx_site": site_text})
 
     def umap_docs(self, key: str = "c") -> Stack:
@@ -312,7 +312,7 @@ class Lab:
         server = self.start_server(f"{key}-server", argv, env)
         wait_unix(sock, server)
         site_text = UMAP_DOCS_SITE.format(port=port, socket=sock)
-        nginx = self.start_nginx(f"{key}-nginx", site_text, port, DJANGO_PATH, b'"pid"', [server])
+        nginx = self.start_nginx(key, site_text, port, DJANGO_PATH, b'"pid"', [server])
         return Stack(
             key,
             "",
