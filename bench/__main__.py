@@ -123,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)  # even when started with SIGINT ignored (nohup, &)
     tmp = Path(tempfile.mkdtemp(prefix="dkb-", dir="/tmp"))  # short: unix socket paths max 107 bytes
     procs = ProcessSet()
     lab = Lab(tmp, procs)
