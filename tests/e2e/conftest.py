@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,27 +92,10 @@ class Stack:
         self.redis.stop()
 
 
-def render(env: dict[str, str], target: str, *args: str) -> str:
-    """The file ``manage.py deployconfig TARGET`` prints for this stack's plan."""
-    if not (Path(__file__).parents[2] / "deploykit/management/commands/deployconfig.py").exists():
-        # TEMPORARY until deployconfig lands: the same target, rendered in a subprocess.
-        code = (
-            "import sys,django;django.setup();from deploykit.options import *;import argparse;"
-            "from deploykit.plan import build_plan;from deploykit.targets.nginx import Nginx;"
-            "p=argparse.ArgumentParser();add_plan_arguments(p);o=vars(p.parse_args(sys.argv[1:]));"
-            "print(Nginx(build_plan(*plan_overrides(o))).render())"
-        )
-        done = subprocess.run(
-            [sys.executable, "-c", code, *args],
-            env=env,
-            cwd=Path(__file__).parents[2],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout
-    return manage(env, "deployconfig", target, *args)
+def render(env: dict[str, str], target: str, path: Path, *args: str) -> str:
+    """``manage.py deployconfig TARGET --check -o PATH``: the real validator passes, the file is written; its text."""
+    manage(env, "deployconfig", target, "--check", "-o", str(path), *args)
+    return path.read_text()
 
 
 @contextlib.contextmanager
@@ -158,8 +139,8 @@ def running_stack(
         redis.start()
         for server in stack.servers:
             stack.start_server(server)
-        stack.site_conf = render(stack.env, "nginx", *(arg.format(workdir=workdir) for arg in render_args))
-        (workdir / "site.conf").write_text(stack.site_conf)
+        site = workdir / "site.conf"
+        stack.site_conf = render(stack.env, "nginx", site, *(arg.format(workdir=workdir) for arg in render_args))
         stack.nginx = Nginx(workdir / "nginx", workdir / "site.conf", port)
         stack.nginx.start()
         yield stack

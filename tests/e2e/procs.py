@@ -247,7 +247,9 @@ class Nginx:
             "http {\n"
             "    include /etc/nginx/mime.types;\n"
             "    default_type application/octet-stream;\n"
-            f"    access_log {prefix}/logs/access.log;\n"
+            # Timings and the upstream that answered, for the tests' reports.
+            "    log_format timed '$msec \"$request\" $status $request_time $upstream_addr $upstream_status';\n"
+            f"    access_log {prefix}/logs/access.log timed;\n"
             f"{temp}"
             f"    include {site_conf};\n"
             "}\n"
@@ -277,6 +279,10 @@ class Nginx:
         if self.proc is not None:
             self.proc.stop(signal.SIGQUIT, timeout=10)
             self.proc = None
+
+    def access_log(self) -> str:
+        path = self.prefix / "logs" / "access.log"
+        return path.read_text(errors="replace") if path.exists() else ""
 
     def error_log(self) -> str:
         path = self.prefix / "logs" / "error.log"

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from websockets.exceptions import ConnectionClosed
 
-from tests.e2e.conftest import STATIC_MARKER, STATIC_MARKER_TEXT, Stack, running_stack
-from tests.e2e.procs import http_get
-from tests.e2e.ws import clients_on_distinct_pids, handshake_status
+from tests.e2e.conftest import GRACEFUL_TIMEOUT, STATIC_MARKER, STATIC_MARKER_TEXT, Stack, running_stack
+from tests.e2e.procs import answers, http_get, wait_until
+from tests.e2e.ws import Client, clients_on_distinct_pids, handshake_status, reconnect
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-uvicorn")]
 
@@ -85,3 +88,170 @@ def test_two_workers_exchange_messages(stack: Stack) -> None:
     pids = asyncio.run(exchange())
     print(f"clients on worker pids {pids} exchanged messages")
     assert pids[0] != pids[1]
+
+
+#: Longer than channels_redis's blocking-pop timeout (5 s): an idle consumer sits through one.
+IDLE_SECONDS = 8
+
+
+def test_idle_websockets_stay_open_and_receive(stack: Stack) -> None:
+    """redis-py 8 reads with a 5 s socket timeout, the layer blocks 5 s in BZPOPMIN: idle consumers must survive it.
+
+    https://github.com/django/channels_redis/issues/422
+    """
+
+    async def run() -> list[int]:
+        a, b = await clients_on_distinct_pids(stack.address, "/ws/chat/idle/")
+        try:
+            await asyncio.sleep(IDLE_SECONDS)
+            await a.send("after idling")
+            await asyncio.gather(a.expect(["after idling"]), b.expect(["after idling"]))
+            return [a.pid, b.pid]
+        finally:
+            await a.close()
+            await b.close()
+
+    pids = asyncio.run(run())
+    print(f"clients on pids {pids} idle {IDLE_SECONDS}s, still open, then exchanged a message")
+
+
+def test_redis_restart_without_app_restart(stack: Stack) -> None:
+    """Redis stops: readiness 503, sockets drop; Redis is back: clients rejoin and get new messages within 5 s."""
+    server = stack.servers[0].proc
+    assert server is not None
+    room = "/ws/chat/redis-restart/"
+
+    async def run() -> dict[str, object]:
+        a, b = await clients_on_distinct_pids(stack.address, room)
+        before = {a.pid, b.pid}
+        stack.redis.stop()
+        start = time.monotonic()
+        down = await asyncio.to_thread(http_get, stack.address, "/-/ready")
+        down_seconds = time.monotonic() - start
+        closes = [await c.wait_closed(10) for c in (a, b)]
+        stack.redis.start()
+        start = time.monotonic()
+        await asyncio.to_thread(wait_until, lambda: answers(stack.address, "/-/ready"), 10, "readiness 200")
+        ready_seconds = time.monotonic() - start
+        (a, a_tries), (b, b_tries) = await reconnect(stack.address, room), await reconnect(stack.address, room)
+        try:
+            start = time.monotonic()
+            await a.send("after redis restart")
+            await asyncio.gather(a.expect(["after redis restart"]), b.expect(["after redis restart"]))
+            delivery = time.monotonic() - start
+        finally:
+            await a.close()
+            await b.close()
+        return {
+            "down_status": down.status,
+            "down_body": down.json(),
+            "down_seconds": round(down_seconds, 3),
+            "close_codes": [c.rcvd.code if c.rcvd else None for c in closes],
+            "ready_again_seconds": round(ready_seconds, 3),
+            "reconnect_attempts": [a_tries, b_tries],
+            "pids_before": sorted(before),
+            "pids_after": sorted({a.pid, b.pid}),
+            "delivery_seconds": round(delivery, 3),
+        }
+
+    seen = asyncio.run(run())
+    print(f"redis restart: {seen}")
+    assert seen["down_status"] == 503
+    assert "error" in seen["down_body"]["channel_layer"]  # type: ignore[index]
+    assert seen["delivery_seconds"] < 5  # type: ignore[operator]
+    # No app restart: the same server process, and its workers, served before and after.
+    assert server.alive()
+    assert set(seen["pids_after"]) <= set(seen["pids_before"])  # type: ignore[call-overload]
+
+
+RESTARTS = 10
+
+
+def test_sigterm_restarts_under_load(stack: Stack) -> None:
+    """SIGTERM the server 10 times under light load: graceful exit, close frames, rejoin, nothing lost after rejoin."""
+    server = stack.servers[0]
+    room = "/ws/chat/restarts/"
+    report: list[dict[str, object]] = []
+
+    async def load(stop: asyncio.Event) -> list[int]:
+        # Light and bounded: one page request every 100 ms while the cycle lasts.
+        statuses: list[int] = []
+        while not stop.is_set():
+            try:
+                statuses.append((await asyncio.to_thread(http_get, stack.address, "/", None, 5)).status)
+            except OSError:
+                statuses.append(0)
+            await asyncio.sleep(0.1)
+        return statuses
+
+    async def chatter(client: Client, cycle: int, stop: asyncio.Event) -> None:
+        # Messages sent during the restart may be lost (at-most-once): nothing is asserted about them.
+        n = 0
+        while not stop.is_set():
+            try:
+                await client.send(f"during {cycle}.{n}")
+            except ConnectionClosed:
+                return
+            n += 1
+            await asyncio.sleep(0.05)
+
+    async def cycle(i: int, a: Client, b: Client) -> tuple[Client, Client]:
+        assert server.proc is not None
+        stop = asyncio.Event()
+        background = [asyncio.create_task(load(stop)), asyncio.create_task(chatter(a, i, stop))]
+        await asyncio.sleep(0.3)
+        closes = asyncio.gather(a.wait_closed(GRACEFUL_TIMEOUT + 5), b.wait_closed(GRACEFUL_TIMEOUT + 5))
+        log_mark = len(server.proc.log())
+        stopped = await asyncio.to_thread(server.proc.stop, signal.SIGTERM, GRACEFUL_TIMEOUT + 10)
+        shutdown_log = server.proc.log()[log_mark:]
+        close_a, close_b = await closes
+        old_pid = server.proc.pid
+        startup = await asyncio.to_thread(stack.start_server, server)
+        (a, a_tries), (b, b_tries) = await reconnect(stack.address, room), await reconnect(stack.address, room)
+        stop.set()
+        statuses = (await asyncio.gather(*background))[0]
+        # Rejoined: everything published from now on reaches both.
+        expected = [f"after {i}.{n}" for n in range(5)]
+        for text in expected:
+            await a.send(text)
+        await asyncio.gather(a.expect(expected), b.expect(expected))
+        report.append(
+            {
+                "pid": old_pid,
+                "returncode": stopped.returncode,
+                "exit_seconds": round(stopped.seconds, 2),
+                "sigkill": stopped.killed,
+                "close_codes": [c.rcvd.code if c.rcvd else None for c in (close_a, close_b)],
+                "startup_seconds": round(startup, 2),
+                "reconnect_attempts": [a_tries, b_tries],
+                "requests": len(statuses),
+                "statuses": sorted(set(statuses)),
+                # The server's own words when it used its whole graceful timeout.
+                "errors": [line for line in shutdown_log.splitlines() if line.startswith("ERROR:")],
+            }
+        )
+        return a, b
+
+    async def run() -> None:
+        (a, _), (b, _) = await reconnect(stack.address, room), await reconnect(stack.address, room)
+        try:
+            for i in range(RESTARTS):
+                a, b = await cycle(i, a, b)
+        finally:
+            await a.close()
+            await b.close()
+
+    try:
+        asyncio.run(run())
+    finally:
+        for row in report:
+            print(f"restart: {row}")
+    assert len(report) == RESTARTS
+    for row in report:
+        assert row["returncode"] == 0, row
+        assert row["sigkill"] is False, row
+        # uvicorn waits up to its graceful timeout for running requests, then
+        # cancels them and exits by itself: far below the stop timeout (graceful
+        # + 15 s) after which systemd or supervisor would SIGKILL.
+        assert row["exit_seconds"] < GRACEFUL_TIMEOUT + 2, row  # type: ignore[operator]
+        assert None not in row["close_codes"], row  # type: ignore[operator]

@@ -83,6 +83,23 @@ async def open_client(
     return Client(conn, hello)
 
 
+async def reconnect(address: Address, path: str, timeout: float = 30.0) -> tuple[Client, int]:
+    """Connect as the chat page does after a drop: retry (502 while the server restarts) until a hello, bounded.
+
+    Returns the client and the number of attempts.
+    """
+    deadline = time.monotonic() + timeout
+    attempts = 0
+    while True:
+        attempts += 1
+        try:
+            return await open_client(address, path, timeout=5), attempts
+        except (InvalidStatus, OSError, TimeoutError, ConnectionClosed) as exc:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no connection to {path} after {attempts} attempts: {exc!r}") from exc
+        await asyncio.sleep(0.1)
+
+
 async def handshake_status(address: Address, path: str, *, origin: str | None) -> int:
     """The HTTP status of a handshake expected to be refused (101 if it was accepted)."""
     try:
@@ -93,19 +110,24 @@ async def handshake_status(address: Address, path: str, *, origin: str | None) -
     return 101
 
 
-async def clients_on_distinct_pids(address: Address, path: str, count: int = 2, attempts: int = 30) -> list[Client]:
-    """``count`` clients served by ``count`` different processes: reconnect until the pids differ (bounded)."""
+async def clients_on_distinct_pids(address: Address, path: str, count: int = 2, timeout: float = 20.0) -> list[Client]:
+    """``count`` clients served by ``count`` different processes: reconnect until the pids differ (bounded).
+
+    A worker that is still starting accepts nothing, so this waits for it too.
+    """
     chosen: dict[int, Client] = {}
     spare: list[Client] = []
-    for _ in range(attempts):
+    deadline = time.monotonic() + timeout
+    attempts = 0
+    while len(chosen) < count and time.monotonic() < deadline:
+        attempts += 1
         client = await open_client(address, path)
         if client.pid in chosen:
             spare.append(client)
+            await asyncio.sleep(0.05)
         else:
             chosen[client.pid] = client
-        if len(chosen) == count:
-            break
     for client in spare:
         await client.close()
-    assert len(chosen) == count, f"{attempts} connections reached only pids {sorted(chosen)}"
+    assert len(chosen) == count, f"{attempts} connections in {timeout}s reached only pids {sorted(chosen)}"
     return list(chosen.values())
