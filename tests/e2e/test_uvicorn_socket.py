@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import signal
 import time
 from collections.abc import Iterator
@@ -11,8 +12,9 @@ from pathlib import Path
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from tests.conftest import require_tool
 from tests.e2e.conftest import GRACEFUL_TIMEOUT, STATIC_MARKER, STATIC_MARKER_TEXT, Stack, running_stack
-from tests.e2e.procs import answers, http_get, wait_until
+from tests.e2e.procs import answers, http_get, short_tmpdir, wait_until
 from tests.e2e.ws import Client, clients_on_distinct_pids, handshake_status, reconnect
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-uvicorn")]
@@ -88,6 +90,53 @@ def test_two_workers_exchange_messages(stack: Stack) -> None:
     pids = asyncio.run(exchange())
     print(f"clients on worker pids {pids} exchanged messages")
     assert pids[0] != pids[1]
+
+
+#: Debian's chromium; playwright never downloads a browser here.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def test_browser_two_pages_chat(stack: Stack, tmp_path: Path) -> None:
+    """Headless Chromium opens the room twice through nginx; a message typed in one page shows in the other."""
+    from playwright.sync_api import sync_playwright
+
+    chromium = require_tool("chromium")
+    url = f"http://127.0.0.1:{stack.address[1]}/chat/browser/"
+    profile = short_tmpdir("chromium")
+    try:
+        with sync_playwright() as p:
+            context = p.chromium.launch_persistent_context(
+                str(profile), executable_path=chromium, headless=True, args=CHROMIUM_ARGS, timeout=30_000
+            )
+            try:
+                context.set_default_timeout(15_000)
+                first, second = context.new_page(), context.new_page()
+                for page in (first, second):
+                    page.goto(url)
+                    page.wait_for_selector("#status[data-state=open]")
+                start = time.monotonic()
+                first.fill("#message", "hello from page one")
+                first.press("#message", "Enter")
+                second.wait_for_selector("#log li.message:has-text('hello from page one')")
+                seconds = time.monotonic() - start
+                first.wait_for_selector("#log li.message:has-text('hello from page one')")
+                screenshot = tmp_path / "chat-second-page.png"
+                second.screenshot(path=str(screenshot), full_page=True)
+            finally:
+                context.close()
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+    assert screenshot.stat().st_size > 1000
+    print(f"browser: message shown in the other page after {seconds:.2f}s; screenshot {screenshot}")
 
 
 #: Longer than channels_redis's blocking-pop timeout (5 s): an idle consumer sits through one.
