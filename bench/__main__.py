@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,10 +73,10 @@ def machine() -> dict[str, Any]:
     }
 
 
-def rotated(items: list[str], round_no: int) -> list[str]:
+def rotated(items: Sequence[str], round_no: int) -> list[str]:
     """The same stacks each round, starting one further along: position effects cancel out."""
     k = round_no % len(items) if items else 0
-    return items[k:] + items[:k]
+    return [*items[k:], *items[:k]]
 
 
 def time_commands(lab: Lab, repeats: int) -> dict[str, list[float]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import Any, cast
 
 from deploykit.routing import lifespan
 
@@ -14,7 +14,7 @@ _BODY = json.dumps({"hello": "world", "pid": os.getpid()}).encode()
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
         # The server runs with --lifespan on, as in stack (a); deploykit's answer has no Django in it.
-        await lifespan(scope, receive, send)
+        await lifespan(cast(Any, scope), receive, send)
         return
     if scope["type"] != "http":
         return

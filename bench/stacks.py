@@ -216,7 +216,7 @@ class Lab:
     def start_server(self, name: str, argv: list[str], env: dict[str, str], **kwargs: object) -> Proc:
         d = self.tmp / name
         d.mkdir(exist_ok=True)
-        return self.procs.start(name, argv, env=env, log=d / "server.log", **kwargs)  # type: ignore[arg-type]
+        return self.procs.start(name, argv, env=env, log=d / "server.log", **kwargs)
 
     # -- the stacks ----------------------------------------------------------
 

@@ -130,7 +130,7 @@ async def echo(url: str, connections: int, duration: float, size: int) -> dict[s
 async def broadcast(
     url: str, redis_url: str, layer_config: dict[str, Any], room: str, clients: int, messages: int, idle: float
 ) -> dict[str, Any]:
-    from channels_redis.core import RedisChannelLayer
+    from channels_redis.core import RedisChannelLayer  # type: ignore[import-untyped]
 
     conns, failures = await open_many(f"{url}/ws/chat/{room}/", clients, time.monotonic() + 60)
     pids: dict[str, int] = {}
