@@ -58,9 +58,13 @@ if os.environ.get("DEPLOYKIT_TLS") == "off":
     # Plain HTTP (a loopback test stack has no certificate).
     del DEPLOYKIT["TLS_CERTIFICATE"], DEPLOYKIT["TLS_CERTIFICATE_KEY"]
 if os.environ.get("FORCE_SCRIPT_NAME"):
-    # Served under a sub-path: static URLs follow the prefix.
+    # Served under a sub-path: static URLs follow the prefix. Absolute, not the
+    # relative "static/": Django caches the prefixed value on first access, and
+    # under ASGI (django.setup(set_prefix=False)) that can happen before any
+    # request set the prefix, leaving pages pointing at /static/ (the e2e
+    # sub-path variant saw it).
     FORCE_SCRIPT_NAME = os.environ["FORCE_SCRIPT_NAME"]
-    STATIC_URL = "static/"
+    STATIC_URL = f"{FORCE_SCRIPT_NAME}/static/"
 
 CHANNEL_LAYERS = {
     "default": {
