@@ -302,5 +302,5 @@ def test_sigterm_restarts_under_load(stack: Stack) -> None:
         # uvicorn waits up to its graceful timeout for running requests, then
         # cancels them and exits by itself: far below the stop timeout (graceful
         # + 15 s) after which systemd or supervisor would SIGKILL.
-        assert row["exit_seconds"] < GRACEFUL_TIMEOUT + 2, row  # type: ignore[operator]
+        assert row["exit_seconds"] < GRACEFUL_TIMEOUT + 5, row  # type: ignore[operator]
         assert None not in row["close_codes"], row  # type: ignore[operator]
