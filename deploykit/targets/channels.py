@@ -6,6 +6,9 @@ from deploykit.plan import IN_MEMORY_BACKEND
 from deploykit.targets.base import Target
 from deploykit.targets.pyfile import check_python, literal
 
+#: Seconds redis-py waits on a read: above channels_redis's 5 s BZPOPMIN block.
+REDIS_SOCKET_TIMEOUT = 10
+
 
 class Channels(Target):
     name = "channels"
@@ -24,6 +27,7 @@ class Channels(Target):
             "hosts": [literal(h) for h in layer.hosts],
             "sentinels": [f"({literal(host)}, {port})" for host, port in layer.sentinels],
             "master_name": literal(layer.master_name),
+            "socket_timeout": REDIS_SOCKET_TIMEOUT,
         }
 
     def validate(self, content: str, workdir: Path) -> None:
