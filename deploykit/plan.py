@@ -419,6 +419,16 @@ def _build_server(r: _Reader, app: App, pm: ProcessManager, layer: ChannelLayer,
         )
 
     addresses, listen = _build_binds(r, app, pm, processes)
+    if backend == "daphne" and pm.kind == "supervisor" and addresses[0].kind == "unix":
+        # twisted takes an inherited fd as a TCP socket only: with a unix socket
+        # on fd 0, daphne logs "Listening on TCP address /:t" and hangs every
+        # request (seen in the e2e suite). The Channels docs use tcp:// here.
+        raise SpecError(
+            r.label("SERVER"),
+            backend,
+            "daphne cannot serve a unix socket that supervisor passes on fd 0: set BIND "
+            "(supervisor socket=tcp://, the Channels docs' shape) or use uvicorn",
+        )
     if backend == "granian" and listen.kind == "fd":
         key = "FD" if r.get("FD") is not None else "PROCESS_MANAGER"
         raise SpecError(

@@ -61,6 +61,8 @@ PLANS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
             "SERVER": "daphne",
             "PROCESS_MANAGER": "supervisor",
             "PROCESSES": 4,
+            # The Channels docs' shape: supervisor owns a TCP socket, daphne takes fd 0.
+            "BIND": "127.0.0.1:8000",
             "REDIS_URL": REDIS,
             "ENVIRONMENT": {"DJANGO_SECRET_KEY_FILE": "/etc/example/secret", "GREETING": 'a "100%" day'},
         },

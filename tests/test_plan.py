@@ -124,7 +124,7 @@ def test_processes_get_their_own_sockets_or_ports() -> None:
 
 
 def test_supervisor_owns_one_socket_and_passes_fd_0() -> None:
-    with override_settings(DEPLOYKIT=dk(PROCESS_MANAGER="supervisor", SERVER="daphne", PROCESSES=4)):
+    with override_settings(DEPLOYKIT=dk(PROCESS_MANAGER="supervisor", SERVER="uvicorn", PROCESSES=4)):
         plan = build_plan()
     assert plan.server.addresses == (Bind("unix", path="/run/example/example.sock"),)
     assert plan.server.listen == Bind("fd", fd=0)

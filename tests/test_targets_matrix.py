@@ -84,7 +84,8 @@ def test_socket_activation_units_verify(server: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("server", [s for s in SERVERS if s != "granian"])
 def test_supervisor_runs_exactly_the_plans_argv(server: str, tmp_path: Path) -> None:
-    for bind, subpath in itertools.product(("unix", "tcp"), (True, False)):
+    binds = ("tcp",) if server == "daphne" else ("unix", "tcp")  # the plan refuses daphne on a unix fd
+    for bind, subpath in itertools.product(binds, (True, False)):
         plan = matrix_plan(server, bind, False, subpath, PROCESS_MANAGER="supervisor", PROCESSES=3)
         workdir = tmp_path / f"{bind}-{subpath}"
         workdir.mkdir()
@@ -94,6 +95,11 @@ def test_supervisor_runs_exactly_the_plans_argv(server: str, tmp_path: Path) -> 
         environment = {"DJANGO_SETTINGS_MODULE": "tests.settings"}
         assert processes == [(f"{name}_{i}", argv, environment) for i in range(3)]
         assert plan.server.listen.kind == "fd" and plan.server.listen.fd == 0
+
+
+def test_supervisor_cannot_hand_daphne_a_unix_socket() -> None:
+    with pytest.raises(SpecError, match="daphne cannot serve a unix socket that supervisor passes on fd 0"):
+        matrix_plan("daphne", "unix", False, False, PROCESS_MANAGER="supervisor")
 
 
 def test_supervisor_cannot_hand_granian_a_socket() -> None:
