@@ -7,7 +7,6 @@ within its graceful timeout with exit code 0.
 from __future__ import annotations
 
 import asyncio
-import http.client
 import json
 import os
 import shutil
@@ -15,7 +14,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,25 +21,10 @@ from pathlib import Path
 import pytest
 import websockets
 
-from tests.conftest import require_tool
+from tests.e2e.procs import RedisServer, free_port, http_get, short_tmpdir, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 GRACEFUL = 5
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_until(predicate: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def can_connect(address: tuple[str, int] | str) -> bool:
@@ -57,25 +40,19 @@ def can_connect(address: tuple[str, int] | str) -> bool:
 @pytest.fixture(scope="module")
 def workdir() -> Iterator[Path]:
     # Short: unix socket paths must fit in 107 bytes.
-    path = Path(tempfile.mkdtemp(prefix="dkr", dir="/tmp"))
+    path = short_tmpdir("runasgi")
     yield path
     shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
 def redis_url(workdir: Path) -> Iterator[str]:
-    server = require_tool("redis-server")
-    port = free_port()
-    proc = subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)],
-        stdout=subprocess.DEVNULL,
-    )
+    redis = RedisServer(workdir)
+    redis.start()
     try:
-        wait_until(lambda: can_connect(("127.0.0.1", port)), 10, "redis")
-        yield f"redis://127.0.0.1:{port}/0"
+        yield redis.url
     finally:
-        proc.terminate()
-        proc.wait(10)
+        redis.stop()
 
 
 @pytest.fixture(scope="module")
@@ -107,24 +84,8 @@ def start(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
 
 
 def get(address: tuple[str, int] | str, path: str) -> tuple[int, bytes]:
-    if isinstance(address, str):
-        conn: http.client.HTTPConnection = UnixHTTPConnection(address)
-    else:
-        conn = http.client.HTTPConnection(*address, timeout=5)
-    conn.request("GET", path, headers={"Host": "127.0.0.1"})
-    response = conn.getresponse()
-    return response.status, response.read()
-
-
-class UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path: str) -> None:
-        super().__init__("127.0.0.1", timeout=5)
-        self.path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.settimeout(5)
-        self.sock.connect(self.path)
+    response = http_get(address, path, timeout=5)
+    return response.status, response.body
 
 
 async def chat(address: tuple[str, int] | str) -> tuple[dict[str, object], dict[str, object], dict[str, object]]:
