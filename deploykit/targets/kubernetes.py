@@ -66,9 +66,7 @@ def redis_environment(plan: Plan) -> tuple[list[tuple[str, str]], list[str]]:
             entries.append(("REDIS_URL", url))
         hosts = [parts.hostname or ""]
     else:
-        warnings.append(
-            "no Redis channel layer: replicas cannot share groups; set REDIS_URL (--redis-url) or Sentinel"
-        )
+        warnings.append("no Redis channel layer: replicas cannot share groups; set REDIS_URL (--redis-url) or Sentinel")
         hosts = []
     if any(h in ("localhost", "127.0.0.1", "::1") for h in hosts):
         warnings.append("Redis on a loopback address is the pod itself: pass --redis-url with the cluster's host")
