@@ -16,7 +16,7 @@ from django.utils.module_loading import import_string
 
 from deploykit.conf import django_setting
 from deploykit.exceptions import SpecError
-from deploykit.plan import REDIS_DEFAULT_CAPACITY, REDIS_DEFAULT_GROUP_EXPIRY, Plan, build_plan
+from deploykit.plan import REDIS_BACKEND, REDIS_DEFAULT_CAPACITY, REDIS_DEFAULT_GROUP_EXPIRY, Plan, build_plan
 
 TAG = "deploykit"
 
@@ -267,6 +267,55 @@ def sync_only_middleware(plan: Plan) -> list[checks.CheckMessage]:
     return []
 
 
+def relative_static_url_under_sub_path(plan: Plan) -> list[checks.CheckMessage]:
+    if not plan.site.root_path:
+        return []
+    relative = [
+        name
+        for name in ("STATIC_URL", "MEDIA_URL")
+        if (url := django_setting(name)) and not str(url).startswith(("/", "http://", "https://", "//"))
+    ]
+    if relative:
+        return [
+            checks.Warning(
+                f"{' and '.join(relative)} relative while the site is under {plan.site.root_path}: Django "
+                "caches the prefixed URL on first access, which under ASGI can happen before a request sets the "
+                "script prefix, so pages link /static/... where the proxy serves "
+                f"{plan.site.root_path}/static/ (seen in the end-to-end suite).",
+                hint=f'Write them absolute: STATIC_URL = "{plan.site.root_path}/static/".',
+                id="deploykit.W008",
+            )
+        ]
+    return []
+
+
+def redis_read_timeout_below_blocking_pop(plan: Plan) -> list[checks.CheckMessage]:
+    """redis-py 8 reads with a 5 s socket timeout, channels_redis blocks 5 s in BZPOPMIN."""
+    version = installed_version("redis")
+    if version is None or _release(version) < (8,):
+        return []
+    layers = django_setting("CHANNEL_LAYERS") or {}
+    bare = []
+    for alias, layer in layers.items() if isinstance(layers, dict) else ():
+        if not isinstance(layer, dict) or layer.get("BACKEND") != REDIS_BACKEND:
+            continue
+        for host in (layer.get("CONFIG") or {}).get("hosts") or ["redis://localhost:6379"]:
+            if not (isinstance(host, dict) and host.get("socket_timeout")):
+                bare.append(alias)
+                break
+    if bare:
+        return [
+            checks.Warning(
+                f"CHANNEL_LAYERS[{bare[0]!r}] uses redis-py {version} without a socket_timeout: its 5 s default "
+                "read timeout equals channels_redis's 5 s blocking pop, so every consumer idle for 5 s crashes "
+                "and drops its WebSocket (channels_redis#422).",
+                hint='Give each host as {"address": URL, "socket_timeout": 10} (deployconfig channels writes it).',
+                id="deploykit.W009",
+            )
+        ]
+    return []
+
+
 DEPLOY_CHECKS = [
     in_memory_layer_across_processes,
     allowed_hosts_wildcard_with_websockets,
@@ -279,6 +328,8 @@ DEPLOY_CHECKS = [
     csrf_trusted_origins_missing,
     daphne_too_old,
     sync_only_middleware,
+    relative_static_url_under_sub_path,
+    redis_read_timeout_below_blocking_pop,
 ]
 
 

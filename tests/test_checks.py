@@ -51,7 +51,7 @@ def test_ids_are_unique_and_stable() -> None:
     assert len(found) == len(set(found))
     assert sorted(found) == sorted(
         ["deploykit.E001", "deploykit.E002", "deploykit.E003", "deploykit.E004"]
-        + [f"deploykit.W00{i}" for i in range(1, 8)]
+        + [f"deploykit.W00{i}" for i in range(1, 10)]
         + ["deploykit.I001"]
     )
     # Every id is documented in the README's table.
@@ -107,19 +107,21 @@ def test_w001_proxy_headers_from_anywhere() -> None:
         assert ids() == ["deploykit.W001"]
 
 
-@override_settings(CHANNEL_LAYERS={"default": {"BACKEND": REDIS, "CONFIG": {"hosts": ["redis://r:6379/0"]}}})
+#: A channels_redis host as deploykit writes it (W009 stays quiet).
+HOST = {"address": "redis://r:6379/0", "socket_timeout": 10}
+
+
+@override_settings(CHANNEL_LAYERS={"default": {"BACKEND": REDIS, "CONFIG": {"hosts": [HOST]}}})
 def test_w002_redis_capacity_left_at_default() -> None:
     assert ids() == ["deploykit.W002"]
     with override_settings(
-        CHANNEL_LAYERS={"default": {"BACKEND": REDIS, "CONFIG": {"hosts": ["redis://r:6379/0"], "capacity": 1500}}}
+        CHANNEL_LAYERS={"default": {"BACKEND": REDIS, "CONFIG": {"hosts": [HOST], "capacity": 1500}}}
     ):
         assert ids() == []
 
 
 @override_settings(
-    CHANNEL_LAYERS={
-        "default": {"BACKEND": REDIS, "CONFIG": {"hosts": ["redis://r:6379/0"], "capacity": 1500, "group_expiry": 3600}}
-    }
+    CHANNEL_LAYERS={"default": {"BACKEND": REDIS, "CONFIG": {"hosts": [HOST], "capacity": 1500, "group_expiry": 3600}}}
 )
 def test_w003_group_expiry_below_websocket_lifetime() -> None:
     assert ids() == ["deploykit.W003"]
@@ -215,6 +217,8 @@ def test_check_deploy_fires_on_a_misconfigured_project() -> None:
         "deploykit.W005",
         "deploykit.W006",
         "deploykit.I001",
+        # Its CHANNEL_LAYERS host is a bare URL: W009 fires with the redis-py 8 installed here.
+        *(["deploykit.W009"] if checks._release(checks.installed_version("redis") or "0") >= (8,) else []),
     }, output
     assert result.returncode != 0
 
@@ -224,3 +228,28 @@ def test_check_deploy_is_silent_on_testproject_production() -> None:
     output = result.stdout + result.stderr
     assert "deploykit." not in output, output
     assert result.returncode == 0, output
+
+
+@override_settings(FORCE_SCRIPT_NAME="/sub", STATIC_URL="static/")
+def test_w008_relative_static_url_under_a_sub_path() -> None:
+    assert ids() == ["deploykit.W008"]
+    with override_settings(STATIC_URL="/sub/static/"):
+        assert ids() == []
+
+
+def test_w009_redis_py_8_without_socket_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    layers = {"default": {"BACKEND": REDIS, "CONFIG": {"hosts": ["redis://r:6379/0"], "capacity": 1500}}}
+    with override_settings(CHANNEL_LAYERS=layers):
+        monkeypatch.setattr(checks, "installed_version", lambda name: "8.1.0")
+        assert ids() == ["deploykit.W009"]
+        monkeypatch.setattr(checks, "installed_version", lambda name: "5.2.1")
+        assert ids() == []
+    fixed = {
+        "default": {
+            "BACKEND": REDIS,
+            "CONFIG": {"hosts": [{"address": "redis://r:6379/0", "socket_timeout": 10}], "capacity": 1500},
+        }
+    }
+    with override_settings(CHANNEL_LAYERS=fixed):
+        monkeypatch.setattr(checks, "installed_version", lambda name: "8.1.0")
+        assert ids() == []
