@@ -108,6 +108,11 @@ def django_setting(name: str, default: Any = None) -> Any:
     return value
 
 
+def setting_is_set(name: str) -> bool:
+    """Whether the project sets ``name`` itself (not Django's default)."""
+    return bool(settings.is_overridden(name))  # type: ignore[misc]
+
+
 @receiver(setting_changed)
 def _clear_cache(*, setting: str, **kwargs: Any) -> None:
     # Any Django setting can change what the plan derives, not only DEPLOYKIT.

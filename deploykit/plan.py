@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from deploykit import quoting
 from deploykit import validators as v
-from deploykit.conf import django_setting, get_config
+from deploykit.conf import django_setting, get_config, setting_is_set
 from deploykit.exceptions import SpecError
 
 SERVERS = ("daphne", "uvicorn", "gunicorn", "granian", "hypercorn")
@@ -310,7 +310,9 @@ def _peer_hosts() -> tuple[str, ...]:
         # Empty: the driver's local default; a path: a local unix socket.
         if host and not str(host).startswith("/"):
             hosts.append(v.hostname(host, f'DATABASES["{alias}"]["HOST"]'))
-    email = django_setting("EMAIL_HOST")
+    # Only when set: Django 6.1 deprecates EMAIL_HOST (warning on every read),
+    # and its default is localhost, which the allow list has anyway.
+    email = django_setting("EMAIL_HOST") if setting_is_set("EMAIL_HOST") else None
     if email:
         hosts.append(v.hostname(email, "EMAIL_HOST"))
     return tuple(dict.fromkeys(hosts))
