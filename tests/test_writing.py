@@ -21,9 +21,11 @@ CHILD = f"""
 import sys
 from pathlib import Path
 from deploykit.writing import write_atomic
-write_atomic(Path(sys.argv[1]), sys.argv[2] * {SIZE}, force=True)
+content = sys.argv[2] * {SIZE}
+print("writing", flush=True)  # the parent times its kill from here, not from interpreter start
+write_atomic(Path(sys.argv[1]), content, force=True)
 """
-#: Kills per run: each at a random point between the writer's start and its end.
+#: Kills per run: each at a random point between the write's start and its end.
 KILLS = 25
 
 
@@ -44,7 +46,9 @@ def _write_as_nobody(target: Path) -> subprocess.CompletedProcess[str]:
             "--reuid=65534",
             "--regid=65534",
             "--clear-groups",
-            sys.executable,
+            # Debian's python (supervisor depends on it): a pyenv or tox interpreter
+            # under /root may not be loadable by nobody. writing.py needs only the stdlib.
+            "/usr/bin/python3",
             "-c",
             NOBODY_SCRIPT,
             str(target),
@@ -58,14 +62,21 @@ def _write_as_nobody(target: Path) -> subprocess.CompletedProcess[str]:
 
 
 def _spawn(target: Path, char: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-c", CHILD, str(target), char], cwd=Path(__file__).parent.parent)
+    """A writer, returned once it is about to write."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(target), char], cwd=Path(__file__).parent.parent, stdout=subprocess.PIPE
+    )
+    assert child.stdout is not None
+    assert child.stdout.readline() == b"writing\n"
+    return child
 
 
 def test_killed_writer_never_leaves_a_partial_file(tmp_path: Path) -> None:
     target = tmp_path / "site.conf"
     target.write_text("a" * SIZE)
+    writer = _spawn(target, "b")
     started = time.monotonic()
-    _spawn(target, "b").wait(timeout=60)
+    writer.wait(timeout=60)
     duration = time.monotonic() - started
     assert target.read_text() == "b" * SIZE
 
