@@ -478,10 +478,21 @@ def _build_server(r: _Reader, app: App, pm: ProcessManager, layer: ChannelLayer,
             r.get("WEBSOCKET_MAX_SIZE"), r.label("WEBSOCKET_MAX_SIZE"), minimum=1024, maximum=2**30
         ),
         websocket_lifetime=seconds("WEBSOCKET_LIFETIME", maximum=86400 * 365),
-        access_log=v.boolean(r.get("ACCESS_LOG"), r.label("ACCESS_LOG")),
+        access_log=_access_log(r),
         log_level=v.choice(r.get("LOG_LEVEL"), r.label("LOG_LEVEL"), LOG_LEVELS),
         log_format=v.choice(r.get("LOG_FORMAT"), r.label("LOG_FORMAT"), LOG_FORMATS),
     )
+
+
+def _access_log(r: _Reader) -> bool:
+    value = r.get("ACCESS_LOG")
+    if value is None:
+        # Behind the proxy, its access log already has every request with the
+        # real client address; a second one in the server doubles the log volume
+        # and costs CPU per request (the uMap docs run uvicorn --no-access-log).
+        # Development (DEBUG) keeps it, like runserver.
+        return bool(django_setting("DEBUG"))
+    return v.boolean(value, r.label("ACCESS_LOG"))
 
 
 def _numbered(path: str, index: int) -> str:

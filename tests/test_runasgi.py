@@ -35,30 +35,30 @@ def print_command(*args: str) -> str:
             f"{PY} -m uvicorn testproject.asgi:application --uds /run/example/example.sock --workers 2 "
             "--proxy-headers --forwarded-allow-ips '*' --lifespan on --timeout-graceful-shutdown 30 "
             "--timeout-keep-alive 5 --ws-ping-interval 20 --ws-ping-timeout 20 --ws-max-size 1048576 "
-            "--log-level info",
+            "--log-level info --no-access-log",
         ),
         (
             ["--server", "daphne", "127.0.0.1:8001"],
             f"{PY} -m daphne -b 127.0.0.1 -p 8001 --proxy-headers --ping-interval 20 --ping-timeout 20 "
             "--websocket_timeout 86400 --websocket-max-message-size 1048576 --application-close-timeout 30 "
-            "-v 1 testproject.asgi:application",
+            "-v 1 --access-log /dev/null testproject.asgi:application",
         ),
         (
             ["--server", "gunicorn", "--workers", "3", "--uds", "/run/g/g.sock"],
             f"{PY} -m gunicorn testproject.asgi:application --worker-class uvicorn_worker.UvicornWorker "
             "--bind unix:/run/g/g.sock --workers 3 --graceful-timeout 30 --keep-alive 5 --log-level info "
-            "--forwarded-allow-ips '*' --access-logfile -",
+            "--forwarded-allow-ips '*'",
         ),
         (
             ["--server", "granian", "--workers", "2", "[::1]:9000", "--root-path", "/chat"],
             f"{PY} -m granian --interface asgi --host ::1 --port 9000 --workers 2 --url-path-prefix /chat "
-            "--workers-kill-timeout 30 --respawn-failed-workers --log-level info --access-log "
+            "--workers-kill-timeout 30 --respawn-failed-workers --log-level info --no-access-log "
             "deploykit.proxy:application",
         ),
         (
             ["--server", "hypercorn", "--workers", "2", "--fd", "3"],
             f"{PY} -m hypercorn --bind fd://3 --workers 2 --graceful-timeout 30 --keep-alive 5 "
-            "--websocket-ping-interval 20 --log-level INFO --access-logfile - deploykit.proxy:application",
+            "--websocket-ping-interval 20 --log-level INFO deploykit.proxy:application",
         ),
     ],
 )

@@ -32,7 +32,7 @@ LOGGING = {
             "propagate": False,
         },
         "uvicorn.access": {
-            "level": "INFO",
+            "level": "WARNING",
             "handlers": ["console"],
             "propagate": False,
         },

@@ -32,7 +32,7 @@ LOGGING = {
             "propagate": False,
         },
         "daphne.access": {
-            "level": "INFO",
+            "level": "WARNING",
             "handlers": ["console"],
             "propagate": False,
         },

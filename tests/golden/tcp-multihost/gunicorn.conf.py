@@ -10,4 +10,4 @@ keepalive = 5
 # The proxies whose X-Forwarded-For/-Proto are believed ('*': any peer of the unix socket).
 forwarded_allow_ips = "10.0.0.5"
 loglevel = "info"
-accesslog = "-"
+accesslog = None

@@ -32,7 +32,7 @@ LOGGING = {
             "propagate": False,
         },
         "gunicorn.access": {
-            "level": "INFO",
+            "level": "WARNING",
             "handlers": ["console"],
             "propagate": False,
         },

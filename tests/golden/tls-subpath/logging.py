@@ -32,7 +32,7 @@ LOGGING = {
             "propagate": False,
         },
         "hypercorn.access": {
-            "level": "INFO",
+            "level": "WARNING",
             "handlers": ["console"],
             "propagate": False,
         },
