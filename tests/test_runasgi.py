@@ -60,6 +60,17 @@ def print_command(*args: str) -> str:
             f"{PY} -m hypercorn --bind fd://3 --workers 2 --graceful-timeout 30 --keep-alive 5 "
             "--websocket-ping-interval 20 --log-level INFO deploykit.proxy:application",
         ),
+        (
+            ["--server", "gunicorn", "--workers", "2", "[::1]:9000"],
+            f"{PY} -m gunicorn testproject.asgi:application --worker-class uvicorn_worker.UvicornWorker "
+            "--bind '[::1]:9000' --workers 2 --graceful-timeout 30 --keep-alive 5 --log-level info "
+            "--forwarded-allow-ips 127.0.0.1,::1",
+        ),
+        (
+            ["--server", "hypercorn", "--workers", "2", "127.0.0.1:8001", "--no-proxy-headers"],
+            f"{PY} -m hypercorn --bind 127.0.0.1:8001 --workers 2 --graceful-timeout 30 --keep-alive 5 "
+            "--websocket-ping-interval 20 --log-level INFO testproject.asgi:application",
+        ),
     ],
 )
 def test_print_command_is_the_exact_argv(args: list[str], expected: str) -> None:

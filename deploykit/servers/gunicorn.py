@@ -11,12 +11,8 @@ class Gunicorn(ServerBackend):
     reload_signal = "HUP"
 
     def bind_args(self, bind: Bind) -> list[str]:
-        if bind.kind == "unix":
-            return ["--bind", f"unix:{bind.path}"]
-        if bind.kind == "fd":
-            return ["--bind", f"fd://{bind.fd}"]
-        host = f"[{bind.host}]" if ":" in bind.host else bind.host
-        return ["--bind", f"{host}:{bind.port}"]
+        # gunicorn's --bind syntax (unix:PATH, fd://N, [HOST]:PORT) is Bind's own string form.
+        return ["--bind", str(bind)]
 
     def argv(self, *, reload: bool = False) -> list[str]:
         s = self.server
