@@ -86,11 +86,6 @@ def test_print_command_matches_the_backend_argv_the_config_targets_use() -> None
     assert shlex.split(print_command()) == get_backend(build_plan()).argv()
 
 
-def test_in_memory_layer_with_several_processes_is_refused() -> None:
-    with pytest.raises(CommandError, match=r"channel layer \(memory\) does not cross processes"):
-        print_command("--workers", "2")
-
-
 def test_daphne_workers_refused_with_hint() -> None:
     with pytest.raises(CommandError, match=r"^--workers = 2: daphne has no worker option.*numprocs"):
         print_command("--server", "daphne", "--workers", "2")
@@ -157,6 +152,25 @@ def test_run_prints_the_choice_runs_checks_and_hands_over_the_argv(recorder: typ
     assert argv[argv.index("--uds") + 1] == str(sock)
     assert reload is False
     assert err.splitlines()[-1].startswith(f"deploykit: {PY} -m uvicorn")
+
+
+def test_in_memory_layer_with_several_processes_is_refused(recorder: type[Recorder]) -> None:
+    with pytest.raises(
+        CommandError, match=r"^The channel layer \(memory\) does not cross processes, and the plan runs 2"
+    ):
+        run("127.0.0.1:8123", "--workers", "2", "--skip-checks")
+    assert recorder.runs == []
+
+
+def test_print_command_with_an_in_memory_layer_and_workers_prints_and_warns() -> None:
+    out, err = StringIO(), StringIO()
+    call_command("runasgi", "--server", "uvicorn", "--workers", "2", "--print-command", stdout=out, stderr=err)
+    assert out.getvalue().startswith(f"{PY} -m uvicorn testproject.asgi:application ")
+    assert " --workers 2 " in out.getvalue()
+    assert err.getvalue() == (
+        "deploykit: warning: The channel layer (memory) does not cross processes, and the plan runs 2: group "
+        'messages would be lost. Configure Redis (DEPLOYKIT["REDIS_URL"]) or use --workers 1.\n'
+    )
 
 
 def test_stale_socket_is_removed(recorder: type[Recorder]) -> None:

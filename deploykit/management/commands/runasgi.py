@@ -48,12 +48,16 @@ class Command(BaseCommand):
         backend_class = self.backends[server.backend]
         if reload and server.total_processes > 1:
             raise CommandError(f"--reload runs one process; the plan has {server.total_processes} (use --workers 1).")
+        lost_messages = None
         if not plan.channel_layer.crosses_processes and server.total_processes > 1:
-            raise CommandError(
+            lost_messages = (
                 f"The channel layer ({plan.channel_layer.kind}) does not cross processes, and the plan "
                 f"runs {server.total_processes}: group messages would be lost. Configure Redis "
                 '(DEPLOYKIT["REDIS_URL"]) or use --workers 1.'
             )
+            # Printing the argv runs nothing: say what is wrong and print it; running it is refused.
+            if not print_command:
+                raise CommandError(lost_messages)
         if not backend_class.is_installed():
             extra = f"pip install 'deploykit[{backend_class.extra}]'" if backend_class.extra else "pip install daphne"
             raise CommandError(f"{server.backend} is not installed: {extra}")
@@ -64,6 +68,8 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
 
         if print_command:
+            if lost_messages:
+                self.stderr.write(f"deploykit: warning: {lost_messages}")
             self.stdout.write(shlex.join(argv))
             return
         for note in plan.notes:
