@@ -57,13 +57,12 @@ class ProxyHeadersMiddleware:
 
 
 def _build() -> ProxyHeadersMiddleware:
-    from django.conf import settings
     from django.utils.module_loading import import_string
 
     from deploykit.plan import build_plan
 
-    inner = import_string(settings.ASGI_APPLICATION)
-    return ProxyHeadersMiddleware(inner, build_plan().server.forwarded_allow_ips)
+    plan = build_plan()
+    return ProxyHeadersMiddleware(import_string(plan.app.asgi_application), plan.server.forwarded_allow_ips)
 
 
 def __getattr__(name: str) -> Any:
