@@ -65,13 +65,26 @@ def _build() -> ProxyHeadersMiddleware:
     return ProxyHeadersMiddleware(import_string(plan.app.asgi_application), plan.server.forwarded_allow_ips)
 
 
-def __getattr__(name: str) -> Any:
-    # Built on first access, so importing this module does not need settings.
-    if name == "application":
-        import django
+class _Application:
+    """``deploykit.proxy:application``: built on first use, so importing this module needs no settings.
 
-        django.setup(set_prefix=False)
-        app = _build()
-        globals()["application"] = app
-        return app
-    raise AttributeError(name)
+    A real module attribute, not a module ``__getattr__``: hypercorn loads the
+    application with ``eval(name, vars(module))``, which never calls one.
+    """
+
+    def __init__(self) -> None:
+        self.app: ProxyHeadersMiddleware | None = None
+
+    def build(self) -> ProxyHeadersMiddleware:
+        if self.app is None:
+            import django
+
+            django.setup(set_prefix=False)
+            self.app = _build()
+        return self.app
+
+    async def __call__(self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+        await self.build()(scope, receive, send)
+
+
+application = _Application()
