@@ -37,6 +37,7 @@ DEFAULTS: dict[str, Any] = {
     "WEBSOCKET_PING_TIMEOUT": 20,
     "WEBSOCKET_MAX_SIZE": 1024 * 1024,
     "WEBSOCKET_LIFETIME": 86400,
+    "WEBSOCKET_COMPRESSION": False,
     "ACCESS_LOG": None,
     "LOG_LEVEL": "info",
     "LOG_FORMAT": "text",

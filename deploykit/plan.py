@@ -116,6 +116,8 @@ class Server:
     websocket_ping_timeout: int
     websocket_max_size: int
     websocket_lifetime: int
+    #: permessage-deflate (off by default: see _websocket_compression).
+    websocket_compression: bool
     access_log: bool
     log_level: str
     log_format: str
@@ -478,10 +480,25 @@ def _build_server(r: _Reader, app: App, pm: ProcessManager, layer: ChannelLayer,
             r.get("WEBSOCKET_MAX_SIZE"), r.label("WEBSOCKET_MAX_SIZE"), minimum=1024, maximum=2**30
         ),
         websocket_lifetime=seconds("WEBSOCKET_LIFETIME", maximum=86400 * 365),
+        websocket_compression=_websocket_compression(r, backend, notes),
         access_log=_access_log(r),
         log_level=v.choice(r.get("LOG_LEVEL"), r.label("LOG_LEVEL"), LOG_LEVELS),
         log_format=v.choice(r.get("LOG_FORMAT"), r.label("LOG_FORMAT"), LOG_FORMATS),
     )
+
+
+def _websocket_compression(r: _Reader, backend: str, notes: list[str]) -> bool:
+    # Off unless asked for, for the reason the proxy gzips static files only:
+    # compressed frames that mix secrets with attacker-chosen text leak them
+    # (CRIME/BREACH). It also keeps a zlib context per connection and costs CPU
+    # on every message, for little gain on a chat's short messages.
+    # https://websockets.readthedocs.io/en/stable/topics/compression.html
+    compression = v.boolean(r.get("WEBSOCKET_COMPRESSION"), r.label("WEBSOCKET_COMPRESSION"))
+    if compression and backend in ("daphne", "granian"):
+        notes.append(f"WEBSOCKET_COMPRESSION: {backend} does not negotiate permessage-deflate")
+    if not compression and backend == "hypercorn":
+        notes.append("WEBSOCKET_COMPRESSION: hypercorn always negotiates permessage-deflate (no option to refuse it)")
+    return compression
 
 
 def _access_log(r: _Reader) -> bool:

@@ -35,7 +35,7 @@ def print_command(*args: str) -> str:
             f"{PY} -m uvicorn testproject.asgi:application --uds /run/example/example.sock --workers 2 "
             "--proxy-headers --forwarded-allow-ips '*' --lifespan on --timeout-graceful-shutdown 30 "
             "--timeout-keep-alive 5 --ws-ping-interval 20 --ws-ping-timeout 20 --ws-max-size 1048576 "
-            "--log-level info --no-access-log",
+            "--ws-per-message-deflate false --log-level info --no-access-log",
         ),
         (
             ["--server", "daphne", "127.0.0.1:8001"],
@@ -45,7 +45,8 @@ def print_command(*args: str) -> str:
         ),
         (
             ["--server", "gunicorn", "--workers", "3", "--uds", "/run/g/g.sock"],
-            f"{PY} -m gunicorn testproject.asgi:application --worker-class uvicorn_worker.UvicornWorker "
+            f"{PY} -m gunicorn testproject.asgi:application "
+            "--worker-class deploykit.servers.gunicorn_worker.UvicornWorker "
             "--bind unix:/run/g/g.sock --workers 3 --graceful-timeout 30 --keep-alive 5 --log-level info "
             "--forwarded-allow-ips '*'",
         ),
@@ -62,7 +63,8 @@ def print_command(*args: str) -> str:
         ),
         (
             ["--server", "gunicorn", "--workers", "2", "[::1]:9000"],
-            f"{PY} -m gunicorn testproject.asgi:application --worker-class uvicorn_worker.UvicornWorker "
+            f"{PY} -m gunicorn testproject.asgi:application "
+            "--worker-class deploykit.servers.gunicorn_worker.UvicornWorker "
             "--bind '[::1]:9000' --workers 2 --graceful-timeout 30 --keep-alive 5 --log-level info "
             "--forwarded-allow-ips 127.0.0.1,::1",
         ),

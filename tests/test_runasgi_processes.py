@@ -159,6 +159,88 @@ def test_runasgi_serves_http_and_websockets_and_stops_on_sigterm(
         assert not Path(str(address)).exists() or not can_connect(str(address))
 
 
+async def echo_then_too_big(port: int, limit: int) -> tuple[str, int | None]:
+    """Echo a message just under the limit, then send one over it: what came back, and the close code."""
+    async with websockets.connect(f"ws://127.0.0.1:{port}/ws/echo/", origin="http://127.0.0.1") as ws:
+        await ws.send("x" * (limit - 100))
+        echoed = await asyncio.wait_for(ws.recv(), 5)
+        await ws.send("x" * (limit + 100))
+        try:
+            await asyncio.wait_for(ws.recv(), 5)
+        except websockets.ConnectionClosed as closed:
+            return str(echoed), closed.rcvd.code if closed.rcvd else None
+    raise AssertionError("a message over WEBSOCKET_MAX_SIZE was accepted")
+
+
+@pytest.mark.parametrize("server", ["daphne", "uvicorn", "gunicorn"])
+def test_websocket_max_size_reaches_the_server(env: dict[str, str], server: str) -> None:
+    # gunicorn has no flag for it: deploykit's worker class carries it from the plan.
+    limit, port = 4096, free_port()
+    proc = start(
+        {**env, "DEPLOYKIT_WEBSOCKET_MAX_SIZE": str(limit), "DEPLOYKIT_GRACEFUL_TIMEOUT": str(GRACEFUL)},
+        f"127.0.0.1:{port}",
+        "--server",
+        server,
+        "--workers",
+        "1",
+    )
+    try:
+        wait_until(lambda: proc.poll() is not None or can_connect(("127.0.0.1", port)), 20, f"{server} to listen")
+        assert proc.poll() is None, proc.communicate()[0]
+        echoed, code = asyncio.run(echo_then_too_big(port, limit))
+    finally:
+        stop(proc)
+    assert echoed == "x" * (limit - 100)
+    # 1009 "message too big"; daphne (autobahn, failByDrop) drops the connection without a close frame.
+    assert code == (None if server == "daphne" else 1009)
+
+
+async def negotiated_extensions(port: int) -> str | None:
+    """The Sec-WebSocket-Extensions the server answers to a client offering permessage-deflate."""
+    uri = f"ws://127.0.0.1:{port}/ws/echo/"
+    async with websockets.connect(uri, origin="http://127.0.0.1", compression="deflate") as ws:
+        await ws.send("ping")
+        assert await asyncio.wait_for(ws.recv(), 5) == "ping"
+        assert ws.response is not None
+        return ws.response.headers.get("Sec-WebSocket-Extensions")
+
+
+@pytest.mark.parametrize(
+    ("server", "compression", "negotiated"),
+    [
+        ("uvicorn", False, False),
+        ("uvicorn", True, True),
+        ("gunicorn", False, False),  # uvicorn_worker alone would negotiate it
+        ("gunicorn", True, True),
+        ("daphne", True, False),  # what the plan's notes say
+        ("granian", True, False),
+        ("hypercorn", False, True),
+    ],
+)
+def test_websocket_compression_follows_the_plan(
+    env: dict[str, str], server: str, compression: bool, negotiated: bool
+) -> None:
+    port = free_port()
+    proc = start(
+        {**env, "DEPLOYKIT_WEBSOCKET_COMPRESSION": "1" if compression else "0", "DEPLOYKIT_GRACEFUL_TIMEOUT": "5"},
+        f"127.0.0.1:{port}",
+        "--server",
+        server,
+        "--workers",
+        "1",
+    )
+    try:
+        wait_until(lambda: proc.poll() is not None or can_connect(("127.0.0.1", port)), 20, f"{server} to listen")
+        assert proc.poll() is None, proc.communicate()[0]
+        extensions = asyncio.run(negotiated_extensions(port))
+    finally:
+        code, _, output = stop(proc)
+    assert ("permessage-deflate" in (extensions or "")) is negotiated, extensions
+    # One uvicorn process re-raises SIGTERM after its graceful shutdown (uvicorn's
+    # capture_signals), which systemd counts as a clean exit; the others exit 0.
+    assert code in (0, -signal.SIGTERM), output
+
+
 def test_reload_restarts_daphne_on_change_and_leaves_no_orphan(env: dict[str, str]) -> None:
     port = free_port()
     proc = start(env, f"127.0.0.1:{port}", "--server", "daphne", "--reload")

@@ -3,6 +3,9 @@ from __future__ import annotations
 from deploykit.plan import Bind
 from deploykit.servers.base import ServerBackend
 
+#: uvicorn's worker, carrying the plan's WebSocket settings that gunicorn's argv cannot.
+WORKER_CLASS = "deploykit.servers.gunicorn_worker.UvicornWorker"
+
 
 class Gunicorn(ServerBackend):
     name = "gunicorn"
@@ -20,7 +23,7 @@ class Gunicorn(ServerBackend):
             *self.prefix(),
             self.target,
             "--worker-class",
-            "uvicorn_worker.UvicornWorker",
+            WORKER_CLASS,
             *self.bind_args(s.listen),
             "--workers",
             "1" if reload else str(s.workers),

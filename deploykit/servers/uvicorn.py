@@ -44,6 +44,8 @@ class Uvicorn(ServerBackend):
             str(s.websocket_ping_timeout),
             "--ws-max-size",
             str(s.websocket_max_size),
+            "--ws-per-message-deflate",
+            "true" if s.websocket_compression else "false",
             "--log-level",
             s.log_level,
         ]

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from deploykit.servers import get_backend
+from deploykit.servers.gunicorn import WORKER_CLASS
 from deploykit.targets.base import Target, ToolMissing, ValidationFailed
 from deploykit.targets.pyfile import check_python, literal
 
@@ -21,6 +22,7 @@ class Gunicorn(Target):
             "server": plan.server,
             # Python literals for the .py file.
             "wsgi_app": literal(backend.target),
+            "worker_class": literal(WORKER_CLASS),
             "bind": literal(backend.bind_args(plan.server.listen)[1]),
             "forwarded_allow_ips": literal(
                 ",".join(plan.server.forwarded_allow_ips) if plan.server.proxy_headers else ""
