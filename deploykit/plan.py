@@ -476,15 +476,20 @@ def _build_server(r: _Reader, app: App, pm: ProcessManager, layer: ChannelLayer,
         keepalive_timeout=seconds("KEEPALIVE_TIMEOUT", maximum=3600),
         websocket_ping_interval=seconds("WEBSOCKET_PING_INTERVAL", maximum=3600),
         websocket_ping_timeout=seconds("WEBSOCKET_PING_TIMEOUT", maximum=3600),
-        websocket_max_size=v.integer(
-            r.get("WEBSOCKET_MAX_SIZE"), r.label("WEBSOCKET_MAX_SIZE"), minimum=1024, maximum=2**30
-        ),
+        websocket_max_size=_websocket_max_size(r, backend, notes),
         websocket_lifetime=seconds("WEBSOCKET_LIFETIME", maximum=86400 * 365),
         websocket_compression=_websocket_compression(r, backend, notes),
         access_log=_access_log(r),
         log_level=v.choice(r.get("LOG_LEVEL"), r.label("LOG_LEVEL"), LOG_LEVELS),
         log_format=v.choice(r.get("LOG_FORMAT"), r.label("LOG_FORMAT"), LOG_FORMATS),
     )
+
+
+def _websocket_max_size(r: _Reader, backend: str, notes: list[str]) -> int:
+    size = v.integer(r.get("WEBSOCKET_MAX_SIZE"), r.label("WEBSOCKET_MAX_SIZE"), minimum=1024, maximum=2**30)
+    if backend == "granian":
+        notes.append("WEBSOCKET_MAX_SIZE: granian has no WebSocket message limit option; its own applies")
+    return size
 
 
 def _websocket_compression(r: _Reader, backend: str, notes: list[str]) -> bool:

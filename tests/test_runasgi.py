@@ -58,7 +58,8 @@ def print_command(*args: str) -> str:
         ),
         (
             ["--server", "hypercorn", "--workers", "2", "--fd", "3"],
-            f"{PY} -m hypercorn --bind fd://3 --workers 2 --graceful-timeout 30 --keep-alive 5 "
+            f"{PY} -m hypercorn --config python:deploykit.servers.hypercorn_config "
+            "--bind fd://3 --workers 2 --graceful-timeout 30 --keep-alive 5 "
             "--websocket-ping-interval 20 --log-level INFO deploykit.proxy:application",
         ),
         (
@@ -70,7 +71,8 @@ def print_command(*args: str) -> str:
         ),
         (
             ["--server", "hypercorn", "--workers", "2", "127.0.0.1:8001", "--no-proxy-headers"],
-            f"{PY} -m hypercorn --bind 127.0.0.1:8001 --workers 2 --graceful-timeout 30 --keep-alive 5 "
+            f"{PY} -m hypercorn --config python:deploykit.servers.hypercorn_config "
+            "--bind 127.0.0.1:8001 --workers 2 --graceful-timeout 30 --keep-alive 5 "
             "--websocket-ping-interval 20 --log-level INFO testproject.asgi:application",
         ),
     ],

@@ -172,9 +172,10 @@ async def echo_then_too_big(port: int, limit: int) -> tuple[str, int | None]:
     raise AssertionError("a message over WEBSOCKET_MAX_SIZE was accepted")
 
 
-@pytest.mark.parametrize("server", ["daphne", "uvicorn", "gunicorn"])
+@pytest.mark.parametrize("server", ["daphne", "uvicorn", "gunicorn", "hypercorn"])
 def test_websocket_max_size_reaches_the_server(env: dict[str, str], server: str) -> None:
-    # gunicorn has no flag for it: deploykit's worker class carries it from the plan.
+    # gunicorn and hypercorn have no flag for it: deploykit's worker class and
+    # hypercorn config module carry it from the plan. granian has no limit option.
     limit, port = 4096, free_port()
     proc = start(
         {**env, "DEPLOYKIT_WEBSOCKET_MAX_SIZE": str(limit), "DEPLOYKIT_GRACEFUL_TIMEOUT": str(GRACEFUL)},

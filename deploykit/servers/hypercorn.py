@@ -3,6 +3,9 @@ from __future__ import annotations
 from deploykit.plan import Bind
 from deploykit.servers.base import ServerBackend
 
+#: What hypercorn's command line cannot carry (the WebSocket message limit), from the plan.
+CONFIG = "python:deploykit.servers.hypercorn_config"
+
 
 class Hypercorn(ServerBackend):
     name = "hypercorn"
@@ -17,7 +20,8 @@ class Hypercorn(ServerBackend):
 
     def argv(self, *, reload: bool = False) -> list[str]:
         s = self.server
-        argv = [*self.prefix(), *self.bind_args(s.listen), "--workers", "1" if reload else str(s.workers)]
+        argv = [*self.prefix(), "--config", CONFIG, *self.bind_args(s.listen)]
+        argv += ["--workers", "1" if reload else str(s.workers)]
         if s.root_path:
             argv += ["--root-path", s.root_path]
         argv += [
