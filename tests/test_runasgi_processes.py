@@ -7,6 +7,7 @@ within its graceful timeout with exit code 0.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -172,25 +173,31 @@ async def echo_then_too_big(port: int, limit: int) -> tuple[str, int | None]:
     raise AssertionError("a message over WEBSOCKET_MAX_SIZE was accepted")
 
 
+@contextlib.contextmanager
+def one_process(env: dict[str, str], server: str, **knobs: str) -> Iterator[tuple[int, dict[str, object]]]:
+    """``runasgi --server SERVER --workers 1`` on a free port with DEPLOYKIT_<KEY> knobs; stopped after.
+
+    Yields the port and a dict that holds the exit code and output once stopped.
+    """
+    port, stopped = free_port(), {}
+    knobs = {"GRACEFUL_TIMEOUT": str(GRACEFUL), **knobs}
+    environment = {**env, **{f"DEPLOYKIT_{key}": value for key, value in knobs.items()}}
+    proc = start(environment, f"127.0.0.1:{port}", "--server", server, "--workers", "1")
+    try:
+        wait_until(lambda: proc.poll() is not None or can_connect(("127.0.0.1", port)), 20, f"{server} to listen")
+        assert proc.poll() is None, proc.communicate()[0]
+        yield port, stopped
+    finally:
+        stopped["code"], _, stopped["output"] = stop(proc)
+
+
 @pytest.mark.parametrize("server", ["daphne", "uvicorn", "gunicorn", "hypercorn"])
 def test_websocket_max_size_reaches_the_server(env: dict[str, str], server: str) -> None:
     # gunicorn and hypercorn have no flag for it: deploykit's worker class and
     # hypercorn config module carry it from the plan. granian has no limit option.
-    limit, port = 4096, free_port()
-    proc = start(
-        {**env, "DEPLOYKIT_WEBSOCKET_MAX_SIZE": str(limit), "DEPLOYKIT_GRACEFUL_TIMEOUT": str(GRACEFUL)},
-        f"127.0.0.1:{port}",
-        "--server",
-        server,
-        "--workers",
-        "1",
-    )
-    try:
-        wait_until(lambda: proc.poll() is not None or can_connect(("127.0.0.1", port)), 20, f"{server} to listen")
-        assert proc.poll() is None, proc.communicate()[0]
+    limit = 4096
+    with one_process(env, server, WEBSOCKET_MAX_SIZE=str(limit)) as (port, _):
         echoed, code = asyncio.run(echo_then_too_big(port, limit))
-    finally:
-        stop(proc)
     assert echoed == "x" * (limit - 100)
     # 1009 "message too big"; daphne (autobahn, failByDrop) drops the connection without a close frame.
     assert code == (None if server == "daphne" else 1009)
@@ -221,25 +228,12 @@ async def negotiated_extensions(port: int) -> str | None:
 def test_websocket_compression_follows_the_plan(
     env: dict[str, str], server: str, compression: bool, negotiated: bool
 ) -> None:
-    port = free_port()
-    proc = start(
-        {**env, "DEPLOYKIT_WEBSOCKET_COMPRESSION": "1" if compression else "0", "DEPLOYKIT_GRACEFUL_TIMEOUT": "5"},
-        f"127.0.0.1:{port}",
-        "--server",
-        server,
-        "--workers",
-        "1",
-    )
-    try:
-        wait_until(lambda: proc.poll() is not None or can_connect(("127.0.0.1", port)), 20, f"{server} to listen")
-        assert proc.poll() is None, proc.communicate()[0]
+    with one_process(env, server, WEBSOCKET_COMPRESSION="1" if compression else "0") as (port, stopped):
         extensions = asyncio.run(negotiated_extensions(port))
-    finally:
-        code, _, output = stop(proc)
     assert ("permessage-deflate" in (extensions or "")) is negotiated, extensions
     # One uvicorn process re-raises SIGTERM after its graceful shutdown (uvicorn's
     # capture_signals), which systemd counts as a clean exit; the others exit 0.
-    assert code in (0, -signal.SIGTERM), output
+    assert stopped["code"] in (0, -signal.SIGTERM), stopped["output"]
 
 
 def test_reload_restarts_daphne_on_change_and_leaves_no_orphan(env: dict[str, str]) -> None:
