@@ -205,6 +205,8 @@ def test_granian_cannot_take_an_inherited_socket() -> None:
     assert str(info.value).startswith("DEPLOYKIT[\"PROCESS_MANAGER\"] = 'supervisor': ")
 
 
+# The plan only reads the hosts; no connection is opened with the overridden DATABASES.
+@pytest.mark.filterwarnings("ignore:Overriding setting DATABASES:UserWarning")
 def test_peer_hosts_come_from_databases_and_email() -> None:
     databases = {
         "default": {"ENGINE": "django.db.backends.postgresql", "HOST": "10.0.0.7"},
