@@ -42,7 +42,7 @@ class Client:
                 raise AssertionError(f"pid {self.pid}: {len(missing)} of {len(messages)} never arrived: {missing[:5]}")
             try:
                 data = await self.recv(left)
-            except TimeoutError:
+            except asyncio.TimeoutError:  # the builtin only from Python 3.11
                 continue
             if data.get("type") == "message" and data["message"] in missing:
                 missing.remove(data["message"])
@@ -56,7 +56,7 @@ class Client:
                 await asyncio.wait_for(self.conn.recv(), max(0.01, deadline - time.monotonic()))
             except ConnectionClosed as exc:
                 return exc
-            except TimeoutError:
+            except asyncio.TimeoutError:  # the builtin only from Python 3.11
                 raise AssertionError(f"pid {self.pid}: connection still open after {timeout}s") from None
 
     async def close(self) -> None:
@@ -94,7 +94,7 @@ async def reconnect(address: Address, path: str, timeout: float = 30.0) -> tuple
         attempts += 1
         try:
             return await open_client(address, path, timeout=5), attempts
-        except (InvalidStatus, OSError, TimeoutError, ConnectionClosed) as exc:
+        except (InvalidStatus, OSError, asyncio.TimeoutError, ConnectionClosed) as exc:
             if time.monotonic() > deadline:
                 raise AssertionError(f"no connection to {path} after {attempts} attempts: {exc!r}") from exc
         await asyncio.sleep(0.1)
