@@ -176,7 +176,7 @@ class App:
     websocket_routes: str | None
     health_path: str | None
     base_dir: str
-    #: Hosts the app itself connects to (DATABASES, EMAIL_HOST): the systemd
+    #: Hosts the app itself connects to (DATABASES, MAILERS, EMAIL_HOST): the systemd
     #: unit's network allow list must admit them.
     peer_hosts: tuple[str, ...] = ()
 
@@ -305,19 +305,30 @@ def _build_app(r: _Reader) -> App:
 
 
 def _peer_hosts() -> tuple[str, ...]:
-    hosts: list[str] = []
-    databases = django_setting("DATABASES") or {}
-    for alias, database in databases.items() if isinstance(databases, Mapping) else ():
-        host = database.get("HOST") if isinstance(database, Mapping) else None
-        # Empty: the driver's local default; a path: a local unix socket.
-        if host and not str(host).startswith("/"):
-            hosts.append(v.hostname(host, f'DATABASES["{alias}"]["HOST"]'))
+    hosts = _hosts_in("DATABASES", ("HOST",))
+    # Django 6.1's MAILERS (SMTP backends take OPTIONS["host"]).
+    hosts += _hosts_in("MAILERS", ("OPTIONS", "host"))
     # Only when set: Django 6.1 deprecates EMAIL_HOST (warning on every read),
     # and its default is localhost, which the allow list has anyway.
     email = django_setting("EMAIL_HOST") if setting_is_set("EMAIL_HOST") else None
     if email:
         hosts.append(v.hostname(email, "EMAIL_HOST"))
     return tuple(dict.fromkeys(hosts))
+
+
+def _hosts_in(setting: str, keys: tuple[str, ...]) -> list[str]:
+    """The host at ``SETTING[alias][keys...]`` for every alias that has one (DATABASES, MAILERS)."""
+    hosts: list[str] = []
+    entries = django_setting(setting) or {}
+    for alias, entry in entries.items() if isinstance(entries, Mapping) else ():
+        value = entry
+        for key in keys:
+            value = value.get(key) if isinstance(value, Mapping) else None
+        # Empty: the driver's local default; a path: a local unix socket.
+        if value and not str(value).startswith("/"):
+            label = f'{setting}["{alias}"]' + "".join(f'["{key}"]' for key in keys)
+            hosts.append(v.hostname(value, label))
+    return hosts
 
 
 def _health_path(value: Any, label: str) -> str:

@@ -207,6 +207,8 @@ def test_granian_cannot_take_an_inherited_socket() -> None:
 
 # The plan only reads the hosts; no connection is opened with the overridden DATABASES.
 @pytest.mark.filterwarnings("ignore:Overriding setting DATABASES:UserWarning")
+# Django 6.1 deprecates EMAIL_HOST (for MAILERS); projects on 4.2-6.0 still set it.
+@pytest.mark.filterwarnings("ignore:The EMAIL_HOST setting is deprecated")
 def test_peer_hosts_come_from_databases_and_email() -> None:
     databases = {
         "default": {"ENGINE": "django.db.backends.postgresql", "HOST": "10.0.0.7"},
@@ -216,4 +218,18 @@ def test_peer_hosts_come_from_databases_and_email() -> None:
         assert build_plan().app.peer_hosts == ("10.0.0.7", "smtp.example.com")
     with override_settings(EMAIL_HOST="mail;evil"):
         with pytest.raises(SpecError, match=r"^EMAIL_HOST = 'mail;evil'"):
+            build_plan()
+
+
+def test_peer_hosts_come_from_mailers() -> None:
+    # Django 6.1: MAILERS replaces EMAIL_HOST; the SMTP backend connects to OPTIONS["host"].
+    mailers = {
+        "default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend", "OPTIONS": {"host": "10.0.0.9"}},
+        "console": {"BACKEND": "django.core.mail.backends.console.EmailBackend"},
+    }
+    with override_settings(MAILERS=mailers):
+        assert build_plan().app.peer_hosts == ("10.0.0.9",)
+    mailers["default"]["OPTIONS"] = {"host": "smtp;evil"}
+    with override_settings(MAILERS=mailers):
+        with pytest.raises(SpecError, match=r"""^MAILERS\["default"\]\["OPTIONS"\]\["host"\] = 'smtp;evil'"""):
             build_plan()
