@@ -300,16 +300,18 @@ def redis_read_timeout_below_blocking_pop(plan: Plan) -> list[checks.CheckMessag
         if not isinstance(layer, dict) or layer.get("BACKEND") != REDIS_BACKEND:
             continue
         for host in (layer.get("CONFIG") or {}).get("hosts") or ["redis://localhost:6379"]:
-            if not (isinstance(host, dict) and host.get("socket_timeout")):
+            timeout = host.get("socket_timeout", 0) if isinstance(host, dict) else 0
+            # None: no read timeout (what deploykit writes); a number must exceed the pop.
+            if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 5):
                 bare.append(alias)
                 break
     if bare:
         return [
             checks.Warning(
-                f"CHANNEL_LAYERS[{bare[0]!r}] uses redis-py {version} without a socket_timeout: its 5 s default "
-                "read timeout equals channels_redis's 5 s blocking pop, so every consumer idle for 5 s crashes "
-                "and drops its WebSocket (channels_redis#422).",
-                hint='Give each host as {"address": URL, "socket_timeout": 10} (deployconfig channels writes it).',
+                f"CHANNEL_LAYERS[{bare[0]!r}] uses redis-py {version} with a read timeout at or below channels_redis's "
+                "5 s blocking pop (redis-py's default is 5 s), so every consumer idle for 5 s crashes and drops its "
+                "WebSocket (channels_redis#422).",
+                hint='Give each host as {"address": URL, "socket_timeout": None} (deployconfig channels writes it).',
                 id="deploykit.W009",
             )
         ]

