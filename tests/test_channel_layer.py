@@ -23,7 +23,7 @@ from django.utils.module_loading import import_string
 
 from deploykit.plan import build_plan
 from deploykit.targets.channels import Channels
-from tests.e2e.procs import RedisServer, short_tmpdir
+from tests.e2e.procs import running_redis, short_tmpdir
 
 #: Cancellations tried while messages flow; 20% hung with a finite read timeout.
 TRIALS = 60
@@ -32,12 +32,10 @@ TRIALS = 60
 @pytest.fixture(scope="module")
 def redis_url() -> Iterator[str]:
     workdir = short_tmpdir("layer")
-    server = RedisServer(workdir)
-    server.start()
     try:
-        yield server.url
+        with running_redis(workdir) as server:
+            yield server.url
     finally:
-        server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import websockets
 
-from tests.e2e.procs import RedisServer, free_port, http_get, short_tmpdir, wait_until
+from tests.e2e.procs import free_port, http_get, running_redis, short_tmpdir, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 GRACEFUL = 5
@@ -48,12 +48,8 @@ def workdir() -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def redis_url(workdir: Path) -> Iterator[str]:
-    redis = RedisServer(workdir)
-    redis.start()
-    try:
+    with running_redis(workdir) as redis:
         yield redis.url
-    finally:
-        redis.stop()
 
 
 @pytest.fixture(scope="module")

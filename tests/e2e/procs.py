@@ -218,6 +218,17 @@ class RedisServer:
         return stopped
 
 
+@contextlib.contextmanager
+def running_redis(workdir: Path) -> Iterator[RedisServer]:
+    """A RedisServer in ``workdir``, started for the block and stopped after it."""
+    server = RedisServer(workdir)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 class Nginx:
     """nginx on a temp prefix, with a wrapper nginx.conf that ``include``\\s the generated site file.
 
