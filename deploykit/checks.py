@@ -294,6 +294,10 @@ def redis_read_timeout_below_blocking_pop(plan: Plan) -> list[checks.CheckMessag
     version = installed_version("redis")
     if version is None or _release(version) < (8,):
         return []
+    from channels_redis.core import RedisChannelLayer  # type: ignore[import-untyped]
+
+    # How long channels_redis blocks in BZPOPMIN: a read timeout must exceed it.
+    blocking_pop: int = RedisChannelLayer.brpop_timeout
     layers = django_setting("CHANNEL_LAYERS") or {}
     bare = []
     for alias, layer in layers.items() if isinstance(layers, dict) else ():
@@ -302,7 +306,7 @@ def redis_read_timeout_below_blocking_pop(plan: Plan) -> list[checks.CheckMessag
         for host in (layer.get("CONFIG") or {}).get("hosts") or ["redis://localhost:6379"]:
             timeout = host.get("socket_timeout", 0) if isinstance(host, dict) else 0
             # None: no read timeout (what deploykit writes); a number must exceed the pop.
-            if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 5):
+            if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > blocking_pop):
                 bare.append(alias)
                 break
     if bare:

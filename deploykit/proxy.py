@@ -59,9 +59,9 @@ class ProxyHeadersMiddleware:
 def _build() -> ProxyHeadersMiddleware:
     from django.utils.module_loading import import_string
 
-    from deploykit.plan import build_plan
+    from deploykit.servers.base import plan_in_server
 
-    plan = build_plan()
+    plan = plan_in_server()
     return ProxyHeadersMiddleware(import_string(plan.app.asgi_application), plan.server.forwarded_allow_ips)
 
 
@@ -77,9 +77,6 @@ class _Application:
 
     def build(self) -> ProxyHeadersMiddleware:
         if self.app is None:
-            import django
-
-            django.setup(set_prefix=False)
             self.app = _build()
         return self.app
 

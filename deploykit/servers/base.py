@@ -3,7 +3,19 @@ from __future__ import annotations
 import importlib.util
 from typing import ClassVar
 
-from deploykit.plan import Bind, Plan
+from deploykit.plan import Bind, Plan, build_plan
+
+
+def plan_in_server() -> Plan:
+    """The plan inside a server process that loaded deploykit's code, not Django's.
+
+    The proxy application, gunicorn's worker class and hypercorn's config module
+    run where only ``DJANGO_SETTINGS_MODULE`` is known: set Django up, then build.
+    """
+    import django
+
+    django.setup(set_prefix=False)
+    return build_plan()
 
 
 class ServerBackend:

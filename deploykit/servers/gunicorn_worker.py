@@ -16,6 +16,7 @@ from typing import Any
 from uvicorn_worker import UvicornWorker as _UvicornWorker  # type: ignore[import-untyped]
 
 from deploykit.plan import Server
+from deploykit.servers.base import plan_in_server
 
 
 def config_kwargs(server: Server) -> dict[str, Any]:
@@ -32,11 +33,6 @@ def config_kwargs(server: Server) -> dict[str, Any]:
 
 class UvicornWorker(_UvicornWorker):  # type: ignore[misc]  # untyped base
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        import django
-
-        from deploykit.plan import build_plan
-
-        django.setup(set_prefix=False)
         # Read by the base __init__ when it builds uvicorn's Config.
-        self.CONFIG_KWARGS = {**_UvicornWorker.CONFIG_KWARGS, **config_kwargs(build_plan().server)}
+        self.CONFIG_KWARGS = {**_UvicornWorker.CONFIG_KWARGS, **config_kwargs(plan_in_server().server)}
         super().__init__(*args, **kwargs)

@@ -15,7 +15,7 @@ class Hypercorn(ServerBackend):
     handles_proxy_headers = False
 
     def bind_args(self, bind: Bind) -> list[str]:
-        # gunicorn's --bind syntax (unix:PATH, fd://N, [HOST]:PORT) is Bind's own string form.
+        # hypercorn takes gunicorn's --bind syntax (unix:PATH, fd://N, [HOST]:PORT): Bind's own string form.
         return ["--bind", str(bind)]
 
     def argv(self, *, reload: bool = False) -> list[str]:

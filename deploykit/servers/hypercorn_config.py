@@ -11,12 +11,9 @@ from __future__ import annotations
 
 
 def _settings() -> dict[str, object]:
-    import django
+    from deploykit.servers.base import plan_in_server
 
-    from deploykit.plan import build_plan
-
-    django.setup(set_prefix=False)
-    server = build_plan().server
+    server = plan_in_server().server
     return {"websocket_max_message_size": server.websocket_max_size}
 
 
