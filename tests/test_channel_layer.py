@@ -23,7 +23,7 @@ from django.utils.module_loading import import_string
 
 from deploykit.plan import build_plan
 from deploykit.targets.channels import Channels
-from tests.e2e.procs import running_redis, short_tmpdir
+from tests.procs import running_redis, short_tmpdir
 
 #: Cancellations tried while messages flow; 20% hung with a finite read timeout.
 TRIALS = 60

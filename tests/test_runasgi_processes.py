@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import websockets
 
-from tests.e2e.procs import free_port, http_get, running_redis, short_tmpdir, wait_until
+from tests.procs import free_port, http_get, running_redis, short_tmpdir, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 GRACEFUL = 5

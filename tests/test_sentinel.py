@@ -23,7 +23,7 @@ from django.utils.module_loading import import_string
 from deploykit.plan import REDIS_BACKEND, build_plan
 from deploykit.targets.channels import Channels
 from tests.conftest import require_tool
-from tests.e2e.procs import Proc, free_port, wait_until
+from tests.procs import Proc, free_port, wait_until
 
 MASTER = "mymaster"
 #: Short, so the failover takes seconds: the sentinel calls the primary down

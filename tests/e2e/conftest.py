@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.procs import (
+from tests.procs import (
     Address,
     Nginx,
     Proc,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import STATIC_MARKER, STATIC_MARKER_TEXT, Stack, running_stack
-from tests.e2e.procs import http_get
+from tests.procs import http_get
 from tests.e2e.ws import clients_on_distinct_pids, handshake_status
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-daphne")]

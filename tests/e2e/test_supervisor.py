@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import require_tool
 from tests.e2e.conftest import GRACEFUL_TIMEOUT, Stack, render, running_stack
-from tests.e2e.procs import Proc, answers, http_get, wait_until
+from tests.procs import Proc, answers, http_get, wait_until
 from tests.e2e.ws import clients_on_distinct_pids, reconnect
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-supervisor")]

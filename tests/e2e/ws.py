@@ -10,7 +10,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect, unix_connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.e2e.procs import Address
+from tests.procs import Address
 
 #: Seconds a message may take to cross the stack (loopback, 2 busy cores).
 DELIVERY_TIMEOUT = 5.0
