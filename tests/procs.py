@@ -28,7 +28,7 @@ from typing import Any
 
 from tests.conftest import require_tool
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 #: Seconds a process may take to come up (Django import on a busy 2-core machine).
 STARTUP_TIMEOUT = 40.0
