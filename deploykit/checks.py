@@ -10,42 +10,68 @@ import importlib.metadata
 import itertools
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.core import checks
 from django.utils.module_loading import import_string
 
 from deploykit.conf import django_setting
 from deploykit.exceptions import SpecError
-from deploykit.plan import REDIS_BACKEND, REDIS_DEFAULT_CAPACITY, REDIS_DEFAULT_GROUP_EXPIRY, Plan, build_plan
+from deploykit.plan import REDIS_DEFAULT_CAPACITY, REDIS_DEFAULT_GROUP_EXPIRY, Plan, app_routing, build_plan
 
 TAG = "deploykit"
 
 
-def _plan() -> tuple[Plan | None, list[checks.CheckMessage]]:
+def _invalid(exc: SpecError) -> list[checks.CheckMessage]:
+    return [
+        checks.Error(
+            f"Invalid deployment setting: {exc}",
+            hint=f"Fix {exc.setting}; every value that reaches a config file is validated.",
+            id="deploykit.E001",
+        )
+    ]
+
+
+def check_app_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """E001 on plain ``check``: only the keys the running application reads.
+
+    A typo in a deploy-only key (a container image, a port) must not block
+    ``migrate`` or ``runserver``; ``check --deploy`` validates the whole plan.
+    """
     try:
-        return build_plan(), []
+        app_routing()
     except SpecError as exc:
-        return None, [
-            checks.Error(
-                f"Invalid deployment setting: {exc}",
-                hint=f"Fix {exc.setting}; every value that reaches a config file is validated.",
-                id="deploykit.E001",
-            )
-        ]
-
-
-def check_plan(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """E001: the deployment settings resolve into a valid plan."""
-    return _plan()[1]
+        return _invalid(exc)
+    return []
 
 
 def check_deploy(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    plan, errors = _plan()
-    if plan is None:
-        return []  # E001 already reported by check_plan
+    """Every deploy check, on one plan built once for the run."""
+    try:
+        app_routing()
+    except SpecError:
+        return []  # E001 already reported by check_app_settings
+    try:
+        plan = build_plan()
+    except SpecError as exc:
+        return _invalid(exc)
+    errors: list[checks.CheckMessage] = []
     for check in DEPLOY_CHECKS:
         errors.extend(check(plan))
     return errors
+
+
+def runtime_failures(plan: Plan) -> list[checks.CheckMessage]:
+    """The checks that predict a failure at run time: ``runasgi`` refuses to start on any of them."""
+    found: list[checks.CheckMessage] = []
+    for check in (
+        in_memory_layer_across_processes,
+        layer_missing,
+        layer_disagrees,
+        redis_read_timeout_below_blocking_pop,
+    ):
+        found.extend(check(plan))
+    return found
 
 
 def in_memory_layer_across_processes(plan: Plan) -> list[checks.CheckMessage]:
@@ -55,11 +81,50 @@ def in_memory_layer_across_processes(plan: Plan) -> list[checks.CheckMessage]:
             checks.Error(
                 f"The in-memory channel layer is used with {processes} server processes: group "
                 "messages will not cross processes and are silently lost.",
-                hint='Use channels_redis (DEPLOYKIT["REDIS_URL"] or CHANNEL_LAYERS) or run one process.',
+                hint="Use channels_redis in CHANNEL_LAYERS (deployconfig channels writes it) or run one process.",
                 id="deploykit.E002",
             )
         ]
     return []
+
+
+def layer_missing(plan: Plan) -> list[checks.CheckMessage]:
+    layer = plan.channel_layer
+    if layer.kind == "none" and layer.redis_url is not None:
+        return [
+            checks.Error(
+                'DEPLOYKIT["REDIS_URL"] is set but CHANNEL_LAYERS has no "default": the app runs without a '
+                "channel layer (get_channel_layer() is None) and the first group_send fails. REDIS_URL only "
+                "feeds `deployconfig channels`; CHANNEL_LAYERS is what runs.",
+                hint="Add the CHANNEL_LAYERS that `manage.py deployconfig channels` prints to your settings.",
+                id="deploykit.E005",
+            )
+        ]
+    return []
+
+
+def _netloc(url: str) -> tuple[str, int | None, str]:
+    parts = urlsplit(url)
+    return (parts.hostname or "", parts.port or (6379 if parts.scheme.startswith("redis") else None), parts.path)
+
+
+def layer_disagrees(plan: Plan) -> list[checks.CheckMessage]:
+    layer = plan.channel_layer
+    if layer.redis_url is None or layer.kind == "none":
+        return []
+    wanted = _netloc(layer.redis_url)
+    if layer.kind in ("redis", "pubsub") and any(_netloc(h)[:2] == wanted[:2] for h in layer.hosts):
+        return []
+    runs = ", ".join(layer.hosts) or f"sentinels {', '.join(f'{h}:{p}' for h, p in layer.sentinels)}"
+    return [
+        checks.Error(
+            f'DEPLOYKIT["REDIS_URL"] names {wanted[0]}:{wanted[1]} but CHANNEL_LAYERS["default"] ({layer.backend}) '
+            f"runs {runs}: the files deploykit writes (the unit's network allow list, Compose, Kubernetes) would "
+            "follow one and the app the other.",
+            hint='Make them agree: drop DEPLOYKIT["REDIS_URL"], or build CHANNEL_LAYERS from it.',
+            id="deploykit.E006",
+        )
+    ]
 
 
 def allowed_hosts_wildcard_with_websockets(plan: Plan) -> list[checks.CheckMessage]:
@@ -210,10 +275,6 @@ def csrf_trusted_origins_missing(plan: Plan) -> list[checks.CheckMessage]:
     return []
 
 
-#: The oldest daphne deploykit supports.
-DAPHNE_MINIMUM = (4, 2, 2)
-
-
 def installed_version(distribution: str) -> str | None:
     """The installed version of a distribution, None if it is not installed."""
     try:
@@ -230,19 +291,6 @@ def _release(version: str) -> tuple[int, ...]:
             break
         parts.append(int(digits))
     return tuple(parts)
-
-
-def daphne_too_old(plan: Plan) -> list[checks.CheckMessage]:
-    version = installed_version("daphne")
-    if version is not None and _release(version) < DAPHNE_MINIMUM:
-        return [
-            checks.Warning(
-                f"daphne {version} is installed; deploykit supports daphne 4.2.2 or newer.",
-                hint="pip install -U 'daphne>=4.2.2'",
-                id="deploykit.W007",
-            )
-        ]
-    return []
 
 
 def sync_only_middleware(plan: Plan) -> list[checks.CheckMessage]:
@@ -298,25 +346,38 @@ def redis_read_timeout_below_blocking_pop(plan: Plan) -> list[checks.CheckMessag
 
     # How long channels_redis blocks in BZPOPMIN: a read timeout must exceed it.
     blocking_pop: int = RedisChannelLayer.brpop_timeout
-    layers = django_setting("CHANNEL_LAYERS") or {}
-    bare = []
-    for alias, layer in layers.items() if isinstance(layers, dict) else ():
-        if not isinstance(layer, dict) or layer.get("BACKEND") != REDIS_BACKEND:
-            continue
-        for host in (layer.get("CONFIG") or {}).get("hosts") or ["redis://localhost:6379"]:
-            timeout = host.get("socket_timeout", 0) if isinstance(host, dict) else 0
-            # None: no read timeout (what deploykit writes); a number must exceed the pop.
-            if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > blocking_pop):
-                bare.append(alias)
-                break
+    layer = plan.channel_layer
+    # None: no read timeout (what deploykit writes); "default": redis-py's 5 s.
+    bare = layer.kind in ("redis", "sentinel") and any(
+        t is not None and (t == "default" or t <= blocking_pop) for t in layer.read_timeouts
+    )
     if bare:
         return [
             checks.Warning(
-                f"CHANNEL_LAYERS[{bare[0]!r}] uses redis-py {version} with a read timeout at or below channels_redis's "
-                "5 s blocking pop (redis-py's default is 5 s), so every consumer idle for 5 s crashes and drops its "
-                "WebSocket (channels_redis#422).",
+                f'CHANNEL_LAYERS["default"] uses redis-py {version} with a read timeout at or below channels_redis\'s '
+                f"{blocking_pop} s blocking pop (redis-py's default is 5 s), so every consumer idle for "
+                f"{blocking_pop} s crashes and drops its WebSocket (channels_redis#422).",
                 hint='Give each host as {"address": URL, "socket_timeout": None} (deployconfig channels writes it).',
                 id="deploykit.W009",
+            )
+        ]
+    return []
+
+
+def socket_outside_runtime_directory(plan: Plan) -> list[checks.CheckMessage]:
+    pm = plan.process_manager
+    outside = [
+        b.path
+        for b in plan.server.addresses
+        if b.kind == "unix" and not b.path.startswith(pm.runtime_directory.rstrip("/") + "/")
+    ]
+    if pm.kind == "systemd" and outside:
+        return [
+            checks.Warning(
+                f"The socket {outside[0]} is outside RUNTIME_DIRECTORY ({pm.runtime_directory}): under the "
+                "unit's ProtectSystem=strict the server cannot create it there.",
+                hint=f'Put SOCKET under {pm.runtime_directory}/ or set DEPLOYKIT["RUNTIME_DIRECTORY"] to its folder.',
+                id="deploykit.W010",
             )
         ]
     return []
@@ -332,13 +393,15 @@ DEPLOY_CHECKS = [
     graceful_timeout_not_below_stop_timeout,
     proxy_read_timeout_not_above_ping,
     csrf_trusted_origins_missing,
-    daphne_too_old,
     sync_only_middleware,
     relative_static_url_under_sub_path,
     redis_read_timeout_below_blocking_pop,
+    layer_missing,
+    layer_disagrees,
+    socket_outside_runtime_directory,
 ]
 
 
 def register() -> None:
-    checks.register(check_plan, TAG)
+    checks.register(check_app_settings, TAG)
     checks.register(check_deploy, TAG, deploy=True)

@@ -14,6 +14,8 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from deploykit.exceptions import SpecError
+
 #: Every ``DEPLOYKIT`` key, its default and (in README) its meaning.
 #: ``None`` means "derive it from Django's own settings or the machine".
 DEFAULTS: dict[str, Any] = {
@@ -51,7 +53,9 @@ DEFAULTS: dict[str, Any] = {
     "TLS_CERTIFICATE_KEY": None,
     "ACME_WEBROOT": None,
     "PROXY_READ_TIMEOUT": None,
-    "MAX_BODY_SIZE": None,
+    # Bytes the proxy accepts in a request body (0: no limit). Not taken from
+    # DATA_UPLOAD_MAX_MEMORY_SIZE, which does not limit file uploads.
+    "MAX_BODY_SIZE": 100 * 1024 * 1024,
     "UPSTREAM": None,
     "STICKY_SESSIONS": False,
     # process manager
@@ -64,6 +68,7 @@ DEFAULTS: dict[str, Any] = {
     "ENV_FILE": None,
     "ENVIRONMENT": {},
     "IP_ADDRESS_ALLOW": None,
+    "STOP_TIMEOUT": None,
     # channel layer
     "REDIS_URL": None,
     "CHANNEL_CAPACITY": 1500,
@@ -87,11 +92,10 @@ DEFAULTS: dict[str, Any] = {
 
 @functools.cache
 def get_config() -> dict[str, Any]:
-    """Return ``DEPLOYKIT`` merged over :data:`DEFAULTS` (unknown keys kept, checks flag them)."""
+    """Return ``DEPLOYKIT`` merged over :data:`DEFAULTS`; unknown keys are kept for the plan to name."""
     user = getattr(settings, "DEPLOYKIT", {})
     if not isinstance(user, dict):
-        # Surfaced as a SpecError by the plan, which names the setting.
-        return {**DEFAULTS, "__invalid__": user}
+        raise SpecError("DEPLOYKIT", user, "must be a dict")
     return {**DEFAULTS, **user}
 
 
@@ -116,5 +120,6 @@ def setting_is_set(name: str) -> bool:
 
 @receiver(setting_changed)
 def _clear_cache(*, setting: str, **kwargs: Any) -> None:
-    # Any Django setting can change what the plan derives, not only DEPLOYKIT.
-    get_config.cache_clear()
+    # Only DEPLOYKIT is cached; Django's own settings are read at call time.
+    if setting == "DEPLOYKIT":
+        get_config.cache_clear()

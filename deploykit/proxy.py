@@ -1,8 +1,9 @@
 """X-Forwarded-For/-Proto for servers that cannot trust them themselves.
 
 granian and hypercorn have no trusted-proxy option; their argv loads
-``deploykit.proxy:application``, which wraps ``ASGI_APPLICATION`` with
-:class:`ProxyHeadersMiddleware` trusting the plan's ``FORWARDED_ALLOW_IPS``.
+``deploykit.proxy:application``, which wraps the application named by
+``DEPLOYKIT_SERVER_APP`` with :class:`ProxyHeadersMiddleware` trusting
+``DEPLOYKIT_SERVER_TRUSTED_PROXIES`` (:mod:`deploykit.serverenv`).
 """
 
 from __future__ import annotations
@@ -59,10 +60,17 @@ class ProxyHeadersMiddleware:
 def _build() -> ProxyHeadersMiddleware:
     from django.utils.module_loading import import_string
 
-    from deploykit.servers.base import plan_in_server
+    from deploykit import serverenv
 
-    plan = plan_in_server()
-    return ProxyHeadersMiddleware(import_string(plan.app.asgi_application), plan.server.forwarded_allow_ips)
+    # From the environment the backend wrote next to the argv, never from a
+    # plan rebuilt here: that one would have lost the command line's --bind.
+    env = serverenv.read()
+    if env.app is None:
+        raise RuntimeError(
+            f"{serverenv.APP} is not set: deploykit.proxy:application wraps the application it names "
+            "(runasgi and the generated units set it)"
+        )
+    return ProxyHeadersMiddleware(import_string(env.app), env.trusted_proxies)
 
 
 class _Application:

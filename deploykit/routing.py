@@ -49,22 +49,21 @@ def build_application(
 
     from deploykit.conf import django_setting
     from deploykit.health import ReadinessMiddleware
-    from deploykit.plan import build_plan
+    from deploykit.plan import app_routing
 
-    app = build_plan().app
+    # Only the keys the running app needs: a deploy-only setting (a container
+    # image, a port) that is invalid must not take the site down.
+    routes, health_path = app_routing()
     if websocket_urlpatterns is None:
-        if app.websocket_routes is None:
-            websocket_urlpatterns = []
-        else:
-            websocket_urlpatterns = import_string(f"{app.websocket_routes}.websocket_urlpatterns")
+        websocket_urlpatterns = [] if routes is None else import_string(f"{routes}.websocket_urlpatterns")
     http: ASGIApp = django_app
     if django_setting("DEBUG") and apps.is_installed("django.contrib.staticfiles"):
         # Development: serve static files like runserver does (never with DEBUG off).
         from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
         http = ASGIStaticFilesHandler(http)
-    if app.health_path is not None:
-        http = ReadinessMiddleware(http, app.health_path)
+    if health_path is not None:
+        http = ReadinessMiddleware(http, health_path)
     return ProtocolTypeRouter(
         {
             "http": http,

@@ -1,4 +1,8 @@
-"""Starting the server process: the socket left by a crashed run, exec, autoreload."""
+"""Starting the server process: the socket left by a crashed run, exec, autoreload.
+
+Imports nothing from :mod:`deploykit.servers`: the command builds the argv and
+environment with a backend and hands them here (the seam tests swap).
+"""
 
 from __future__ import annotations
 
@@ -9,17 +13,24 @@ import socket
 import stat
 import subprocess
 import sys
+from collections.abc import Mapping
 
 from deploykit.plan import Plan
-from deploykit.servers.base import ServerBackend
+
+#: The socket's directory when runasgi creates it: the proxy's group may enter, others not.
+SOCKET_DIRECTORY_MODE = 0o750
 
 
 class SocketInUse(Exception):
     pass
 
 
+class SocketExposed(Exception):
+    pass
+
+
 def prepare_socket(plan: Plan) -> None:
-    """Remove a stale unix socket; refuse when something listens on it."""
+    """Remove a stale unix socket; refuse when something listens on it or other users could reach it."""
     if plan.server.listen.kind != "unix":
         return
     for bind in plan.server.addresses:
@@ -40,10 +51,24 @@ def prepare_socket(plan: Plan) -> None:
             probe.close()
         raise SocketInUse(f"Something is already listening on {path}.")
     directory = os.path.dirname(plan.server.address.path)
-    os.makedirs(directory, exist_ok=True)
+    if not os.path.isdir(directory):
+        os.makedirs(directory, mode=SOCKET_DIRECTORY_MODE)
+        os.chmod(directory, SOCKET_DIRECTORY_MODE)  # makedirs' mode is filtered by the umask
+    # Servers create their sockets 0666 (uvicorn, daphne): the directory is
+    # what keeps other local users out. Trusting X-Forwarded-* from every peer
+    # on a socket they can reach lets them forge the client address.
+    server = plan.server
+    if server.proxy_headers and "*" in server.forwarded_allow_ips and os.stat(directory).st_mode & 0o005:
+        raise SocketExposed(
+            f"{directory} is open to other users (mode {stat.S_IMODE(os.stat(directory).st_mode):o}) and the server "
+            "trusts X-Forwarded-For/-Proto from every peer on its socket: any local user could forge the client "
+            f"address. Use a private directory (chmod o-rx {directory}, as systemd's RuntimeDirectoryMode=0750 "
+            'does) or set DEPLOYKIT["FORWARDED_ALLOW_IPS"].'
+        )
 
 
-def server_environment(plan: Plan) -> dict[str, str]:
+def server_environment(plan: Plan, extra: Mapping[str, str]) -> dict[str, str]:
+    """The exec's environment: this one, the settings module, the backend's variables."""
     env = dict(os.environ)
     env["DJANGO_SETTINGS_MODULE"] = plan.app.settings_module
     # The server imports the project from the working directory, as under
@@ -52,15 +77,15 @@ def server_environment(plan: Plan) -> dict[str, str]:
     if env.get("PYTHONPATH"):
         path.append(env["PYTHONPATH"])
     env["PYTHONPATH"] = os.pathsep.join(path)
+    env.update(extra)
     return env
 
 
-def run(backend: ServerBackend, argv: list[str], *, reload: bool = False) -> None:
-    """Become the server (exec: signals reach it directly), or supervise it under autoreload."""
-    plan = backend.plan
-    env = server_environment(plan)
+def run(plan: Plan, argv: list[str], environment: Mapping[str, str], *, reload: bool = False) -> None:
+    """Become the server (exec: signals reach it directly), or supervise it under Django's autoreloader."""
+    env = server_environment(plan, environment)
     os.chdir(plan.process_manager.working_directory)
-    if reload and not backend.native_reload:
+    if reload:
         _run_with_django_reloader(argv, env)
         return
     sys.stdout.flush()

@@ -39,7 +39,9 @@ _LIVE: dict[int, Proc] = {}
 def short_tmpdir(prefix: str) -> Path:
     """A directory under /tmp: pytest's tmp paths can exceed the 107 bytes of a unix socket path."""
     path = Path(tempfile.mkdtemp(prefix=f"dk-{prefix}-", dir="/tmp"))
-    path.chmod(0o755)
+    # As systemd's RuntimeDirectoryMode=0750: runasgi refuses a socket that other
+    # users can reach while it trusts X-Forwarded-* from every peer on it.
+    path.chmod(0o750)
     return path
 
 

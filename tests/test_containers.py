@@ -24,6 +24,7 @@ from django.test import override_settings
 from deploykit import validators as v
 from deploykit.exceptions import SpecError
 from deploykit.plan import CONTAINER_UID, REDIS_BACKEND, Plan, build_plan
+from deploykit.plan.container import CONTAINER_TRUSTED_PROXIES
 from deploykit.servers import get_backend
 from deploykit.targets import TARGETS
 from deploykit.targets.all import All
@@ -218,7 +219,7 @@ def test_every_file_uses_the_plans_port_readiness_path_and_timeouts(case: str, t
                 "VIRTUALENV": "/opt/venv",
                 "WORKING_DIRECTORY": "/app",
                 "WORKERS": 1,
-                "FORWARDED_ALLOW_IPS": "*",
+                "FORWARDED_ALLOW_IPS": CONTAINER_TRUSTED_PROXIES,
             }
         )
     c = plan.container
@@ -299,7 +300,7 @@ def nginx_upstream_servers(text: str, workdir: Path) -> list[str]:
 def test_channel_layer_reaches_the_cluster_by_url_or_sentinel() -> None:
     with case_plan("uvicorn-redis-tls") as plan:
         docs = {d["kind"]: d for d in yaml.safe_load_all(Kubernetes(plan).render())}
-    assert docs["ConfigMap"]["data"]["REDIS_URL"] == plan.channel_layer.hosts[0]
+    assert docs["ConfigMap"]["data"]["REDIS_URL"] == plan.channel_layer.redis_url
     with case_plan("daphne-sentinel-subpath") as plan:
         docs = {d["kind"]: d for d in yaml.safe_load_all(Kubernetes(plan).render())}
     data = docs["ConfigMap"]["data"]
@@ -329,7 +330,8 @@ def test_the_server_in_the_image_binds_tcp_with_the_images_paths() -> None:
     assert inside.process_manager.working_directory == "/app"
     # Redis crosses processes: the host gets one worker per core, a container one (scale with replicas).
     assert inside.server.workers == 1
-    assert inside.server.forwarded_allow_ips == ("*",)
+    # Trust the proxy container or ingress on the private networks, not every peer (issue 13).
+    assert inside.server.forwarded_allow_ips == CONTAINER_TRUSTED_PROXIES and "*" not in CONTAINER_TRUSTED_PROXIES
     assert build_plan({"WORKERS": 3, "FORWARDED_ALLOW_IPS": "10.0.0.0/8"}).container.server.workers == 3
     assert build_plan({"FORWARDED_ALLOW_IPS": "10.0.0.0/8"}).container.server.forwarded_allow_ips == ("10.0.0.0/8",)
 

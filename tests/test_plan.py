@@ -29,7 +29,8 @@ def test_defaults_derive_from_django_settings() -> None:
     assert plan.site.static_url == "/static/"
     assert plan.site.static_root == "/srv/example/static"
     assert plan.site.media_url == "/media/"
-    assert plan.site.max_body_size == 2621440
+    # Not DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB), which does not limit file uploads (issue 12 item 7).
+    assert plan.site.max_body_size == 100 * 1024 * 1024
     assert plan.site.root_path == ""
     assert plan.site.tls is None
     assert plan.process_manager.python == "/srv/example/venv/bin/python"
@@ -79,13 +80,14 @@ def test_in_memory_layer_defaults_to_one_worker_redis_to_one_per_core() -> None:
         assert plan.server.workers == (os.cpu_count() or 1)
 
 
-def test_redis_url_setting_builds_a_redis_layer_with_recommended_capacity() -> None:
+def test_redis_url_only_feeds_the_writer_channel_layers_is_what_runs() -> None:
+    # CHANNEL_LAYERS is the one source of truth: REDIS_URL does not make a layer
+    # the app would not run (issue 12 item 2); E005 reports the missing one.
     with override_settings(DEPLOYKIT=dk(REDIS_URL="rediss://:pw@cache.internal:6380/2")):
         layer = build_plan().channel_layer
-    assert layer.kind == "redis"
-    assert layer.hosts == ("rediss://:pw@cache.internal:6380/2",)
-    assert layer.capacity == layer.recommended_capacity == 1500
-    assert layer.group_expiry == 86400
+    assert layer.kind == "memory"  # tests.settings' CHANNEL_LAYERS
+    assert layer.redis_url == "rediss://:pw@cache.internal:6380/2"
+    assert layer.recommended_capacity == 1500 and layer.recommended_group_expiry == 86400
 
 
 def test_sentinel_layer() -> None:

@@ -70,15 +70,33 @@ async def test_lifespan_passes_through_untouched() -> None:
     assert await seen(("*",), original) is original
 
 
-@override_settings(DEPLOYKIT={"FORWARDED_ALLOW_IPS": ["10.0.0.0/8"], "BIND": "0.0.0.0:8000"})
-def test_application_wraps_asgi_application_with_the_plans_trust_list(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_application_wraps_the_app_and_trust_list_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     import deploykit.proxy
 
-    # A plain module attribute (hypercorn looks it up in vars(module)), built on first use.
+    # A plain module attribute (hypercorn looks it up in vars(module)), built on first use
+    # from the environment the backend wrote, never from settings (issue 13).
     assert "application" in vars(deploykit.proxy)
     monkeypatch.setattr(deploykit.proxy.application, "app", None)
-    app = deploykit.proxy.application.build()
+    monkeypatch.setenv("DEPLOYKIT_SERVER_APP", "testproject.asgi.application")
+    monkeypatch.setenv("DEPLOYKIT_SERVER_TRUSTED_PROXIES", "10.0.0.0/8")
+    with override_settings(DEPLOYKIT={"FORWARDED_ALLOW_IPS": ["*"]}):
+        app = deploykit.proxy.application.build()
     assert app.trusts("10.1.2.3") and not app.trusts("127.0.0.1") and not app.trust_all
     from testproject.asgi import application
 
     assert app.app is application
+
+
+def test_application_without_its_environment_trusts_loopback_only_and_needs_the_app(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import deploykit.proxy
+
+    monkeypatch.setattr(deploykit.proxy.application, "app", None)
+    monkeypatch.delenv("DEPLOYKIT_SERVER_APP", raising=False)
+    with pytest.raises(RuntimeError, match="DEPLOYKIT_SERVER_APP is not set"):
+        deploykit.proxy.application.build()
+    monkeypatch.setenv("DEPLOYKIT_SERVER_APP", "testproject.asgi.application")
+    monkeypatch.delenv("DEPLOYKIT_SERVER_TRUSTED_PROXIES", raising=False)
+    app = deploykit.proxy.application.build()
+    assert app.trusts("127.0.0.1") and not app.trusts("10.1.2.3")

@@ -6,17 +6,20 @@ import socket
 import sys
 from io import StringIO
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 
 from deploykit.management.commands import runasgi
-from deploykit.servers import BACKENDS, ServerBackend
 from deploykit.servers.uvicorn import Uvicorn
 
 PY = "/srv/example/venv/bin/python"
+#: What gunicorn's argv cannot carry, for deploykit's uvicorn worker (deploykit.serverenv).
+GUNICORN_ENV = (
+    "DEPLOYKIT_SERVER_WS_MAX_SIZE=1048576 DEPLOYKIT_SERVER_WS_PER_MESSAGE_DEFLATE=0 D"
+    "EPLOYKIT_SERVER_WS_PING_INTERVAL=20 DEPLOYKIT_SERVER_WS_PING_TIMEOUT=20 "
+)
 REDIS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": ["redis://r:6379"]}}}
 
 
@@ -33,7 +36,7 @@ def print_command(*args: str) -> str:
         (
             ["--server", "uvicorn", "--workers", "2"],
             f"{PY} -m uvicorn testproject.asgi:application --uds /run/example/example.sock --workers 2 "
-            "--proxy-headers --forwarded-allow-ips '*' --lifespan on --timeout-graceful-shutdown 30 "
+            "--proxy-headers --forwarded-allow-ips '*' --lifespan auto --timeout-graceful-shutdown 30 "
             "--timeout-keep-alive 5 --ws-ping-interval 20 --ws-ping-timeout 20 --ws-max-size 1048576 "
             "--ws-per-message-deflate false --log-level info --no-access-log",
         ),
@@ -45,33 +48,37 @@ def print_command(*args: str) -> str:
         ),
         (
             ["--server", "gunicorn", "--workers", "3", "--uds", "/run/g/g.sock"],
-            f"{PY} -m gunicorn testproject.asgi:application "
+            f"{GUNICORN_ENV}{PY} -m gunicorn testproject.asgi:application "
             "--worker-class deploykit.servers.gunicorn_worker.UvicornWorker "
             "--bind unix:/run/g/g.sock --workers 3 --graceful-timeout 30 --keep-alive 5 --log-level info "
             "--forwarded-allow-ips '*'",
         ),
         (
             ["--server", "granian", "--workers", "2", "[::1]:9000", "--root-path", "/chat"],
+            "DEPLOYKIT_SERVER_APP=testproject.asgi.application DEPLOYKIT_SERVER_TRUSTED_PROXIES=127.0.0.1,::1 "
             f"{PY} -m granian --interface asgi --host ::1 --port 9000 --workers 2 --url-path-prefix /chat "
             "--workers-kill-timeout 30 --respawn-failed-workers --log-level info --no-access-log "
             "deploykit.proxy:application",
         ),
         (
             ["--server", "hypercorn", "--workers", "2", "--fd", "3"],
-            f"{PY} -m hypercorn --config python:deploykit.servers.hypercorn_config "
+            "DEPLOYKIT_SERVER_APP=testproject.asgi.application 'DEPLOYKIT_SERVER_TRUSTED_PROXIES=*' "
+            f"DEPLOYKIT_SERVER_WS_MAX_SIZE=1048576 {PY} -m hypercorn "
+            "--config python:deploykit.servers.hypercorn_config "
             "--bind fd://3 --workers 2 --graceful-timeout 30 --keep-alive 5 "
             "--websocket-ping-interval 20 --log-level INFO deploykit.proxy:application",
         ),
         (
             ["--server", "gunicorn", "--workers", "2", "[::1]:9000"],
-            f"{PY} -m gunicorn testproject.asgi:application "
+            f"{GUNICORN_ENV}{PY} -m gunicorn testproject.asgi:application "
             "--worker-class deploykit.servers.gunicorn_worker.UvicornWorker "
             "--bind '[::1]:9000' --workers 2 --graceful-timeout 30 --keep-alive 5 --log-level info "
             "--forwarded-allow-ips 127.0.0.1,::1",
         ),
         (
             ["--server", "hypercorn", "--workers", "2", "127.0.0.1:8001", "--no-proxy-headers"],
-            f"{PY} -m hypercorn --config python:deploykit.servers.hypercorn_config "
+            f"DEPLOYKIT_SERVER_WS_MAX_SIZE=1048576 {PY} -m hypercorn "
+            "--config python:deploykit.servers.hypercorn_config "
             "--bind 127.0.0.1:8001 --workers 2 --graceful-timeout 30 --keep-alive 5 "
             "--websocket-ping-interval 20 --log-level INFO testproject.asgi:application",
         ),
@@ -81,13 +88,16 @@ def test_print_command_is_the_exact_argv(args: list[str], expected: str) -> None
     assert print_command(*args) == expected
 
 
-def test_print_command_matches_the_backend_argv_the_config_targets_use() -> None:
+def test_print_command_matches_the_backend_argv_and_environment_the_config_targets_use() -> None:
     import shlex
 
     from deploykit.plan import build_plan
     from deploykit.servers import get_backend
 
-    assert shlex.split(print_command()) == get_backend(build_plan()).argv()
+    for server in ("uvicorn", "granian"):
+        backend = get_backend(build_plan({"SERVER": server}))
+        env = [f"{k}={val}" for k, val in sorted(backend.environment().items())]
+        assert shlex.split(print_command("--server", server)) == env + backend.argv()
 
 
 def test_daphne_workers_refused_with_hint() -> None:
@@ -112,26 +122,23 @@ def test_missing_backend_package_names_the_extra(monkeypatch: pytest.MonkeyPatch
         print_command("--server", "uvicorn")
 
 
-class Recorder(ServerBackend):
-    """A backend that records what it would run instead of running it."""
+class Recorder:
+    """Stands in for runner.run (the command's seam): records what would run instead of running it."""
 
-    runs: ClassVar[list[tuple[list[str], bool]]] = []
-    name = "uvicorn"
-    module = "json"
-    extra = "none"
+    def __init__(self) -> None:
+        self.runs: list[tuple[list[str], bool]] = []
+        self.environments: list[dict[str, str]] = []
 
-    def argv(self, *, reload: bool = False) -> list[str]:
-        return BACKENDS["uvicorn"](self.plan).argv(reload=reload)
-
-    def run(self, argv: list[str], *, reload: bool = False) -> None:
+    def __call__(self, plan: object, argv: list[str], environment: dict[str, str], *, reload: bool = False) -> None:
         self.runs.append((argv, reload))
+        self.environments.append(dict(environment))
 
 
 @pytest.fixture
-def recorder(monkeypatch: pytest.MonkeyPatch) -> type[Recorder]:
-    monkeypatch.setattr(runasgi.Command, "backends", {**BACKENDS, "uvicorn": Recorder})
-    Recorder.runs = []
-    return Recorder
+def recorder(monkeypatch: pytest.MonkeyPatch) -> Recorder:
+    fake = Recorder()
+    monkeypatch.setattr(runasgi.Command, "run_server", staticmethod(fake))
+    return fake
 
 
 def run(*args: str) -> tuple[str, str]:
@@ -147,7 +154,7 @@ def short_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="dk", dir="/tmp"))
 
 
-def test_run_prints_the_choice_runs_checks_and_hands_over_the_argv(recorder: type[Recorder]) -> None:
+def test_run_prints_the_choice_runs_checks_and_hands_over_the_argv(recorder: Recorder) -> None:
     sock = short_dir() / "app.sock"
     out, err = run("--uds", str(sock))
     assert err.splitlines()[0] == 'deploykit: server: uvicorn (installed; set DEPLOYKIT["SERVER"] to choose another)'
@@ -158,10 +165,8 @@ def test_run_prints_the_choice_runs_checks_and_hands_over_the_argv(recorder: typ
     assert err.splitlines()[-1].startswith(f"deploykit: {PY} -m uvicorn")
 
 
-def test_in_memory_layer_with_several_processes_is_refused(recorder: type[Recorder]) -> None:
-    with pytest.raises(
-        CommandError, match=r"^The channel layer \(memory\) does not cross processes, and the plan runs 2"
-    ):
+def test_in_memory_layer_with_several_processes_is_refused(recorder: Recorder) -> None:
+    with pytest.raises(CommandError, match=r"(?s)^The in-memory channel layer is used with 2 server processes.*E002"):
         run("127.0.0.1:8123", "--workers", "2", "--skip-checks")
     assert recorder.runs == []
 
@@ -171,13 +176,13 @@ def test_print_command_with_an_in_memory_layer_and_workers_prints_and_warns() ->
     call_command("runasgi", "--server", "uvicorn", "--workers", "2", "--print-command", stdout=out, stderr=err)
     assert out.getvalue().startswith(f"{PY} -m uvicorn testproject.asgi:application ")
     assert " --workers 2 " in out.getvalue()
-    assert err.getvalue() == (
-        "deploykit: warning: The channel layer (memory) does not cross processes, and the plan runs 2: group "
-        'messages would be lost. Configure Redis (DEPLOYKIT["REDIS_URL"]) or use --workers 1.\n'
+    assert err.getvalue().startswith(
+        "deploykit: warning: The in-memory channel layer is used with 2 server processes: group messages will "
+        "not cross processes and are silently lost.\nHINT: Use channels_redis"
     )
 
 
-def test_stale_socket_is_removed(recorder: type[Recorder]) -> None:
+def test_stale_socket_is_removed(recorder: Recorder) -> None:
     path = short_dir() / "app.sock"
     dead = socket.socket(socket.AF_UNIX)
     dead.bind(str(path))
@@ -188,7 +193,7 @@ def test_stale_socket_is_removed(recorder: type[Recorder]) -> None:
     assert len(recorder.runs) == 1
 
 
-def test_live_socket_is_refused(recorder: type[Recorder]) -> None:
+def test_live_socket_is_refused(recorder: Recorder) -> None:
     path = short_dir() / "app.sock"
     live = socket.socket(socket.AF_UNIX)
     live.bind(str(path))
@@ -201,7 +206,7 @@ def test_live_socket_is_refused(recorder: type[Recorder]) -> None:
     assert recorder.runs == []
 
 
-def test_regular_file_at_socket_path_is_refused(recorder: type[Recorder]) -> None:
+def test_regular_file_at_socket_path_is_refused(recorder: Recorder) -> None:
     path = short_dir() / "app.sock"
     path.write_text("not a socket")
     with pytest.raises(CommandError, match="exists and is not a socket"):
@@ -209,11 +214,15 @@ def test_regular_file_at_socket_path_is_refused(recorder: type[Recorder]) -> Non
     assert path.read_text() == "not a socket"
 
 
-def test_reload_is_passed_to_the_backend(recorder: type[Recorder]) -> None:
+def test_reload_is_passed_to_the_backend(recorder: Recorder) -> None:
     run("127.0.0.1:8123", "--reload", "--skip-checks")
     [(argv, reload)] = recorder.runs
-    assert reload is True
+    # uvicorn reloads itself: the flag is in its argv, not Django's autoreloader around it.
+    assert reload is False
     assert "--reload" in argv and "--workers" not in argv
+    run("127.0.0.1:8124", "--server", "daphne", "--reload", "--skip-checks")
+    (argv, reload) = recorder.runs[-1]
+    assert reload is True and "--reload" not in argv
 
 
 def test_help_works_without_reading_settings() -> None:

@@ -92,7 +92,8 @@ def test_supervisor_runs_exactly_the_plans_argv(server: str, tmp_path: Path) -> 
         processes = parse(Supervisor(plan).render(), workdir)
         name = plan.process_manager.name
         argv = get_backend(plan).argv()
-        environment = {"DJANGO_SETTINGS_MODULE": "tests.settings"}
+        # The project's environment, and the backend's own next to its argv (deploykit.serverenv).
+        environment = {"DJANGO_SETTINGS_MODULE": "tests.settings", **get_backend(plan).environment()}
         assert processes == [(f"{name}_{i}", argv, environment) for i in range(3)]
         assert plan.server.listen.kind == "fd" and plan.server.listen.fd == 0
 

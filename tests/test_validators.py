@@ -145,9 +145,9 @@ def test_proxy_ssl_header_is_validated(header: tuple[str, str], label: str) -> N
     assert caught.value.setting == label
 
 
-@override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE="10M")
+@override_settings(DEPLOYKIT={"MAX_BODY_SIZE": "10M"})
 def test_upload_limit_of_wrong_type_is_a_spec_error() -> None:
-    with pytest.raises(SpecError, match="DATA_UPLOAD_MAX_MEMORY_SIZE = '10M'"):
+    with pytest.raises(SpecError, match=r"MAX_BODY_SIZE.. = '10M'"):
         build_plan()
 
 

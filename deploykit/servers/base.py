@@ -3,26 +3,20 @@ from __future__ import annotations
 import importlib.util
 from typing import ClassVar
 
-from deploykit.plan import Bind, Plan, build_plan
+from deploykit import serverenv
+from deploykit.plan import Bind, Plan
 
-
-def plan_in_server() -> Plan:
-    """The plan inside a server process that loaded deploykit's code, not Django's.
-
-    The proxy application, gunicorn's worker class and hypercorn's config module
-    run where only ``DJANGO_SETTINGS_MODULE`` is known: set Django up, then build.
-    """
-    import django
-
-    django.setup(set_prefix=False)
-    return build_plan()
+#: The wrapper that applies X-Forwarded-* for servers that cannot (deploykit.proxy).
+PROXY_APPLICATION = "deploykit.proxy:application"
 
 
 class ServerBackend:
-    """Builds one ASGI server's argv from the plan.
+    """Builds one ASGI server's argv and environment from the plan.
 
-    The argv is what ``runasgi`` executes and what the systemd, supervisor and
-    container targets write, so they cannot disagree.
+    The argv and the environment are the whole contract with the server
+    process: ``runasgi`` executes them, and the systemd, supervisor and
+    container targets write them, so they cannot disagree. Nothing inside the
+    server rebuilds the plan.
     """
 
     name: ClassVar[str]
@@ -48,21 +42,24 @@ class ServerBackend:
         return [self.plan.process_manager.python, "-m", self.module]
 
     @property
+    def wraps_proxy_headers(self) -> bool:
+        """Whether deploykit's middleware applies X-Forwarded-* (the server cannot trust them itself)."""
+        return self.server.proxy_headers and not self.handles_proxy_headers
+
+    @property
     def target(self) -> str:
-        if self.server.proxy_headers and not self.handles_proxy_headers:
-            # The server cannot trust X-Forwarded-* itself: deploykit's
-            # middleware does it, from the plan's FORWARDED_ALLOW_IPS.
-            return "deploykit.proxy:application"
-        return self.plan.app.asgi_target
+        return PROXY_APPLICATION if self.wraps_proxy_headers else self.plan.app.asgi_target
 
     def argv(self, *, reload: bool = False) -> list[str]:
         raise NotImplementedError
 
+    def environment(self) -> dict[str, str]:
+        """Variables the server process needs besides the project's own (see :mod:`deploykit.serverenv`)."""
+        env: dict[str, str] = {}
+        if self.wraps_proxy_headers:
+            env[serverenv.APP] = self.plan.app.asgi_application
+            env[serverenv.TRUSTED_PROXIES] = ",".join(self.server.forwarded_allow_ips)
+        return env
+
     def bind_args(self, bind: Bind) -> list[str]:
         raise NotImplementedError
-
-    def run(self, argv: list[str], *, reload: bool = False) -> None:
-        """Become the server (exec), or supervise it under Django's autoreloader."""
-        from deploykit import runner
-
-        runner.run(self, argv, reload=reload)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from deploykit import serverenv
 from deploykit.plan import Bind
 from deploykit.servers.base import ServerBackend
 
@@ -34,11 +35,24 @@ class Gunicorn(ServerBackend):
             "--log-level",
             s.log_level,
         ]
-        # gunicorn passes forwarded_allow_ips on to uvicorn's proxy middleware;
-        # FORCE_SCRIPT_NAME gives Django its prefix (gunicorn has no root path).
+        # gunicorn passes forwarded_allow_ips on to uvicorn's proxy middleware.
         argv += ["--forwarded-allow-ips", ",".join(s.forwarded_allow_ips) if s.proxy_headers else ""]
         if s.access_log:
             argv += ["--access-logfile", "-"]
         if reload:
             argv.append("--reload")
         return argv
+
+    def environment(self) -> dict[str, str]:
+        # What gunicorn's argv cannot carry, for deploykit's uvicorn worker.
+        s = self.server
+        env = {
+            **super().environment(),
+            serverenv.WS_MAX_SIZE: str(s.websocket_max_size),
+            serverenv.WS_PING_INTERVAL: str(s.websocket_ping_interval),
+            serverenv.WS_PING_TIMEOUT: str(s.websocket_ping_timeout),
+            serverenv.WS_PER_MESSAGE_DEFLATE: "1" if s.websocket_compression else "0",
+        }
+        if s.root_path:
+            env[serverenv.ROOT_PATH] = s.root_path
+        return env

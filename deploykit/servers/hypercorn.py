@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from deploykit import serverenv
 from deploykit.plan import Bind
 from deploykit.servers.base import ServerBackend
 
@@ -40,3 +41,7 @@ class Hypercorn(ServerBackend):
             argv.append("--reload")
         argv.append(self.target)
         return argv
+
+    def environment(self) -> dict[str, str]:
+        # The message limit, for --config's module (hypercorn has no flag for it).
+        return {**super().environment(), serverenv.WS_MAX_SIZE: str(self.server.websocket_max_size)}

@@ -32,8 +32,10 @@ class Uvicorn(ServerBackend):
         if s.root_path:
             argv += ["--root-path", s.root_path]
         argv += [
+            # auto, not on: an application without a lifespan handler (a
+            # Channels ProtocolTypeRouter as the docs write it) must start.
             "--lifespan",
-            "on",
+            "auto",
             "--timeout-graceful-shutdown",
             str(s.graceful_timeout),
             "--timeout-keep-alive",

@@ -5,6 +5,7 @@ from pathlib import Path
 from deploykit.servers import get_backend
 from deploykit.targets.apache import MODULES
 from deploykit.targets.base import RenderedFile, Target, ToolMissing, ValidationFailed
+from deploykit.targets.env import contract_environment
 
 
 class All(Target):
@@ -33,6 +34,7 @@ class All(Target):
             "pm": pm,
             "files": files,
             "argv": get_backend(plan).argv(),
+            "environment": contract_environment(plan),
             "apache_modules": MODULES,
             "socket_dir": socket_dir,
             "env_dir": pm.env_file.rpartition("/")[0] or "/",

@@ -3,16 +3,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from deploykit import quoting
-from deploykit.plan import Bind
+from deploykit.plan import Bind, bracket
 from deploykit.targets.base import Target
-from deploykit.targets.nginx import (
-    HASHED_STATIC_REGEX,
-    IMMUTABLE_MAX_AGE,
-    MOZILLA_INTERMEDIATE_CIPHERS,
-    hsts_value,
-    port_suffix,
-)
 from deploykit.targets.tooling import run_tool, with_standin_certificates
+from deploykit.targets.web import HASHED_STATIC_REGEX, IMMUTABLE_MAX_AGE, MOZILLA_INTERMEDIATE_CIPHERS, port_suffix
 
 #: The modules the site needs (a2enmod names); INSTALL.md enables them.
 MODULES = (
@@ -61,14 +55,12 @@ class Apache(Target):
         tls = site.tls
         path = f"{site.root_path}/" if site.root_path else "/"
         balanced = len(site.upstream) > 1
-        balancer = f"balancer://{self.plan.app.name.replace('-', '_')}"
-        host = site.listen_address or "*"
-        if ":" in host:
-            host = f"[{host}]"
+        balancer = f"balancer://{self.plan.app.slug}"
+        host = bracket(site.listen_address or "*")
         return {
             "plan": self.plan,
             "site": site,
-            "https": tls is not None and tls.certificate is not None,
+            "https": site.https,
             "acme_webroot": None if tls is None else tls.acme_webroot,
             "http_vhost": f"{host}:{site.http_port}",
             "https_vhost": f"{host}:{site.https_port}",
@@ -80,7 +72,7 @@ class Apache(Target):
             "proxy_url": f"{balancer}{path}" if balanced else backend_url(site.upstream[0], path),
             "sticky": site.sticky_sessions and balanced,
             "https_redirect": "https://%{SERVER_NAME}" + port_suffix(site.https_port, 443) + "%{REQUEST_URI}",
-            "hsts": hsts_value(self.plan),
+            "hsts": site.hsts,
             "ciphers": MOZILLA_INTERMEDIATE_CIPHERS,
             "hashed_static_regex": HASHED_STATIC_REGEX,
             "immutable_max_age": IMMUTABLE_MAX_AGE,

@@ -4,11 +4,8 @@ from pathlib import Path
 
 from deploykit import quoting
 from deploykit.targets.base import Target
-from deploykit.targets.nginx import IMMUTABLE_MAX_AGE, hsts_value
 from deploykit.targets.tooling import run_tool, with_standin_certificates
-
-#: HASHED_STATIC_REGEX without braces, which a Caddyfile reads as placeholders.
-HASHED_STATIC_REGEX = r"\." + "[0-9a-f]" * 12 + r"\.[A-Za-z0-9]+$"
+from deploykit.targets.web import HASHED_STATIC_REGEX_NO_BRACES, IMMUTABLE_MAX_AGE
 
 
 class Caddy(Target):
@@ -35,8 +32,8 @@ class Caddy(Target):
             "certificate": None if tls is None else tls.certificate,
             "upstream": upstream,
             "app_matcher": f"{site.root_path}/*" if site.root_path else None,
-            "hsts": hsts_value(self.plan),
-            "hashed_static_regex": HASHED_STATIC_REGEX,
+            "hsts": site.hsts,
+            "hashed_static_regex": HASHED_STATIC_REGEX_NO_BRACES,
             "immutable_max_age": IMMUTABLE_MAX_AGE,
         }
 

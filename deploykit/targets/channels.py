@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deploykit.plan import IN_MEMORY_BACKEND
+from deploykit.exceptions import SpecError
+from deploykit.plan import IN_MEMORY_BACKEND, REDIS_BACKEND
 from deploykit.targets.base import Target
 from deploykit.targets.pyfile import check_python, literal
 
@@ -23,13 +24,27 @@ class Channels(Target):
 
     def context(self) -> dict[str, object]:
         layer = self.plan.channel_layer
+        if layer.redis_url is not None:
+            # DEPLOYKIT["REDIS_URL"] feeds this file only; what runs is the CHANNEL_LAYERS it becomes.
+            kind, backend, hosts = "redis", REDIS_BACKEND, (layer.redis_url,)
+        elif layer.kind in ("none", "memory"):
+            kind, backend, hosts = "memory", IN_MEMORY_BACKEND, ()
+        elif layer.is_redis:
+            kind, backend, hosts = layer.kind, layer.backend, layer.hosts
+        else:
+            raise SpecError(
+                'CHANNEL_LAYERS["default"]["BACKEND"]',
+                layer.backend,
+                "is not channels_redis: deployconfig channels writes channels_redis layers only; keep your own "
+                '(or set DEPLOYKIT["REDIS_URL"] to write a Redis one)',
+            )
         return {
             "plan": self.plan,
             "layer": layer,
-            "kind": "memory" if layer.kind == "none" else layer.kind,
+            "kind": kind,
             # Python literals for the .py file.
-            "backend": literal(layer.backend or IN_MEMORY_BACKEND),
-            "hosts": [literal(h) for h in layer.hosts],
+            "backend": literal(backend),
+            "hosts": [literal(h) for h in hosts],
             "sentinels": [f"({literal(host)}, {port})" for host, port in layer.sentinels],
             "master_name": literal(layer.master_name),
             "socket_timeout": literal(REDIS_SOCKET_TIMEOUT),

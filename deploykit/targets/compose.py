@@ -19,6 +19,7 @@ from deploykit.targets.docker import (
     container_plan,
     readiness_command,
 )
+from deploykit.targets.env import contract_environment
 from deploykit.targets.nginx import Nginx
 from deploykit.targets.tooling import run_tool
 
@@ -73,6 +74,7 @@ class Compose(Target):
         # The settings must read REDIS_URL (testproject.production does).
         environment["REDIS_URL"] = f"redis://{REDIS_SERVICE}:6379/0"
         environment.update(plan.process_manager.environment)
+        environment.update(contract_environment(inside))
         ports = [plan.site.http_port] + ([plan.site.https_port] if tls and tls.certificate else [])
         # Certificates and the ACME webroot are host files, mounted at the same paths.
         host_dirs = [] if tls is None else [certificate_dir(p) for p in (tls.certificate, tls.certificate_key) if p]

@@ -8,7 +8,6 @@ TCP bind), so the ``CMD`` comes from the backend like systemd's ``ExecStart=``.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 from deploykit.exceptions import SpecError
@@ -16,6 +15,7 @@ from deploykit.plan import CONTAINER_UID, CONTAINER_VIRTUALENV, CONTAINER_WORKDI
 from deploykit.rendering import render
 from deploykit.servers import get_backend
 from deploykit.targets.base import RenderedFile, Target
+from deploykit.targets.env import contract_environment
 from deploykit.targets.tooling import run_tool
 
 #: Where the build stage moves the collected static files, so the final stage
@@ -31,27 +31,9 @@ PROBE_INTERVAL = 10
 START_PERIOD = 30
 
 
-def in_image(plan: Plan, path: str | None) -> str | None:
-    """Where a host path under the project is in the image (the project is copied to the workdir)."""
-    if path is None:
-        return None
-    base = plan.app.base_dir
-    if path == base or path.startswith(base.rstrip("/") + "/"):
-        return CONTAINER_WORKDIR + path[len(base.rstrip("/")) :]
-    return path
-
-
 def container_plan(plan: Plan) -> Plan:
-    """The plan as it runs inside the image: its server, virtualenv, workdir and static/media paths."""
-    site = replace(
-        plan.site,
-        static_root=in_image(plan, plan.site.static_root),
-        media_root=in_image(plan, plan.site.media_root),
-    )
-    app = replace(plan.app, base_dir=CONTAINER_WORKDIR)
-    return replace(
-        plan, site=site, app=app, server=plan.container.server, process_manager=plan.container.process_manager
-    )
+    """The plan as it runs inside the image (kept for the Compose target and the tests)."""
+    return plan.in_container()
 
 
 def health_path(plan: Plan) -> str:
@@ -87,6 +69,7 @@ class Dockerfile(Target):
             "plan": self.plan,
             "container": self.plan.container,
             "argv": get_backend(inside).argv(),
+            "environment": contract_environment(inside),
             "healthcheck": readiness_command(self.plan),
             "health_path": health_path(self.plan),
             "venv": CONTAINER_VIRTUALENV,

@@ -1,14 +1,20 @@
 from __future__ import annotations
 
 from deploykit.plan import Plan
+from deploykit.servers import get_backend
 from deploykit.targets.base import Target
 
 
 def server_environment(plan: Plan) -> list[tuple[str, str]]:
-    """The server's environment variables, sorted: ENVIRONMENT and DJANGO_SETTINGS_MODULE."""
+    """The project's environment, sorted: ENVIRONMENT and DJANGO_SETTINGS_MODULE (the env file's)."""
     environment = dict(plan.process_manager.environment)
     environment.setdefault("DJANGO_SETTINGS_MODULE", plan.app.settings_module)
     return sorted(environment.items())
+
+
+def contract_environment(plan: Plan) -> list[tuple[str, str]]:
+    """The server backend's variables (:mod:`deploykit.serverenv`): written wherever its argv is."""
+    return sorted(get_backend(plan).environment().items())
 
 
 class Env(Target):

@@ -28,6 +28,8 @@ class Gunicorn(Target):
                 ",".join(plan.server.forwarded_allow_ips) if plan.server.proxy_headers else ""
             ),
             "loglevel": literal(plan.server.log_level),
+            # gunicorn sets these in its workers: deploykit's uvicorn worker reads them.
+            "raw_env": [literal(f"{k}={val}") for k, val in sorted(backend.environment().items())],
         }
 
     def applies(self) -> bool:

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from deploykit.plan import CONTAINER_UID, Plan
 from deploykit.targets.base import Target
 from deploykit.targets.docker import PROBE_INTERVAL, PROBE_TIMEOUT, START_PERIOD, health_path
+from deploykit.targets.env import contract_environment
 from deploykit.targets.tooling import run_tool
 
 #: The Kubernetes version the manifests are checked against (kubernetes-validate
@@ -57,8 +58,9 @@ def redis_environment(plan: Plan) -> tuple[list[tuple[str, str]], list[str]]:
         entries.append(("REDIS_SENTINELS", ",".join(f"{h}:{p}" for h, p in layer.sentinels)))
         entries.append(("REDIS_SENTINEL_MASTER", layer.master_name or "mymaster"))
         hosts = [h for h, _ in layer.sentinels]
-    elif layer.kind in ("redis", "pubsub") and layer.hosts:
-        url = layer.hosts[0]
+    elif layer.redis_url is not None or (layer.kind in ("redis", "pubsub") and layer.hosts):
+        # The cluster's Redis (--redis-url) wins: the settings read REDIS_URL into CHANNEL_LAYERS.
+        url = layer.redis_url or layer.hosts[0]
         parts = urlsplit(url)
         if parts.password:
             warnings.append("REDIS_URL has a password: put it in the Secret, not in this ConfigMap")
@@ -86,6 +88,7 @@ class Kubernetes(Target):
         redis, warnings = redis_environment(plan)
         config = {"DJANGO_SETTINGS_MODULE": plan.app.settings_module, **dict(redis)}
         config.update(plan.process_manager.environment)
+        config.update(contract_environment(plan.in_container()))
         # The pod gets the grace period to sleep in preStop, then the server
         # its graceful timeout, then the margin systemd and supervisor get too.
         grace = PRESTOP_SLEEP + c.process_manager.stop_timeout

@@ -4,21 +4,16 @@ import os
 from pathlib import Path
 
 from deploykit import quoting
-from deploykit.plan import Plan
+from deploykit.plan import bracket
 from deploykit.targets.base import Target
 from deploykit.targets.tooling import run_tool, with_standin_certificates
-
-#: https://ssl-config.mozilla.org/#server=nginx&config=intermediate (guidelines 5.7)
-MOZILLA_INTERMEDIATE_PROTOCOLS = ("TLSv1.2", "TLSv1.3")
-MOZILLA_INTERMEDIATE_CIPHERS = (
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
-    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
-    "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305"
+from deploykit.targets.web import (
+    HASHED_STATIC_REGEX,
+    IMMUTABLE_MAX_AGE,
+    MOZILLA_INTERMEDIATE_CIPHERS,
+    MOZILLA_INTERMEDIATE_PROTOCOLS,
+    port_suffix,
 )
-#: ManifestStaticFilesStorage names files name.<12 hex>.ext: those never change.
-HASHED_STATIC_REGEX = r"\.[0-9a-f]{12}\.[A-Za-z0-9]+$"
-#: A year, the longest Cache-Control lifetime browsers honour in practice.
-IMMUTABLE_MAX_AGE = 31536000
 
 #: Enough of http{} to check a site file that expects to be included in it,
 #: run by any user: every path nginx opens lives in the temp prefix.
@@ -37,23 +32,6 @@ http {{
     include /etc/nginx/mime.types;
 {includes}}}
 """
-
-
-def hsts_value(plan: Plan) -> str | None:
-    """The Strict-Transport-Security value matching SECURE_HSTS_*, or None without TLS or HSTS."""
-    site = plan.site
-    if site.tls is None or site.tls.certificate is None or site.hsts_seconds <= 0:
-        return None
-    value = f"max-age={site.hsts_seconds}"
-    if site.hsts_include_subdomains:
-        value += "; includeSubDomains"
-    if site.hsts_preload:
-        value += "; preload"
-    return value
-
-
-def port_suffix(port: int, default: int) -> str:
-    return "" if port == default else f":{port}"
 
 
 def check_prefix(prefix: Path, site_files: list[Path]) -> Path:
@@ -86,20 +64,19 @@ class Nginx(Target):
         def listen(port: int, suffix: str = "") -> list[str]:
             if site.listen_address is None:
                 return [f"{port}{suffix}", f"[::]:{port}{suffix}"]
-            host = f"[{site.listen_address}]" if ":" in site.listen_address else site.listen_address
-            return [f"{host}:{port}{suffix}"]
+            return [f"{bracket(site.listen_address)}:{port}{suffix}"]
 
         return {
             "plan": self.plan,
             "site": site,
-            "upstream_name": f"{self.plan.app.name.replace('-', '_')}_asgi",
+            "upstream_name": f"{self.plan.app.slug}_asgi",
             "upstream": [str(b) for b in site.upstream],
-            "https": tls is not None and tls.certificate is not None,
+            "https": site.https,
             "acme_webroot": None if tls is None else tls.acme_webroot,
             "http_listen": listen(site.http_port),
             "https_listen": listen(site.https_port, " ssl http2"),
             "https_port_suffix": port_suffix(site.https_port, 443),
-            "hsts": hsts_value(self.plan),
+            "hsts": site.hsts,
             "protocols": " ".join(MOZILLA_INTERMEDIATE_PROTOCOLS),
             "ciphers": MOZILLA_INTERMEDIATE_CIPHERS,
             "app_location": f"{site.root_path}/" if site.root_path else "/",

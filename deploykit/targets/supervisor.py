@@ -13,7 +13,7 @@ from pathlib import Path
 from deploykit import quoting
 from deploykit.servers import get_backend
 from deploykit.targets.base import Target, ToolMissing, ValidationFailed
-from deploykit.targets.env import server_environment
+from deploykit.targets.env import contract_environment, server_environment
 
 #: A minimal supervisord.conf around the section, with every path in the temp dir.
 _CHECK_CONF = """\
@@ -96,7 +96,7 @@ class Supervisor(Target):
             "plan": plan,
             "pm": pm,
             "argv": get_backend(plan).argv(),
-            "environment": quoting.supervisor_environment(server_environment(plan)),
+            "environment": quoting.supervisor_environment(server_environment(plan) + contract_environment(plan)),
             "stopwaitsecs": pm.stop_timeout,
         }
 

@@ -1,54 +1,16 @@
 from __future__ import annotations
 
-import ipaddress
 import re
 from pathlib import Path
-from urllib.parse import urlsplit
 
-from deploykit.plan import Plan
 from deploykit.servers import get_backend
 from deploykit.targets.base import Target, ValidationFailed
+from deploykit.targets.env import contract_environment
 from deploykit.targets.tooling import run_tool
 
 #: What ``systemd-analyze security`` may rate the service at most (0 safest, 10 exposed).
 MAX_EXPOSURE = 1.0
 _EXPOSURE_RE = re.compile(r"Overall exposure level for \S+: (\d+\.\d+)")
-
-
-def _peer(host: str | None) -> str:
-    """IPAddressAllow= entry for a peer: the address itself, 'localhost', or 'any' for a DNS name."""
-    if not host or host == "localhost":
-        return "localhost"
-    try:
-        address = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return "any"  # a name resolves at run time to addresses we cannot know here
-    return "localhost" if address.is_loopback else str(address)
-
-
-def ip_address_allow(plan: Plan) -> tuple[str, ...]:
-    """The peers the service talks to: loopback, the trusted proxies on a public bind, the channel layer,
-    the databases and the mail server.
-
-    ('any',) when one of them is a host name: set DEPLOYKIT["IP_ADDRESS_ALLOW"] then.
-    """
-    if plan.process_manager.ip_address_allow is not None:
-        return tuple("any" if a == "*" else a for a in plan.process_manager.ip_address_allow)
-    allow = ["localhost"]
-    server = plan.server
-    if not all(b.is_loopback for b in server.addresses):
-        trusted = [a for a in server.forwarded_allow_ips if _peer(a.split("/")[0]) != "localhost"]
-        # Only loopback trusted ("*" or the default): any host may be the proxy.
-        allow += trusted if trusted and "*" not in trusted else ["any"]
-    layer = plan.channel_layer
-    for url in layer.hosts:
-        parts = urlsplit(url)
-        if parts.scheme != "unix":
-            allow.append(_peer(parts.hostname))
-    allow += [_peer(host) for host, _ in layer.sentinels]
-    allow += [_peer(host) for host in plan.app.peer_hosts]
-    allow = list(dict.fromkeys(allow))
-    return ("any",) if "any" in allow else tuple(allow)
 
 
 def exposure(unit: Path) -> float:
@@ -80,7 +42,7 @@ class Systemd(Target):
         pm = plan.process_manager
         backend = get_backend(plan)
         runtime = pm.runtime_directory
-        allow = ip_address_allow(plan)
+        allow = pm.ip_address_allow
         return {
             "plan": plan,
             "pm": pm,
@@ -90,8 +52,10 @@ class Systemd(Target):
             # RuntimeDirectory= takes a name under /run; systemd creates it
             # (owned by User:Group) at start and removes it at stop.
             "runtime_directory": runtime.removeprefix("/run/") if runtime.startswith("/run/") else None,
-            "read_write_paths": [p for p in (plan.site.media_root,) if p],
-            "ip_address_allow": None if allow == ("any",) else " ".join(allow),
+            # Uploads, and the folder of an SQLite database (its journal is written beside it).
+            "read_write_paths": list(dict.fromkeys(p for p in (plan.site.media_root, *plan.app.write_paths) if p)),
+            "environment": [f"{k}={val}" for k, val in contract_environment(plan)],
+            "ip_address_allow": None if "any" in allow else " ".join(allow),
             # An app under /home needs to read it: hide home directories from it otherwise.
             "protect_home": "read-only"
             if any(p.startswith(("/home/", "/root/")) for p in (pm.working_directory, pm.virtualenv))

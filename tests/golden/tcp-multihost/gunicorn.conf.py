@@ -12,3 +12,5 @@ keepalive = 5
 forwarded_allow_ips = "10.0.0.5"
 loglevel = "info"
 accesslog = None
+# The worker's WebSocket limits and root path (deploykit.serverenv), set in every worker.
+raw_env = ["DEPLOYKIT_SERVER_WS_MAX_SIZE=1048576", "DEPLOYKIT_SERVER_WS_PER_MESSAGE_DEFLATE=0", "DEPLOYKIT_SERVER_WS_PING_INTERVAL=20", "DEPLOYKIT_SERVER_WS_PING_TIMEOUT=20"]

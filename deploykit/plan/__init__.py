@@ -1,0 +1,112 @@
+"""The plan: one immutable, validated description of the deployment.
+
+:func:`build_plan` reads settings (through :mod:`deploykit.conf`) and
+command-line overrides, validates every value once, and returns a
+:class:`Plan`. Everything downstream (config targets, server backends, system
+checks) is a pure function of the plan and never reads settings again, so the
+socket nginx connects to is by construction the socket the server binds.
+
+One module per section: :mod:`.app`, :mod:`.layer`, :mod:`.process`,
+:mod:`.server` (and its binds), :mod:`.site`, :mod:`.container`; the
+dataclasses are in :mod:`.model`, the settings reader in :mod:`.reader`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from deploykit.plan.app import build_app, routing
+from deploykit.plan.container import build_container
+from deploykit.plan.layer import build_channel_layer
+from deploykit.plan.model import (
+    CONTAINER_UID,
+    CONTAINER_VIRTUALENV,
+    CONTAINER_WORKDIR,
+    IN_MEMORY_BACKEND,
+    LOG_FORMATS,
+    LOG_LEVELS,
+    PROCESS_MANAGERS,
+    PROXIES,
+    PUBSUB_BACKEND,
+    REDIS_BACKEND,
+    REDIS_DEFAULT_CAPACITY,
+    REDIS_DEFAULT_GROUP_EXPIRY,
+    SERVERS,
+    TLS,
+    App,
+    Bind,
+    ChannelLayer,
+    Container,
+    Plan,
+    ProcessManager,
+    Server,
+    Site,
+    bracket,
+)
+from deploykit.plan.process import build_process_manager, ip_address_allow
+from deploykit.plan.reader import Reader
+from deploykit.plan.server import build_server
+from deploykit.plan.site import build_site
+
+
+def build_plan(overrides: Mapping[str, Any] | None = None, labels: Mapping[str, str] | None = None) -> Plan:
+    """Resolve settings (and ``overrides``, keyed like ``DEPLOYKIT``) into a validated :class:`Plan`.
+
+    ``labels`` maps an override key to the name shown in errors (``--workers``).
+    Raises :class:`~deploykit.exceptions.SpecError` on the first invalid value.
+    """
+    r = Reader(overrides or {}, labels or {})
+    r.check_known_keys()
+    notes: list[str] = []
+    app = build_app(r)
+    layer = build_channel_layer(r, notes)
+    pm = build_process_manager(r, app)
+    server = build_server(r, app, pm, layer, notes)
+    pm = replace(pm, ip_address_allow=ip_address_allow(r, server, layer, app))
+    site = build_site(r, server)
+    container = build_container(r, app, layer)
+    return Plan(
+        site=site,
+        server=server,
+        process_manager=pm,
+        channel_layer=layer,
+        app=app,
+        container=container,
+        notes=tuple(notes),
+    )
+
+
+def app_routing() -> tuple[str | None, str | None]:
+    """(WEBSOCKET_ROUTES, HEALTH_PATH), validated: all that the running application reads."""
+    return routing(Reader({}, {}))
+
+
+__all__ = [
+    "CONTAINER_UID",
+    "CONTAINER_VIRTUALENV",
+    "CONTAINER_WORKDIR",
+    "IN_MEMORY_BACKEND",
+    "LOG_FORMATS",
+    "LOG_LEVELS",
+    "PROCESS_MANAGERS",
+    "PROXIES",
+    "PUBSUB_BACKEND",
+    "REDIS_BACKEND",
+    "REDIS_DEFAULT_CAPACITY",
+    "REDIS_DEFAULT_GROUP_EXPIRY",
+    "SERVERS",
+    "TLS",
+    "App",
+    "Bind",
+    "ChannelLayer",
+    "Container",
+    "Plan",
+    "ProcessManager",
+    "Server",
+    "Site",
+    "app_routing",
+    "bracket",
+    "build_plan",
+]

@@ -1,0 +1,101 @@
+"""The app section: what is served (the ASGI application, routes, readiness path) and what it reaches."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from deploykit import validators as v
+from deploykit.conf import django_setting, setting_is_set
+from deploykit.exceptions import SpecError
+from deploykit.plan.model import App
+from deploykit.plan.reader import Reader
+
+
+def build_app(r: Reader) -> App:
+    settings_module = os.environ.get("DJANGO_SETTINGS_MODULE") or django_setting("SETTINGS_MODULE") or ""
+    settings_module = v.dotted_path(settings_module, "DJANGO_SETTINGS_MODULE")
+    asgi = django_setting("ASGI_APPLICATION") or "deploykit.asgi.application"
+    asgi = v.dotted_path(asgi, "ASGI_APPLICATION")
+    if "." not in asgi:
+        raise SpecError("ASGI_APPLICATION", asgi, "must be 'module.attribute'")
+    name = r.get("NAME")
+    if name is None:
+        top = settings_module.split(".")[0].lower().replace("_", "-")
+        name = v.identifier(top, 'DEPLOYKIT["NAME"] (default: the settings package)')
+    else:
+        name = v.identifier(name, r.label("NAME"))
+    routes, health = routing(r)
+    base_dir = django_setting("BASE_DIR")
+    base = v.absolute_path(str(base_dir) if base_dir is not None else os.getcwd(), "BASE_DIR")
+    return App(
+        name=name,
+        asgi_application=asgi,
+        settings_module=settings_module,
+        websocket_routes=routes,
+        health_path=health,
+        base_dir=base,
+        peer_hosts=_peer_hosts(),
+        write_paths=_sqlite_directories(),
+    )
+
+
+def routing(r: Reader) -> tuple[str | None, str | None]:
+    """(WEBSOCKET_ROUTES, HEALTH_PATH): the only keys the running application reads.
+
+    ``build_application()`` reads these and nothing else, so a typo in a
+    deploy-only setting (a container image, a port) cannot break the site.
+    """
+    routes, health = r.get("WEBSOCKET_ROUTES"), r.get("HEALTH_PATH")
+    return (
+        None if routes is None else v.dotted_path(routes, r.label("WEBSOCKET_ROUTES")),
+        None if health is None else _health_path(health, r.label("HEALTH_PATH")),
+    )
+
+
+def _peer_hosts() -> tuple[str, ...]:
+    hosts = _hosts_in("DATABASES", ("HOST",))
+    # Django 6.1's MAILERS (SMTP backends take OPTIONS["host"]).
+    hosts += _hosts_in("MAILERS", ("OPTIONS", "host"))
+    # Only when set: Django 6.1 deprecates EMAIL_HOST (warning on every read),
+    # and its default is localhost, which the allow list has anyway.
+    email = django_setting("EMAIL_HOST") if setting_is_set("EMAIL_HOST") else None
+    if email:
+        hosts.append(v.hostname(email, "EMAIL_HOST"))
+    return tuple(dict.fromkeys(hosts))
+
+
+def _hosts_in(setting: str, keys: tuple[str, ...]) -> list[str]:
+    """The host at ``SETTING[alias][keys...]`` for every alias that has one (DATABASES, MAILERS)."""
+    hosts: list[str] = []
+    entries = django_setting(setting) or {}
+    for alias, entry in entries.items() if isinstance(entries, Mapping) else ():
+        value = entry
+        for key in keys:
+            value = value.get(key) if isinstance(value, Mapping) else None
+        # Empty: the driver's local default; a path: a local unix socket.
+        if value and not str(value).startswith("/"):
+            label = f'{setting}["{alias}"]' + "".join(f'["{key}"]' for key in keys)
+            hosts.append(v.hostname(value, label))
+    return hosts
+
+
+def _sqlite_directories() -> tuple[str, ...]:
+    """Folders of SQLite databases: SQLite writes its journal beside the file, so the folder must be writable."""
+    folders: list[str] = []
+    entries = django_setting("DATABASES") or {}
+    for alias, entry in entries.items() if isinstance(entries, Mapping) else ():
+        if not isinstance(entry, Mapping) or not str(entry.get("ENGINE", "")).endswith("sqlite3"):
+            continue
+        name = str(entry.get("NAME") or "")
+        if not name or name == ":memory:" or name.startswith("file:"):
+            continue
+        path = v.absolute_path(name, f'DATABASES["{alias}"]["NAME"]')
+        folders.append(path.rpartition("/")[0] or "/")
+    return tuple(dict.fromkeys(folders))
+
+
+def _health_path(value: Any, label: str) -> str:
+    path = v.url_path(value if str(value).endswith("/") else f"{value}/", label)
+    return path if str(value).endswith("/") else path[:-1]

@@ -1,0 +1,284 @@
+"""The plan's model: frozen dataclasses, nothing that reads settings.
+
+Properties here are derived facts every output shares (``Site.https``,
+``Site.hsts``, ``App.slug``...), so no target computes them its own way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+SERVERS = ("daphne", "uvicorn", "gunicorn", "granian", "hypercorn")
+PROCESS_MANAGERS = ("systemd", "supervisor")
+PROXIES = ("nginx", "apache", "caddy")
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+LOG_FORMATS = ("text", "json")
+
+IN_MEMORY_BACKEND = "channels.layers.InMemoryChannelLayer"
+REDIS_BACKEND = "channels_redis.core.RedisChannelLayer"
+PUBSUB_BACKEND = "channels_redis.pubsub.RedisPubSubChannelLayer"
+#: channels_redis's own defaults, for telling "left at default" apart.
+REDIS_DEFAULT_CAPACITY = 100
+REDIS_DEFAULT_GROUP_EXPIRY = 86400
+
+#: Where the image keeps its virtualenv and the project (the Dockerfile's WORKDIR).
+CONTAINER_VIRTUALENV = "/opt/venv"
+CONTAINER_WORKDIR = "/app"
+#: The image's unprivileged user and group: numeric, so Kubernetes can verify runAsNonRoot.
+CONTAINER_UID = 10001
+
+
+def bracket(host: str) -> str:
+    """``host`` as it goes before ``:port`` in every format: IPv6 addresses in brackets."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+@dataclass(frozen=True)
+class Bind:
+    """Where a socket is: a unix socket path, a TCP host and port, or an inherited fd."""
+
+    kind: Literal["unix", "tcp", "fd"]
+    path: str = ""
+    host: str = ""
+    port: int = 0
+    fd: int = -1
+
+    @property
+    def is_loopback(self) -> bool:
+        return self.kind != "tcp" or self.host in ("127.0.0.1", "::1", "localhost")
+
+    def __str__(self) -> str:
+        if self.kind == "unix":
+            return f"unix:{self.path}"
+        if self.kind == "fd":
+            return f"fd://{self.fd}"
+        return f"{bracket(self.host)}:{self.port}"
+
+
+@dataclass(frozen=True)
+class TLS:
+    certificate: str | None = None
+    certificate_key: str | None = None
+    acme_webroot: str | None = None
+
+    @property
+    def mode(self) -> Literal["certificate", "acme"]:
+        return "certificate" if self.certificate else "acme"
+
+
+@dataclass(frozen=True)
+class Site:
+    """What the reverse proxy serves."""
+
+    proxy: str
+    server_names: tuple[str, ...]
+    listen_address: str | None
+    http_port: int
+    https_port: int
+    tls: TLS | None
+    root_path: str
+    static_url: str | None
+    static_root: str | None
+    media_url: str | None
+    media_root: str | None
+    max_body_size: int
+    proxy_read_timeout: int
+    hsts_seconds: int
+    hsts_include_subdomains: bool
+    hsts_preload: bool
+    proxy_ssl_header: tuple[str, str] | None
+    upstream: tuple[Bind, ...]
+    sticky_sessions: bool
+
+    @property
+    def https(self) -> bool:
+        """Whether the proxy serves HTTPS with a certificate it has (ACME-only means not yet)."""
+        return self.tls is not None and self.tls.certificate is not None
+
+    @property
+    def hsts(self) -> str | None:
+        """The Strict-Transport-Security value matching SECURE_HSTS_*, or None without TLS or HSTS."""
+        if not self.https or self.hsts_seconds <= 0:
+            return None
+        value = f"max-age={self.hsts_seconds}"
+        if self.hsts_include_subdomains:
+            value += "; includeSubDomains"
+        if self.hsts_preload:
+            value += "; preload"
+        return value
+
+    @property
+    def canonical_name(self) -> str:
+        """The name redirects go to: the first server name that is not a wildcard."""
+        for name in self.server_names:
+            if not name.startswith((".", "*")):
+                return name
+        return self.server_names[0].lstrip("*.")
+
+
+@dataclass(frozen=True)
+class Server:
+    """The ASGI server processes."""
+
+    backend: str
+    backend_reason: str
+    workers: int
+    processes: int
+    #: Where clients (the proxy) connect, one per process; processes share one
+    #: socket when the process manager owns it (supervisor fcgi-program).
+    addresses: tuple[Bind, ...]
+    #: What the server's argv binds: the address itself, or an inherited fd.
+    listen: Bind
+    proxy_headers: bool
+    forwarded_allow_ips: tuple[str, ...]
+    root_path: str
+    graceful_timeout: int
+    keepalive_timeout: int
+    websocket_ping_interval: int
+    websocket_ping_timeout: int
+    websocket_max_size: int
+    websocket_lifetime: int
+    #: permessage-deflate (off by default: see plan.server._websocket_compression).
+    websocket_compression: bool
+    access_log: bool
+    log_level: str
+    log_format: str
+
+    @property
+    def address(self) -> Bind:
+        return self.addresses[0]
+
+    @property
+    def total_processes(self) -> int:
+        return self.workers * self.processes
+
+
+@dataclass(frozen=True)
+class ProcessManager:
+    kind: str
+    name: str
+    user: str
+    group: str
+    virtualenv: str
+    python: str
+    working_directory: str
+    runtime_directory: str
+    env_file: str
+    environment: tuple[tuple[str, str], ...]
+    #: Above the server's graceful timeout, so the server finishes first.
+    stop_timeout: int
+    #: The peers the service may reach (systemd IPAddressAllow= with IPAddressDeny=any);
+    #: ("any",) when one is a host name whose addresses cannot be known here.
+    ip_address_allow: tuple[str, ...] = ("localhost",)
+
+
+@dataclass(frozen=True)
+class ChannelLayer:
+    kind: Literal["none", "memory", "redis", "sentinel", "pubsub", "rabbitmq", "postgres", "other"]
+    backend: str
+    #: Broker URLs (redis://, amqp://, postgres://...) the layer connects to.
+    hosts: tuple[str, ...]
+    sentinels: tuple[tuple[str, int], ...]
+    master_name: str | None
+    #: As the settings have them (None: the backend's default).
+    capacity: int | None
+    group_expiry: int | None
+    #: What deploykit recommends and the ``channels`` target writes.
+    recommended_capacity: int
+    recommended_group_expiry: int
+    #: DEPLOYKIT["REDIS_URL"]: what ``deployconfig channels`` writes, never what runs.
+    redis_url: str | None = None
+    #: redis-py's read timeout per Redis host as configured: None for none,
+    #: "default" where the host leaves it to redis-py.
+    read_timeouts: tuple[float | Literal["default"] | None, ...] = ()
+    #: What the plan could not tell about a layer it does not know.
+    unknown: str | None = None
+
+    @property
+    def crosses_processes(self) -> bool:
+        """Whether a message sent in one server process reaches a consumer in another.
+
+        The one rule that E002, ``runasgi`` and the default worker count share.
+        """
+        return self.kind not in ("none", "memory")
+
+    @property
+    def is_redis(self) -> bool:
+        return self.kind in ("redis", "sentinel", "pubsub")
+
+
+@dataclass(frozen=True)
+class App:
+    name: str
+    asgi_application: str
+    settings_module: str
+    websocket_routes: str | None
+    health_path: str | None
+    base_dir: str
+    #: Hosts the app itself connects to (DATABASES, MAILERS, EMAIL_HOST): the systemd
+    #: unit's network allow list must admit them.
+    peer_hosts: tuple[str, ...] = ()
+    #: Directories the app writes besides MEDIA_ROOT (an SQLite database's folder).
+    write_paths: tuple[str, ...] = ()
+
+    @property
+    def asgi_target(self) -> str:
+        """``module:attribute`` as ASGI servers take it."""
+        module, _, attribute = self.asgi_application.rpartition(".")
+        return f"{module}:{attribute}"
+
+    @property
+    def slug(self) -> str:
+        """The name where only ``[A-Za-z0-9_]`` fits (nginx upstream, Apache balancer)."""
+        return self.name.replace("-", "_")
+
+
+@dataclass(frozen=True)
+class Container:
+    """The image and the cluster: what the dockerfile, compose and kubernetes targets write."""
+
+    #: Whether ``deployconfig all`` writes the container files (DEPLOYKIT["CONTAINERS"]).
+    enabled: bool
+    #: Kubernetes object and Compose service names: the app name as a DNS label.
+    name: str
+    image: str
+    tag: str
+    python_image: str
+    requirements: tuple[str, ...]
+    port: int
+    namespace: str
+    replicas: int
+    max_replicas: int
+    cpu_request: str
+    cpu_limit: str | None
+    memory_request: str
+    memory_limit: str | None
+    #: The plan's sections as they run inside the image: the image's
+    #: virtualenv and working directory, a TCP bind on ``port``, static and
+    #: media paths under the working directory.
+    server: Server
+    process_manager: ProcessManager
+    site: Site
+    app: App
+
+    @property
+    def reference(self) -> str:
+        return f"{self.image}:{self.tag}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    site: Site
+    server: Server
+    process_manager: ProcessManager
+    channel_layer: ChannelLayer
+    app: App
+    container: Container
+    #: Choices made for the user, printed by the commands (never silent).
+    notes: tuple[str, ...] = field(default=())
+
+    def in_container(self) -> Plan:
+        """The plan as it runs inside the image (what the Dockerfile's CMD and the pods run)."""
+        c = self.container
+        return replace(self, site=c.site, app=c.app, server=c.server, process_manager=c.process_manager)

@@ -1,0 +1,174 @@
+"""The server section: which ASGI server, how many processes, where it binds, whom it trusts."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+from deploykit import validators as v
+from deploykit.conf import django_setting
+from deploykit.exceptions import SpecError
+from deploykit.plan.model import LOG_FORMATS, LOG_LEVELS, SERVERS, App, Bind, ChannelLayer, ProcessManager, Server
+from deploykit.plan.reader import Reader
+
+
+def _default_backend(r: Reader) -> tuple[str, str]:
+    explicit = r.get("SERVER")
+    if explicit is not None:
+        name = v.choice(explicit, r.label("SERVER"), SERVERS)
+        return name, f"server: {name} ({r.label('SERVER')})"
+    if importlib.util.find_spec("uvicorn") is not None:
+        return "uvicorn", 'server: uvicorn (installed; set DEPLOYKIT["SERVER"] to choose another)'
+    return "daphne", 'server: daphne (uvicorn is not installed; set DEPLOYKIT["SERVER"] to choose)'
+
+
+def build_server(r: Reader, app: App, pm: ProcessManager, layer: ChannelLayer, notes: list[str]) -> Server:
+    backend, reason = _default_backend(r)
+    notes.append(reason)
+    processes = v.integer(r.get("PROCESSES"), r.label("PROCESSES"), minimum=1, maximum=64)
+    workers = r.get("WORKERS")
+    if workers is None:
+        if backend == "daphne":
+            workers = 1
+        elif not layer.crosses_processes:
+            workers = 1
+            notes.append("workers: 1 (the channel layer does not cross processes; configure Redis to scale)")
+        else:
+            workers = os.cpu_count() or 1
+            notes.append(f"workers: {workers} (one per core)")
+    else:
+        workers = v.integer(workers, r.label("WORKERS"), minimum=1, maximum=256)
+    if backend == "daphne" and workers > 1:
+        raise SpecError(
+            r.label("WORKERS"),
+            workers,
+            "daphne has no worker option: run several daphne processes (PROCESSES, supervisor "
+            "numprocs) or choose uvicorn, gunicorn, granian or hypercorn",
+        )
+
+    addresses, listen = _build_binds(r, app, pm, processes)
+    if backend == "daphne" and pm.kind == "supervisor" and addresses[0].kind == "unix":
+        # twisted takes an inherited fd as a TCP socket only: with a unix socket
+        # on fd 0, daphne logs "Listening on TCP address /:t" and hangs every
+        # request (seen in the e2e suite). The Channels docs use tcp:// here.
+        raise SpecError(
+            r.label("SERVER"),
+            backend,
+            "daphne cannot serve a unix socket that supervisor passes on fd 0: set BIND "
+            "(supervisor socket=tcp://, the Channels docs' shape) or use uvicorn",
+        )
+    if backend == "granian" and listen.kind == "fd":
+        key = "FD" if r.get("FD") is not None else "PROCESS_MANAGER"
+        raise SpecError(
+            r.label(key),
+            r.get(key),
+            "granian cannot take an inherited socket (supervisor fcgi-program, socket activation): "
+            "use systemd without FD, or another server",
+        )
+    proxy_headers = v.boolean(r.get("PROXY_HEADERS"), r.label("PROXY_HEADERS"))
+    allow = r.get("FORWARDED_ALLOW_IPS")
+    if allow is None:
+        # A unix socket has no peer address to check, and only local users that
+        # the socket's mode admits can reach it: trusting it is safe.
+        allow = ("*",) if addresses[0].kind == "unix" else ("127.0.0.1", "::1")
+    elif isinstance(allow, str):
+        allow = tuple(part.strip() for part in allow.split(","))
+    if not isinstance(allow, (tuple, list)) or not allow:
+        raise SpecError(r.label("FORWARDED_ALLOW_IPS"), allow, "must be a list of addresses or networks")
+    allow = tuple(v.ip_or_network(a, r.label("FORWARDED_ALLOW_IPS")) for a in allow)
+
+    root = r.get("ROOT_PATH")
+    if root is None:
+        root = v.root_path(django_setting("FORCE_SCRIPT_NAME"), "FORCE_SCRIPT_NAME")
+    else:
+        root = v.root_path(root, r.label("ROOT_PATH"))
+
+    def seconds(key: str, minimum: int = 1, maximum: int = 86400 * 7) -> int:
+        return v.integer(r.get(key), r.label(key), minimum=minimum, maximum=maximum)
+
+    return Server(
+        backend=backend,
+        backend_reason=reason,
+        workers=workers,
+        processes=processes,
+        addresses=addresses,
+        listen=listen,
+        proxy_headers=proxy_headers,
+        forwarded_allow_ips=allow,
+        root_path=root,
+        graceful_timeout=seconds("GRACEFUL_TIMEOUT", maximum=3600),
+        keepalive_timeout=seconds("KEEPALIVE_TIMEOUT", maximum=3600),
+        websocket_ping_interval=seconds("WEBSOCKET_PING_INTERVAL", maximum=3600),
+        websocket_ping_timeout=seconds("WEBSOCKET_PING_TIMEOUT", maximum=3600),
+        websocket_max_size=_websocket_max_size(r, backend, notes),
+        websocket_lifetime=seconds("WEBSOCKET_LIFETIME", maximum=86400 * 365),
+        websocket_compression=_websocket_compression(r, backend, notes),
+        access_log=_access_log(r),
+        log_level=v.choice(r.get("LOG_LEVEL"), r.label("LOG_LEVEL"), LOG_LEVELS),
+        log_format=v.choice(r.get("LOG_FORMAT"), r.label("LOG_FORMAT"), LOG_FORMATS),
+    )
+
+
+def _websocket_max_size(r: Reader, backend: str, notes: list[str]) -> int:
+    size = v.integer(r.get("WEBSOCKET_MAX_SIZE"), r.label("WEBSOCKET_MAX_SIZE"), minimum=1024, maximum=2**30)
+    if backend == "granian":
+        notes.append("WEBSOCKET_MAX_SIZE: granian has no WebSocket message limit option; its own applies")
+    return size
+
+
+def _websocket_compression(r: Reader, backend: str, notes: list[str]) -> bool:
+    # Off unless asked for, for the reason the proxy gzips static files only:
+    # compressed frames that mix secrets with attacker-chosen text leak them
+    # (CRIME/BREACH). It also keeps a zlib context per connection and costs CPU
+    # on every message, for little gain on a chat's short messages.
+    # https://websockets.readthedocs.io/en/stable/topics/compression.html
+    compression = v.boolean(r.get("WEBSOCKET_COMPRESSION"), r.label("WEBSOCKET_COMPRESSION"))
+    if compression and backend in ("daphne", "granian"):
+        notes.append(f"WEBSOCKET_COMPRESSION: {backend} does not negotiate permessage-deflate")
+    if not compression and backend == "hypercorn":
+        notes.append("WEBSOCKET_COMPRESSION: hypercorn always negotiates permessage-deflate (no option to refuse it)")
+    return compression
+
+
+def _access_log(r: Reader) -> bool:
+    value = r.get("ACCESS_LOG")
+    if value is None:
+        # Behind the proxy, its access log already has every request with the
+        # real client address; a second one in the server doubles the log volume
+        # and costs CPU per request (the uMap docs run uvicorn --no-access-log).
+        # Development (DEBUG) keeps it, like runserver.
+        return bool(django_setting("DEBUG"))
+    return v.boolean(value, r.label("ACCESS_LOG"))
+
+
+def _numbered(path: str, index: int) -> str:
+    stem, dot, suffix = path.rpartition(".")
+    return f"{stem}-{index}.{suffix}" if dot and "/" not in suffix else f"{path}-{index}"
+
+
+def _build_binds(r: Reader, app: App, pm: ProcessManager, processes: int) -> tuple[tuple[Bind, ...], Bind]:
+    fd = r.get("FD")
+    listen_fd = None if fd is None else Bind("fd", fd=v.integer(fd, r.label("FD"), minimum=0, maximum=1023))
+    # A command-line address replaces both settings (--bind drops SOCKET from settings).
+    source, command_line = r.first_layer_setting(("SOCKET", "BIND"))
+    sock, bind = source.get("SOCKET"), source.get("BIND")
+    if sock is not None and bind is not None:
+        where = "--uds and --bind" if command_line else 'DEPLOYKIT["SOCKET"] and DEPLOYKIT["BIND"]'
+        raise SpecError(r.label("BIND"), bind, f"{where} are both set: the server binds one address; keep one")
+    if bind is not None:
+        host, port = v.host_port(bind, r.label("BIND"))
+        first = Bind("tcp", host=host, port=port)
+        if port + processes - 1 > 65535:
+            raise SpecError(r.label("PROCESSES"), processes, "one port per process runs past 65535")
+        many = tuple(Bind("tcp", host=host, port=port + i) for i in range(processes))
+    else:
+        label = r.label("SOCKET") if sock is not None else 'DEPLOYKIT["SOCKET"] (default: RUNTIME_DIRECTORY/NAME.sock)'
+        path = v.socket_path(f"{pm.runtime_directory}/{app.name}.sock" if sock is None else sock, label)
+        first = Bind("unix", path=path)
+        many = tuple(Bind("unix", path=v.socket_path(_numbered(path, i), label)) for i in range(processes))
+    if pm.kind == "supervisor":
+        # supervisor's fcgi-program owns the one socket and hands it to every
+        # process as fd 0 (the Channels docs' shape).
+        return (first,), listen_fd or Bind("fd", fd=0)
+    addresses = (first,) if processes == 1 else many
+    return addresses, listen_fd or addresses[0]

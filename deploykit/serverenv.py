@@ -1,0 +1,69 @@
+"""The environment contract between the plan and code that runs inside the server.
+
+The server process gets the plan only through its argv and these variables:
+``ServerBackend.environment()`` writes them, every target puts them where it
+puts the argv (systemd ``Environment=``, supervisor ``environment=``,
+Dockerfile ``ENV``, Kubernetes ``env``, ``runasgi``'s exec), and the code the
+server loads (:mod:`deploykit.proxy`, the gunicorn worker, hypercorn's config
+module) reads them with :func:`read`. Nothing in the server sets Django up or
+rebuilds the plan: a rebuilt plan has lost the command line (a ``--bind`` on
+a public port once came to trust forged X-Forwarded-For from anyone that way).
+
+Importing this module imports nothing from Django or the plan.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+PREFIX = "DEPLOYKIT_SERVER_"
+#: The application the proxy-header wrapper serves (ASGI_APPLICATION).
+APP = PREFIX + "APP"
+#: Comma-separated addresses and networks whose X-Forwarded-* the wrapper applies; "*" for all.
+TRUSTED_PROXIES = PREFIX + "TRUSTED_PROXIES"
+ROOT_PATH = PREFIX + "ROOT_PATH"
+WS_MAX_SIZE = PREFIX + "WS_MAX_SIZE"
+WS_PING_INTERVAL = PREFIX + "WS_PING_INTERVAL"
+WS_PING_TIMEOUT = PREFIX + "WS_PING_TIMEOUT"
+WS_PER_MESSAGE_DEFLATE = PREFIX + "WS_PER_MESSAGE_DEFLATE"
+
+#: Without the variable, trust what uvicorn trusts by default: loopback only.
+DEFAULT_TRUSTED = ("127.0.0.1", "::1")
+
+
+@dataclass(frozen=True)
+class ServerEnvironment:
+    """What the in-server code knows, decoded; None where the variable is absent (the server's default)."""
+
+    app: str | None
+    trusted_proxies: tuple[str, ...]
+    root_path: str | None
+    ws_max_size: int | None
+    ws_ping_interval: float | None
+    ws_ping_timeout: float | None
+    ws_per_message_deflate: bool | None
+
+
+def read(environ: Mapping[str, str] | None = None) -> ServerEnvironment:
+    env = os.environ if environ is None else environ
+
+    def number(name: str) -> float | None:
+        value = env.get(name)
+        return None if value in (None, "") else float(value)
+
+    trusted = env.get(TRUSTED_PROXIES)
+    size = number(WS_MAX_SIZE)
+    deflate = env.get(WS_PER_MESSAGE_DEFLATE)
+    return ServerEnvironment(
+        app=env.get(APP) or None,
+        trusted_proxies=DEFAULT_TRUSTED
+        if trusted is None
+        else tuple(part.strip() for part in trusted.split(",") if part.strip()),
+        root_path=env.get(ROOT_PATH),
+        ws_max_size=None if size is None else int(size),
+        ws_ping_interval=number(WS_PING_INTERVAL),
+        ws_ping_timeout=number(WS_PING_TIMEOUT),
+        ws_per_message_deflate=None if deflate in (None, "") else deflate == "1",
+    )
