@@ -148,7 +148,7 @@ def _broker_url(value: Any, label: str) -> str:
     return f"{parts.scheme}://{bracket(name)}" + (f":{parts.port}" if parts.port else "")
 
 
-def _read_timeout(host: Any, label: str) -> float | None | Literal["default"]:
+def _read_timeout(host: Any, label: str) -> float | Literal["default"] | None:
     if not isinstance(host, Mapping) or "socket_timeout" not in host:
         return "default"
     timeout = host["socket_timeout"]

@@ -24,6 +24,7 @@ class Channels(Target):
 
     def context(self) -> dict[str, object]:
         layer = self.plan.channel_layer
+        hosts: tuple[str, ...]
         if layer.redis_url is not None:
             # DEPLOYKIT["REDIS_URL"] feeds this file only; what runs is the CHANNEL_LAYERS it becomes.
             kind, backend, hosts = "redis", REDIS_BACKEND, (layer.redis_url,)
