@@ -1,4 +1,4 @@
-"""X-Forwarded-For/-Proto for servers that cannot trust them themselves.
+"""X-Forwarded-For/-Proto (and the root path) for servers that cannot apply them themselves.
 
 granian and hypercorn have no trusted-proxy option; their argv loads
 ``deploykit.proxy:application``, which wraps the application named by
@@ -23,8 +23,11 @@ class ProxyHeadersMiddleware:
     socket needs: it has no peer address).
     """
 
-    def __init__(self, app: ASGIApp, trusted: tuple[str, ...]) -> None:
+    def __init__(self, app: ASGIApp, trusted: tuple[str, ...], root_path: str = "") -> None:
         self.app = app
+        # The sub-path the site is under, for servers whose own option would
+        # rewrite the path the proxy forwards (uvicorn prepends it).
+        self.root_path = root_path
         self.trust_all = "*" in trusted
         self.networks = [ipaddress.ip_network(t, strict=False) for t in trusted if t != "*"]
 
@@ -40,6 +43,9 @@ class ProxyHeadersMiddleware:
         return any(address in net for net in self.networks)
 
     async def __call__(self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+        if scope["type"] in ("http", "websocket") and self.root_path and not scope.get("root_path"):
+            scope = dict(scope)  # type: ignore[assignment]
+            scope["root_path"] = self.root_path
         if scope["type"] in ("http", "websocket"):
             client = scope.get("client")
             if self.trusts(client[0] if client else None):
@@ -70,7 +76,7 @@ def _build() -> ProxyHeadersMiddleware:
             f"{serverenv.APP} is not set: deploykit.proxy:application wraps the application it names "
             "(runasgi and the generated units set it)"
         )
-    return ProxyHeadersMiddleware(import_string(env.app), env.trusted_proxies)
+    return ProxyHeadersMiddleware(import_string(env.app), env.trusted_proxies, env.root_path or "")
 
 
 class _Application:

@@ -53,7 +53,7 @@ def read(environ: Mapping[str, str] | None = None) -> ServerEnvironment:
         value = env.get(name)
         return None if value in (None, "") else float(value)
 
-    trusted = env.get(TRUSTED_PROXIES)
+    trusted = env.get(TRUSTED_PROXIES)  # "": trust nobody (the server applies them itself)
     size = number(WS_MAX_SIZE)
     deflate = env.get(WS_PER_MESSAGE_DEFLATE)
     return ServerEnvironment(

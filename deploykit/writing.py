@@ -17,10 +17,7 @@ def write_atomic(path: Path, content: str, *, force: bool = False, mode: int = 0
     Refuses to replace an existing file unless ``force``, and refuses symlinks
     (a link planted in a shared directory must not redirect root's write).
     """
-    try:
-        _check_target(path, force)
-    except OSError as exc:  # a directory on the way that we may not enter
-        raise WriteError(f"{path}: {exc.strerror}.") from exc
+    check_destination(path, force=force)
     directory = path.parent
     try:
         fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
@@ -47,6 +44,14 @@ def write_atomic(path: Path, content: str, *, force: bool = False, mode: int = 0
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def check_destination(path: Path, *, force: bool = False) -> None:
+    """Raise WriteError if ``path`` could not be written (exists, a link, no folder): before any write."""
+    try:
+        _check_target(path, force)
+    except OSError as exc:
+        raise WriteError(f"{path}: {exc.strerror}.") from exc
 
 
 def _check_target(path: Path, force: bool) -> None:

@@ -26,8 +26,7 @@ from deploykit.exceptions import SpecError
 from deploykit.plan import CONTAINER_UID, REDIS_BACKEND, Plan, build_plan
 from deploykit.plan.container import CONTAINER_TRUSTED_PROXIES
 from deploykit.servers import get_backend
-from deploykit.targets import TARGETS
-from deploykit.targets.all import All
+from deploykit.targets import TARGETS, bundle
 from deploykit.targets.base import Target, ToolMissing
 from deploykit.targets.compose import NGINX_FILENAME, Compose
 from deploykit.targets.docker import Dockerfile, container_plan, readiness_command
@@ -350,9 +349,9 @@ def test_all_includes_the_container_files_when_the_plan_asks() -> None:
     plan = build_plan({"HEALTH_PATH": "/-/ready"})
     assert not any(TARGETS[name](plan).applies() for name in ("dockerfile", "compose", "kubernetes"))
     plan = build_plan({"HEALTH_PATH": "/-/ready", "CONTAINERS": True})
-    names = {f.name for f in All(plan).files()}
+    names = {f.name for f in bundle.files(plan)}
     assert {"Dockerfile", ".dockerignore", "docker-compose.yml", NGINX_FILENAME, "kubernetes.yaml"} <= names
-    install = All(plan).render()
+    install = bundle.install_guide(plan, bundle.parts(plan)).content
     for line in (
         f"docker build -t example:latest {plan.app.base_dir}",
         "docker compose up -d --scale app=2",

@@ -28,7 +28,7 @@ def run(*args: str, **kwargs: Any) -> tuple[str, str]:
 def test_list_shows_every_target_with_its_description() -> None:
     out, _ = run("--list")
     lines = out.splitlines()
-    assert [line.split()[0] for line in lines] == list(TARGETS)
+    assert [line.split()[0] for line in lines] == [*TARGETS, "all"]
     assert "nginx           nginx site, included inside http{}" in out
 
 

@@ -14,8 +14,7 @@ import pytest
 from django.test import override_settings
 
 from deploykit.plan import build_plan
-from deploykit.targets import TARGETS
-from deploykit.targets.all import All
+from deploykit.targets import TARGETS, bundle
 
 GOLDEN = Path(__file__).parent / "golden"
 #: The targets of issue 3 (other targets keep their own golden files).
@@ -106,7 +105,8 @@ def rendered(plan_name: str) -> dict[str, str]:
         target = TARGETS[name](plan)
         if target.applies() or name in PROXIES:
             files.update((f.name, f.content) for f in target.files())
-    files[All.filename] = All(plan).render()
+    guide = bundle.install_guide(plan, bundle.parts(plan))
+    files[guide.name] = guide.content
     return files
 
 

@@ -27,6 +27,9 @@ class ServerBackend:
     reload_signal: ClassVar[str | None] = None
     #: Whether the server applies X-Forwarded-* itself, from a trust list.
     handles_proxy_headers: ClassVar[bool] = True
+    #: Whether the server sets the ASGI root_path without rewriting the path the proxy forwards
+    #: (uvicorn prepends its --root-path to the path: /sub/x arrives as /sub/sub/x).
+    handles_root_path: ClassVar[bool] = True
     #: Whether ``--reload`` is native (else runasgi wraps Django's autoreloader).
     native_reload: ClassVar[bool] = True
 
@@ -47,8 +50,14 @@ class ServerBackend:
         return self.server.proxy_headers and not self.handles_proxy_headers
 
     @property
+    def wraps_root_path(self) -> bool:
+        """Whether deploykit's middleware sets the root path (the server's own option would rewrite the path)."""
+        return bool(self.server.root_path) and not self.handles_root_path
+
+    @property
     def target(self) -> str:
-        return PROXY_APPLICATION if self.wraps_proxy_headers else self.plan.app.asgi_target
+        wrapped = self.wraps_proxy_headers or self.wraps_root_path
+        return PROXY_APPLICATION if wrapped else self.plan.app.asgi_target
 
     def argv(self, *, reload: bool = False) -> list[str]:
         raise NotImplementedError
@@ -56,9 +65,14 @@ class ServerBackend:
     def environment(self) -> dict[str, str]:
         """Variables the server process needs besides the project's own (see :mod:`deploykit.serverenv`)."""
         env: dict[str, str] = {}
-        if self.wraps_proxy_headers:
+        if self.wraps_proxy_headers or self.wraps_root_path:
             env[serverenv.APP] = self.plan.app.asgi_application
-            env[serverenv.TRUSTED_PROXIES] = ",".join(self.server.forwarded_allow_ips)
+            # Empty: the server applies X-Forwarded-* itself; the wrapper must not again.
+            env[serverenv.TRUSTED_PROXIES] = (
+                ",".join(self.server.forwarded_allow_ips) if self.wraps_proxy_headers else ""
+            )
+        if self.wraps_root_path:
+            env[serverenv.ROOT_PATH] = self.server.root_path
         return env
 
     def bind_args(self, bind: Bind) -> list[str]:

@@ -13,6 +13,8 @@ class Gunicorn(ServerBackend):
     module = "gunicorn"
     extra = "gunicorn"
     reload_signal = "HUP"
+    # Its uvicorn worker would prepend a root path like uvicorn does: the wrapper sets it.
+    handles_root_path = False
 
     def bind_args(self, bind: Bind) -> list[str]:
         # gunicorn's --bind syntax (unix:PATH, fd://N, [HOST]:PORT) is Bind's own string form.
@@ -53,6 +55,4 @@ class Gunicorn(ServerBackend):
             serverenv.WS_PING_TIMEOUT: str(s.websocket_ping_timeout),
             serverenv.WS_PER_MESSAGE_DEFLATE: "1" if s.websocket_compression else "0",
         }
-        if s.root_path:
-            env[serverenv.ROOT_PATH] = s.root_path
         return env

@@ -1,11 +1,11 @@
-"""The uvicorn worker gunicorn runs, with the plan's WebSocket settings and root path.
+"""The uvicorn worker gunicorn runs, with the plan's WebSocket settings.
 
 gunicorn's argv has no flags for uvicorn's WebSocket options or root path, and
 ``uvicorn_worker.UvicornWorker`` builds uvicorn's Config from gunicorn's own
-settings only: WEBSOCKET_MAX_SIZE, the pings, compression and ROOT_PATH would
-silently be uvicorn's defaults (16 MiB messages, permessage-deflate on, no
-prefix). This worker adds them from the server's environment, which the
-gunicorn backend writes next to its argv (:mod:`deploykit.serverenv`).
+settings only: WEBSOCKET_MAX_SIZE, the pings and compression would silently
+be uvicorn's defaults (16 MiB messages, permessage-deflate on). This worker
+adds them from the server's environment, which the gunicorn backend writes
+next to its argv (:mod:`deploykit.serverenv`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ def config_kwargs(env: serverenv.ServerEnvironment) -> dict[str, Any]:
     # ProtocolTypeRouter as the docs write it) still starts; "on" kills it.
     kwargs: dict[str, Any] = {"lifespan": "auto"}
     optional = {
-        "root_path": env.root_path,
         "ws_max_size": env.ws_max_size,
         "ws_ping_interval": env.ws_ping_interval,
         "ws_ping_timeout": env.ws_ping_timeout,

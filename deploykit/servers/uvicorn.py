@@ -10,6 +10,9 @@ class Uvicorn(ServerBackend):
     extra = "uvicorn"
     # uvicorn's multiprocess supervisor restarts its workers one by one on HUP.
     reload_signal = "HUP"
+    # --root-path is prepended to the forwarded path (uvicorn 0.54 h11_impl/httptools_impl):
+    # behind a proxy that forwards /sub/x, the app would see /sub/sub/x. The wrapper sets it.
+    handles_root_path = False
 
     def bind_args(self, bind: Bind) -> list[str]:
         if bind.kind == "unix":
@@ -29,8 +32,6 @@ class Uvicorn(ServerBackend):
             argv += ["--proxy-headers", "--forwarded-allow-ips", ",".join(s.forwarded_allow_ips)]
         else:
             argv += ["--no-proxy-headers"]
-        if s.root_path:
-            argv += ["--root-path", s.root_path]
         argv += [
             # auto, not on: an application without a lifespan handler (a
             # Channels ProtocolTypeRouter as the docs write it) must start.

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from deploykit.plan import Plan
-from deploykit.targets.all import All
 from deploykit.targets.apache import Apache
-from deploykit.targets.asgi import Asgi
+from deploykit.targets.asgi import Asgi, AsgiExplicit
 from deploykit.targets.base import RenderedFile, Target, ToolMissing, ValidationFailed
 from deploykit.targets.caddy import Caddy
 from deploykit.targets.channels import Channels
@@ -23,6 +22,7 @@ TARGETS: dict[str, type[Target]] = {
     cls.name: cls
     for cls in (
         Asgi,
+        AsgiExplicit,
         Channels,
         Nginx,
         Apache,
@@ -36,7 +36,6 @@ TARGETS: dict[str, type[Target]] = {
         Dockerfile,
         Compose,
         Kubernetes,
-        All,
     )
 }
 
@@ -45,4 +44,6 @@ def get_target(name: str, plan: Plan) -> Target:
     return TARGETS[name](plan)
 
 
-__all__ = ["TARGETS", "RenderedFile", "Target", "ToolMissing", "ValidationFailed", "get_target"]
+from deploykit.targets import bundle  # noqa: E402  (it imports TARGETS lazily)
+
+__all__ = ["TARGETS", "RenderedFile", "Target", "ToolMissing", "ValidationFailed", "bundle", "get_target"]

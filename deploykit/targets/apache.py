@@ -47,7 +47,7 @@ class Apache(Target):
     name = "apache"
     description = "Apache site: mod_proxy with upgrade=websocket, forwarded headers, static Alias, TLS"
     template = "deploykit/apache/site.conf"
-    filename = "apache.conf"
+    file_name = "apache.conf"
     tool = "apachectl"
 
     def context(self) -> dict[str, object]:

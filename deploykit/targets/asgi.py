@@ -8,9 +8,9 @@ from deploykit.targets.base import Target, ValidationFailed
 
 class Asgi(Target):
     name = "asgi"
-    description = "the project's asgi.py (three lines; --explicit: the Channels docs' expanded form)"
+    description = "the project's asgi.py (three lines; asgi-explicit: the Channels docs' expanded form)"
     template = "deploykit/asgi/asgi.py-tpl"
-    filename = "asgi.py"
+    file_name = "asgi.py"
     explicit: ClassVar[bool] = False
 
     def context(self) -> dict[str, object]:
@@ -24,4 +24,8 @@ class Asgi(Target):
 
 
 class AsgiExplicit(Asgi):
+    name = "asgi-explicit"
+    description = "the project's asgi.py in the Channels docs' expanded form (ProtocolTypeRouter by hand)"
     explicit = True
+    # A variant of asgi.py: the bundle writes the short one.
+    bundled = False

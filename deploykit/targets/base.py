@@ -38,14 +38,20 @@ class Target:
     description: ClassVar[str]
     #: Template path, relative to the template dirs.
     template: ClassVar[str]
-    #: File name written by ``deployconfig all``.
-    filename: ClassVar[str]
+    #: File name written by ``deployconfig all``; ``{name}`` is the app's name.
+    file_name: ClassVar[str]
+    #: Whether ``deployconfig all`` may include it (a variant of another target is not).
+    bundled: ClassVar[bool] = True
     mode: ClassVar[int] = 0o644
     #: The program the validator runs, if any (checked with shutil.which).
     tool: ClassVar[str | None] = None
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
+
+    @property
+    def filename(self) -> str:
+        return self.file_name.format(name=self.plan.process_manager.name)
 
     def context(self) -> dict[str, object]:
         return {"plan": self.plan}
@@ -74,3 +80,8 @@ class Target:
     def validate(self, content: str, workdir: Path) -> None:
         """Run the real validator on ``content``; raise ValidationFailed with its message."""
         raise ToolMissing(f"{self.name} has no validator")
+
+    def check(self, files: list[RenderedFile], workdir: Path) -> None:
+        """Validate every file the target renders; a target whose extra files have their own
+        validator (or none: ``.dockerignore``) overrides this."""
+        self.validate(files[0].content, workdir)

@@ -12,7 +12,7 @@ class Caddy(Target):
     name = "caddy"
     description = "Caddyfile: reverse_proxy to the socket(s), file_server for static, automatic or given TLS"
     template = "deploykit/caddy/Caddyfile"
-    filename = "Caddyfile"
+    file_name = "Caddyfile"
     tool = "caddy"
 
     def context(self) -> dict[str, object]:

@@ -20,7 +20,7 @@ class Channels(Target):
     name = "channels"
     description = "CHANNEL_LAYERS for settings.py: in-memory, Redis URL, Sentinel or pub/sub, with capacity"
     template = "deploykit/channels/channel_layers.py-tpl"
-    filename = "channel_layers.py"
+    file_name = "channel_layers.py"
 
     def context(self) -> dict[str, object]:
         layer = self.plan.channel_layer
@@ -50,6 +50,11 @@ class Channels(Target):
             "master_name": literal(layer.master_name),
             "socket_timeout": literal(REDIS_SOCKET_TIMEOUT),
         }
+
+    def applies(self) -> bool:
+        # A layer deploykit does not write (RabbitMQ, PostgreSQL, your own) is left alone.
+        layer = self.plan.channel_layer
+        return layer.redis_url is not None or layer.is_redis or layer.kind in ("none", "memory")
 
     def validate(self, content: str, workdir: Path) -> None:
         check_python(content, self.filename)

@@ -63,7 +63,7 @@ class Compose(Target):
     name = "compose"
     description = "Docker Compose: app (scale with --scale app=N), Redis, nginx with the generated site, volumes"
     template = "deploykit/compose/docker-compose.yml"
-    filename = "docker-compose.yml"
+    file_name = "docker-compose.yml"
     tool = "docker-compose"
 
     def context(self) -> dict[str, object]:

@@ -59,7 +59,7 @@ class Dockerfile(Target):
     name = "dockerfile"
     description = "container image: multi-stage Dockerfile (non-root, collectstatic, HEALTHCHECK) + .dockerignore"
     template = "deploykit/docker/Dockerfile"
-    filename = "Dockerfile"
+    file_name = "Dockerfile"
     tool = "hadolint"
 
     def context(self) -> dict[str, object]:

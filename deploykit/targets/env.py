@@ -21,7 +21,7 @@ class Env(Target):
     name = "env"
     description = "environment file for systemd's EnvironmentFile= (mode 0600: secrets go here)"
     template = "deploykit/env/env"
-    filename = "env"
+    file_name = "env"
     # Secrets (DJANGO_SECRET_KEY, database passwords) are added to this file.
     mode = 0o600
 

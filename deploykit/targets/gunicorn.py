@@ -12,7 +12,7 @@ class Gunicorn(Target):
     name = "gunicorn"
     description = "gunicorn.conf.py with the uvicorn worker (the same settings as the server's argv)"
     template = "deploykit/gunicorn/gunicorn.conf.py-tpl"
-    filename = "gunicorn.conf.py"
+    file_name = "gunicorn.conf.py"
 
     def context(self) -> dict[str, object]:
         plan = self.plan

@@ -79,7 +79,7 @@ class Kubernetes(Target):
     name = "kubernetes"
     description = "Kubernetes: Deployment, Service, Ingress (ingress-nginx), ConfigMap, PDB, HPA in one YAML"
     template = "deploykit/kubernetes/kubernetes.yaml"
-    filename = "kubernetes.yaml"
+    file_name = "kubernetes.yaml"
     tool = "kubernetes-validate"
 
     def context(self) -> dict[str, object]:

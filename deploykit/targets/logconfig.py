@@ -83,7 +83,7 @@ class Logging(Target):
     name = "logging"
     description = "LOGGING for settings.py (Django + the server's loggers) and log-config.json for --log-config"
     template = "deploykit/logging/logging.py-tpl"
-    filename = "logging.py"
+    file_name = "logging.py"
     json_filename = "log-config.json"
 
     def context(self) -> dict[str, object]:

@@ -54,7 +54,7 @@ class Nginx(Target):
     name = "nginx"
     description = "nginx site, included inside http{} (sites-enabled): upstream, WebSocket, static, TLS"
     template = "deploykit/nginx/site.conf"
-    filename = "nginx.conf"
+    file_name = "nginx.conf"
     tool = "nginx"
 
     def context(self) -> dict[str, object]:

@@ -85,9 +85,7 @@ class Supervisor(Target):
     template = "deploykit/supervisor/program.conf"
     tool = "supervisord"
 
-    @property
-    def filename(self) -> str:  # type: ignore[override]
-        return f"{self.plan.process_manager.name}.conf"
+    file_name = "{name}.conf"
 
     def context(self) -> dict[str, object]:
         plan = self.plan

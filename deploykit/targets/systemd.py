@@ -33,9 +33,7 @@ class Systemd(Target):
     template = "deploykit/systemd/service"
     tool = "systemd-analyze"
 
-    @property
-    def filename(self) -> str:  # type: ignore[override]
-        return f"{self.plan.process_manager.name}.service"
+    file_name = "{name}.service"
 
     def context(self) -> dict[str, object]:
         plan = self.plan
@@ -81,9 +79,7 @@ class SystemdSocket(Target):
     template = "deploykit/systemd/socket"
     tool = "systemd-analyze"
 
-    @property
-    def filename(self) -> str:  # type: ignore[override]
-        return f"{self.plan.process_manager.name}.socket"
+    file_name = "{name}.socket"
 
     def context(self) -> dict[str, object]:
         return {"plan": self.plan, "pm": self.plan.process_manager, "address": self.plan.server.address}

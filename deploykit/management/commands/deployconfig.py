@@ -11,10 +11,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from deploykit.exceptions import SpecError
 from deploykit.options import add_plan_arguments, plan_overrides
 from deploykit.plan import build_plan
-from deploykit.targets import TARGETS, RenderedFile, Target, ToolMissing, ValidationFailed
-from deploykit.targets.all import All
-from deploykit.targets.asgi import AsgiExplicit
-from deploykit.writing import WriteError, write_atomic
+from deploykit.targets import TARGETS, RenderedFile, Target, ToolMissing, ValidationFailed, bundle
+from deploykit.writing import WriteError, check_destination, write_atomic
 
 
 class Command(BaseCommand):
@@ -23,7 +21,7 @@ class Command(BaseCommand):
     requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("target", nargs="?", choices=list(TARGETS), metavar="TARGET", help="see --list")
+        parser.add_argument("target", nargs="?", choices=[*TARGETS, bundle.NAME], metavar="TARGET", help="see --list")
         parser.add_argument(
             "-o", "--output", metavar="PATH", help="write to PATH (a folder for 'all') instead of stdout"
         )
@@ -34,7 +32,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--check", action="store_true", help="run the real validator (nginx -t, ...) first")
         parser.add_argument("--list", action="store_true", dest="list_targets", help="list the targets")
-        parser.add_argument("--explicit", action="store_true", help="asgi: the expanded form from the Channels docs")
+        parser.add_argument("--explicit", action="store_true", help="asgi: same as the asgi-explicit target")
         add_plan_arguments(parser)
 
     def handle(
@@ -51,34 +49,38 @@ class Command(BaseCommand):
         **options: Any,
     ) -> None:
         if list_targets:
-            width = max(len(name) for name in TARGETS)
-            for name, cls in TARGETS.items():
-                self.stdout.write(f"{name:<{width}}  {cls.description}")
+            rows = [(name, cls.description) for name, cls in TARGETS.items()] + [(bundle.NAME, bundle.DESCRIPTION)]
+            width = max(len(name) for name, _ in rows)
+            for name, description in rows:
+                self.stdout.write(f"{name:<{width}}  {description}")
             return
         if target is None:
             raise CommandError("Name a target (deployconfig --list shows them).")
-        if explicit and target != "asgi":
-            raise CommandError("--explicit applies to the asgi target only.")
+        if explicit:
+            if target != "asgi":
+                raise CommandError("--explicit applies to the asgi target only.")
+            target = "asgi-explicit"
         if (diff or dry_run) and output is None:
             raise CommandError(f"--{'diff' if diff else 'dry-run'} needs -o PATH.")
         overrides, labels = plan_overrides(options)
         try:
             plan = build_plan(overrides, labels)
-        except SpecError as exc:
+            for note in plan.notes:
+                self.stderr.write(f"deploykit: {note}")
+            # A target that needs what the plan lacks (HEALTH_PATH) raises here, before anything is written.
+            if target == bundle.NAME:
+                targets, files = bundle.parts(plan), bundle.files(plan)
+            else:
+                targets = [TARGETS[target](plan)]
+                files = targets[0].files()
+        except (SpecError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
-        for note in plan.notes:
-            self.stderr.write(f"deploykit: {note}")
-        chosen: Target = AsgiExplicit(plan) if explicit else TARGETS[target](plan)
-        try:
-            files = chosen.files()
-        except (SpecError, ValueError) as exc:  # a target that needs what the plan lacks (HEALTH_PATH)
-            raise CommandError(str(exc)) from exc
-        folder = isinstance(chosen, All) or len(files) > 1
+        folder = target == bundle.NAME or len(files) > 1
 
         if check:
-            self._check(chosen, files[0])
+            self._check(target, targets)
         if output is None:
-            if isinstance(chosen, All):
+            if target == bundle.NAME:
                 raise CommandError("all writes a folder: give -o DIR.")
             for rendered in files:
                 if folder:
@@ -90,32 +92,42 @@ class Command(BaseCommand):
         if diff:
             self._diff(destinations)
             return
-        if folder and not dry_run:
-            if path.exists() and not path.is_dir():
-                raise CommandError(f"{path} is not a folder.")
-            path.mkdir(parents=True, exist_ok=True)
-        for destination, rendered in destinations:
-            if dry_run:
+        if dry_run:
+            for destination, _ in destinations:
                 self.stdout.write(f"Would write {destination}")
-                continue
-            try:
-                write_atomic(destination, rendered.content, force=force, mode=rendered.mode)
-            except WriteError as exc:
-                raise CommandError(str(exc)) from exc
-            self.stdout.write(f"Wrote {destination}")
+            return
+        self._write(path if folder else None, destinations, force=force)
 
-    def _check(self, target: Target, rendered: RenderedFile) -> None:
+    def _write(self, folder: Path | None, destinations: list[tuple[Path, RenderedFile]], *, force: bool) -> None:
+        """Every destination is checked before the first is written: all of them, or none."""
+        if folder is not None:
+            if folder.exists() and not folder.is_dir():
+                raise CommandError(f"{folder} is not a folder.")
+            folder.mkdir(parents=True, exist_ok=True)
+        try:
+            for destination, _ in destinations:
+                check_destination(destination, force=force)
+            for destination, rendered in destinations:
+                write_atomic(destination, rendered.content, force=force, mode=rendered.mode)
+                self.stdout.write(f"Wrote {destination}")
+        except WriteError as exc:
+            raise CommandError(str(exc)) from exc
+
+    def _check(self, name: str, targets: list[Target]) -> None:
+        """Every file of every target with its own validator, each target in its own folder."""
         with tempfile.TemporaryDirectory(prefix="deploykit-check-") as workdir:
-            try:
-                target.validate(rendered.content, Path(workdir))
-            except ToolMissing as exc:
-                self.stderr.write(f"Not checked: {exc}")
-                return
-            except ValidationFailed as exc:
-                raise CommandError(f"{target.name} check failed:\n{exc}") from exc
-        for skipped in getattr(target, "skipped", []):
-            self.stderr.write(f"Not checked: {skipped}")
-        self.stderr.write(f"Checked {target.name}: OK")
+            for target in targets:
+                where = Path(workdir) / target.name
+                where.mkdir()
+                try:
+                    target.check(target.files(), where)
+                except ToolMissing as exc:
+                    if target.tool is not None or len(targets) == 1:
+                        self.stderr.write(f"Not checked: {exc}")
+                except ValidationFailed as exc:
+                    prefix = f"{target.filename}: " if len(targets) > 1 else ""
+                    raise CommandError(f"{name} check failed:\n{prefix}{exc}") from exc
+        self.stderr.write(f"Checked {name}: OK")
 
     def _diff(self, destinations: list[tuple[Path, RenderedFile]]) -> None:
         """Unified diff of each file on disk against what would be written; exit 1 when any differs."""
