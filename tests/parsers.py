@@ -152,7 +152,7 @@ def systemd_exec(line: str) -> list[str]:
 
 
 def _unquoted_word(line: str, i: int) -> tuple[str, int]:
-    """extract_first_word(EXTRACT_UNQUOTE|EXTRACT_CUNESCAPE) from ``line[i]`` (not whitespace): the word, where it ends."""
+    """extract_first_word(EXTRACT_UNQUOTE|EXTRACT_CUNESCAPE) at ``line[i]`` (not whitespace): the word, its end."""
     n = len(line)
     word: list[str] = []
     quote = None
