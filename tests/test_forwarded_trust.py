@@ -41,7 +41,8 @@ from tests.procs import (
     wait_until,
 )
 
-pytestmark = pytest.mark.e2e
+# One worker under -n (--dist loadgroup): the module-scoped servers start once.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-trust")]
 
 #: A peer outside the trust list of a plan that binds TCP; TRUSTED is inside it.
 UNTRUSTED = "127.0.0.2"
