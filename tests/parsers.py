@@ -9,6 +9,7 @@
   ExecStart= splitting (src/core/load-fragment.c config_parse_exec with
   extract_first_word(EXTRACT_UNQUOTE|EXTRACT_CUNESCAPE)), ``%`` specifiers and
   exec-time ``$`` expansion (systemd.service(5), "Command lines").
+- :func:`systemd_environment`: Environment= (the same word splitting, no ``$``).
 - :func:`systemd_env_file`: EnvironmentFile= (src/basic/env-file.c,
   parse_env_file_internal); tests/test_fuzz.py cross-checks it with bash.
 
@@ -143,31 +144,59 @@ def systemd_exec(line: str) -> list[str]:
             words.append(";")
             i += 2
             continue
-        word: list[str] = []
-        quote = None
-        while i < n:
-            c = line[i]
-            if quote is None and c in _WS:
-                break
-            if c == quote:
-                quote = None
-                i += 1
-            elif quote is None and c in "\"'":
-                quote = c
-                i += 1
-            elif c == "\\":
-                char, used = _cunescape_one(line, i + 1)
-                word.append(char)
-                i += 1 + used
-            else:
-                word.append(c)
-                i += 1
-        if quote is not None:
-            raise Structure("unterminated quote")
-        words.append("".join(word))
+        word, i = _unquoted_word(line, i)
+        words.append(word)
     if words and words[0][:1] in ("@", "-", ":", "+", "!"):
         raise Structure("exec prefix")
     return [_exec_variables(_specifiers(w)) for w in words]
+
+
+def _unquoted_word(line: str, i: int) -> tuple[str, int]:
+    """extract_first_word(EXTRACT_UNQUOTE|EXTRACT_CUNESCAPE) at ``line[i]`` (not whitespace): the word, its end."""
+    n = len(line)
+    word: list[str] = []
+    quote = None
+    while i < n:
+        c = line[i]
+        if quote is None and c in _WS:
+            break
+        if c == quote:
+            quote = None
+            i += 1
+        elif quote is None and c in "\"'":
+            quote = c
+            i += 1
+        elif c == "\\":
+            char, used = _cunescape_one(line, i + 1)
+            word.append(char)
+            i += 1 + used
+        else:
+            word.append(c)
+            i += 1
+    if quote is not None:
+        raise Structure("unterminated quote")
+    return "".join(word), i
+
+
+def systemd_environment(raw: str) -> dict[str, str]:
+    """The variables one Environment= value sets.
+
+    src/core/load-fragment.c config_parse_environ: words split like ExecStart=
+    (quotes, C escapes), ``%`` specifiers resolved, no ``$`` expansion. systemd
+    skips an invalid assignment with a warning; here it raises.
+    """
+    out: dict[str, str] = {}
+    i, n = 0, len(raw)
+    while True:
+        while i < n and raw[i] in _WS:
+            i += 1
+        if i >= n:
+            return out
+        word, i = _unquoted_word(raw, i)
+        key, eq, value = _specifiers(word).partition("=")
+        if not eq or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            raise Structure(f"not an assignment: {word!r}")
+        out[key] = value
 
 
 def systemd_unit(text: str) -> list[tuple[str, str, str]]:

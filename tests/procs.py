@@ -160,12 +160,22 @@ class Response:
         return json.loads(self.body)
 
 
-def http_get(address: Address, path: str, headers: Mapping[str, str] | None = None, timeout: float = 10.0) -> Response:
+def http_get(
+    address: Address,
+    path: str,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = 10.0,
+    *,
+    source: str | None = None,
+) -> Response:
+    """GET ``path``; ``source`` is the local address to connect from (TCP only: any of 127/8 on Linux loopback)."""
     conn: http.client.HTTPConnection
     if isinstance(address, str):
+        assert source is None, "a unix socket has no source address"
         conn = _UnixHTTPConnection(address, timeout)
     else:
-        conn = http.client.HTTPConnection(address[0], address[1], timeout=timeout)
+        source_address = None if source is None else (source, 0)
+        conn = http.client.HTTPConnection(address[0], address[1], timeout=timeout, source_address=source_address)
     try:
         request_headers = {"Host": "127.0.0.1", **(headers or {})}
         conn.request("GET", path, headers=request_headers)
