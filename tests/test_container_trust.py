@@ -24,7 +24,8 @@ import yaml
 from tests.test_containers import case_plan, dockerfile_instructions, rendered
 
 TRUST_FLAG = "--forwarded-allow-ips"
-TRUST_VARIABLE = "FORWARDED_ALLOW_IPS"
+#: deploykit.serverenv.TRUSTED_PROXIES: what deploykit.proxy trusts for granian and hypercorn.
+TRUST_VARIABLE = "DEPLOYKIT_SERVER_TRUSTED_PROXIES"
 
 
 def trust_lists(files: dict[str, str]) -> dict[str, str]:
@@ -59,11 +60,6 @@ def trust_lists(files: dict[str, str]) -> dict[str, str]:
     return found
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 13 hole: the container server trusts X-Forwarded-* from every peer by default "
-    "(CMD --forwarded-allow-ips '*'; granian/hypercorn: deploykit.proxy's in-image plan, '*'), no NetworkPolicy",
-)
 @pytest.mark.parametrize("server", ["uvicorn", "gunicorn", "granian", "hypercorn"])
 def test_the_server_in_the_image_does_not_trust_every_peer_by_default(server: str) -> None:
     with case_plan("uvicorn-redis-tls", SERVER=server) as plan:

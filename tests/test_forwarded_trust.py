@@ -147,8 +147,8 @@ def runasgi(request: pytest.FixtureRequest, workdir: Path) -> Iterator[Served]:
 
 #: daphne is not here: it trusts every peer by design (test_daphne_on_a_public_port_is_refused_or_warned).
 TRUST_RUNS = [
-    pytest.param(Run("granian"), marks=TRUST_HOLE),
-    pytest.param(Run("hypercorn"), marks=TRUST_HOLE),
+    Run("granian"),
+    Run("hypercorn"),
     Run("uvicorn"),
     Run("gunicorn"),
 ]
@@ -182,7 +182,6 @@ def test_production_settings_do_not_let_an_untrusted_peer_claim_https(runasgi: S
     assert (seen["scheme"], seen["is_secure"]) == ("http", False)
 
 
-@DAPHNE_HOLE
 def test_daphne_on_a_public_port_is_refused_or_warned(env: dict[str, str], workdir: Path) -> None:
     """daphne has no trust list: on a non-loopback port, runasgi must refuse it or say W001.
 
@@ -245,8 +244,8 @@ def systemd(request: pytest.FixtureRequest, env: dict[str, str], workdir: Path) 
 
 
 SYSTEMD_RUNS = [
-    pytest.param("granian", marks=TRUST_HOLE),
-    pytest.param("hypercorn", marks=TRUST_HOLE),
+    "granian",
+    "hypercorn",
     "uvicorn",
 ]
 
@@ -267,7 +266,7 @@ def test_systemd_unit_believes_the_local_proxy(systemd: Served) -> None:
 
 ROOT_PATH_RUNS = [
     Run("uvicorn", ("--root-path", PREFIX)),
-    pytest.param(Run("gunicorn", ("--root-path", PREFIX)), marks=ROOT_PATH_HOLE),
+    Run("gunicorn", ("--root-path", PREFIX)),
     Run("hypercorn", ("--root-path", PREFIX)),
     Run("granian", ("--root-path", PREFIX)),
     Run("daphne", ("--root-path", PREFIX)),
@@ -287,8 +286,8 @@ def test_the_command_line_root_path_reaches_the_app(runasgi: Served) -> None:
 
 
 PREFIXED_RUNS = [
-    pytest.param(Run("uvicorn", ("--root-path", PREFIX)), marks=UVICORN_PREFIX_HOLE),
-    pytest.param(Run("gunicorn", ("--root-path", PREFIX)), marks=UVICORN_PREFIX_HOLE),
+    Run("uvicorn", ("--root-path", PREFIX)),
+    Run("gunicorn", ("--root-path", PREFIX)),
     Run("hypercorn", ("--root-path", PREFIX)),
     Run("granian", ("--root-path", PREFIX)),
     Run("daphne", ("--root-path", PREFIX)),
