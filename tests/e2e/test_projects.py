@@ -193,8 +193,10 @@ def copy_project(project: Project, workdir: Path, redis: RedisServer) -> tuple[P
     return target, project_env(target, **extra)
 
 
-#: Names a refusal must mention (the setting that cannot work).
-SETTING_NAMES = re.compile(r"CHANNEL_LAYERS|DEPLOYKIT|REDIS_URL|ASGI_APPLICATION|WORKERS|PROCESSES")
+#: A refusal: runasgi's CommandError naming the setting that cannot work (not a note or a server's log line).
+SETTING_NAMES = re.compile(
+    r"^CommandError: .*(CHANNEL_LAYERS|DEPLOYKIT|REDIS_URL|ASGI_APPLICATION|WORKERS|PROCESSES)", re.M
+)
 
 
 @pytest.fixture(scope="module", params=STACKS)
@@ -235,7 +237,11 @@ def stack(request: pytest.FixtureRequest, redis: RedisServer) -> Iterator[Projec
         yield stack
     finally:
         for outcome in stack.outcomes:
-            outcome.proc.stop(timeout=15)
+            stopped = outcome.proc.stop(timeout=15)
+            print(
+                f"{project.name}/{server}: {outcome.proc.name} stopped in {stopped.seconds:.1f}s "
+                f"(killed: {stopped.killed})"
+            )
         if stack.nginx is not None:
             stack.nginx.stop()
         shutil.rmtree(workdir, ignore_errors=True)
