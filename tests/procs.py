@@ -364,3 +364,89 @@ def cleanup_dir(path: Path) -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+# -- The real-shaped projects of tests/projects/ (issue 12) ----------------------------------------
+
+#: Small Django + Channels projects written the way real ones are (tests/projects/README.md).
+PROJECTS = REPO / "tests" / "projects"
+
+
+def project_env(project_dir: Path, *extra_path: Path, **extra: str) -> dict[str, str]:
+    """The environment of a command run in a project: its directory (and ``extra_path``) on PYTHONPATH.
+
+    Nothing of the suite's own settings leaks in (DJANGO_SETTINGS_MODULE, DEPLOYKIT_*): the
+    project's manage.py chooses its settings unless ``extra`` names them.
+    """
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DEPLOYKIT_", "PYTEST_", "DJANGO_", "FORCE_SCRIPT", "PYTHONPATH"))
+    }
+    env["PYTHONPATH"] = os.pathsep.join(str(p) for p in (project_dir, *extra_path))
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+def project_manage(
+    project_dir: Path, env: Mapping[str, str], *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """``manage.py ARGS`` in ``project_dir``, run to completion whatever its exit code."""
+    return subprocess.run(
+        [PYTHON, "manage.py", *args], cwd=project_dir, env=dict(env), capture_output=True, text=True, timeout=timeout
+    )
+
+
+def settings_variant(directory: Path, name: str, base: str, body: str) -> Path:
+    """Write settings module ``name`` (``from BASE import *`` + ``body``) in ``directory``; put it on PYTHONPATH."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{name}.py").write_text(f"from {base} import *  # noqa: F403\n{body}\n")
+    return directory
+
+
+@dataclass
+class Outcome:
+    """What ``runasgi`` did: ``refused`` (exited on its own, with its output) or started (``proc`` is serving)."""
+
+    proc: Proc
+    refused: bool
+    returncode: int | None
+    output: str
+
+
+def start_or_refuse(
+    name: str,
+    project_dir: Path,
+    env: Mapping[str, str],
+    args: list[str],
+    address: Address,
+    log_dir: Path,
+    path: str = "/",
+    timeout: float = STARTUP_TIMEOUT,
+) -> Outcome:
+    """Start ``manage.py runasgi ARGS``: wait until ``path`` answers at ``address`` (any status) or the process exits.
+
+    A process that neither answers nor exits within ``timeout`` fails the test (its log in the message).
+    The caller stops ``outcome.proc`` when it started.
+    """
+    proc = Proc(name, [PYTHON, "manage.py", "runasgi", *args], log_dir=log_dir, env=env, cwd=project_dir)
+
+    def settled() -> bool:
+        if not proc.alive():
+            return True
+        try:
+            http_get(address, path, timeout=2)
+            return True
+        except OSError:
+            return False
+
+    try:
+        wait_until(settled, timeout, f"{name} to answer at {address}{path} or exit", interval=0.1)
+    except AssertionError as exc:
+        proc.stop(timeout=5)
+        raise AssertionError(f"{exc}\n{name} log:\n{proc.log()[-3000:]}") from None
+    if not proc.alive():
+        proc.popen.wait(5)
+        return Outcome(proc, True, proc.popen.returncode, proc.log())
+    return Outcome(proc, False, None, proc.log())
