@@ -117,22 +117,8 @@ def test_every_project_passes_plain_check(project: Path, settings: str) -> None:
     "server",
     [
         "daphne",
-        pytest.param(
-            "uvicorn",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason='issue 12 item 1: --lifespan on: both workers die with "No application configured for '
-                "scope type 'lifespan'\", uvicorn stops; runasgi exits 0 or 3 (both seen)",
-            ),
-        ),
-        pytest.param(
-            "gunicorn",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="issue 12 item 1: the gunicorn worker sets lifespan on: workers exit with code 3, "
-                "gunicorn exits 3",
-            ),
-        ),
+        "uvicorn",
+        "gunicorn",
         "granian",
         "hypercorn",
     ],
@@ -158,31 +144,10 @@ BROKEN_ASGI = "raise RuntimeError('the ASGI module fails at import')\n"
     "server",
     [
         "daphne",
-        pytest.param(
-            "uvicorn",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="issue 12 item 1: uvicorn --workers 2 restarts the failing children forever "
-                "(~70 tracebacks in 20 s) and never exits",
-            ),
-        ),
+        "uvicorn",
         "gunicorn",
-        pytest.param(
-            "granian",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="issue 12 item 1: granian loads deploykit.proxy:application, which imports the app lazily: "
-                "'ASGI Lifespan errored, continuing' and the server runs",
-            ),
-        ),
-        pytest.param(
-            "hypercorn",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="issue 12 item 1: hypercorn loads deploykit.proxy:application: 'ASGI Framework Lifespan "
-                "error, continuing without Lifespan support' and the server runs",
-            ),
-        ),
+        "granian",
+        "hypercorn",
     ],
 )
 def test_server_that_cannot_start_makes_runasgi_exit_nonzero(server: str, tmp: Path) -> None:
@@ -207,10 +172,6 @@ def test_server_that_cannot_start_makes_runasgi_exit_nonzero(server: str, tmp: P
 # -- 2. The channel layer that runs is the one the plan describes ---------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12 item 2: with README's snippet (REDIS_URL, no CHANNEL_LAYERS) get_channel_layer() is None",
-)
 def test_readme_snippet_gives_a_channel_layer() -> None:
     code = (
         "import django; django.setup(); import myproject.asgi; from channels.layers import get_channel_layer; "
@@ -229,9 +190,6 @@ DEPLOYKIT = {"WEBSOCKET_ROUTES": "chat.routing", "REDIS_URL": "redis://127.0.0.1
 """
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 12 item 2: REDIS_URL without CHANNEL_LAYERS: check --deploy reports no error"
-)
 def test_check_reports_the_missing_channel_layer(tmp: Path) -> None:
     settings_variant(tmp, "no_layer", "myproject.settings", NO_LAYER)
     env = env_for(README_PROJECT, tmp, DJANGO_SETTINGS_MODULE="no_layer")
@@ -240,10 +198,6 @@ def test_check_reports_the_missing_channel_layer(tmp: Path) -> None:
     assert "CHANNEL_LAYERS" in done.stderr, output(done)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12 item 2: REDIS_URL without CHANNEL_LAYERS: runasgi starts 2 uvicorn workers with no layer",
-)
 def test_runasgi_refuses_several_processes_without_a_channel_layer(tmp: Path) -> None:
     settings_variant(tmp, "no_layer", "myproject.settings", NO_LAYER)
     env = env_for(README_PROJECT, tmp, DJANGO_SETTINGS_MODULE="no_layer")
@@ -256,11 +210,6 @@ def test_runasgi_refuses_several_processes_without_a_channel_layer(tmp: Path) ->
     assert "CHANNEL_LAYERS" in outcome.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12 item 2: REDIS_URL and CHANNEL_LAYERS disagree: the unit's IPAddressAllow follows REDIS_URL "
-    "(localhost) and blocks the Redis the app uses (10.0.0.5)",
-)
 def test_systemd_allow_list_admits_the_redis_the_app_uses(tmp: Path) -> None:
     body = """
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -282,21 +231,11 @@ DEPLOYKIT = {"REDIS_URL": "redis://127.0.0.1:6379/0"}
 # -- 3. Third-party channel layers ------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12 item 3: deployconfig channels writes channels_redis hosts "
-    '("redis://localhost:6379", socket_timeout) under channels_postgres.core.PostgresChannelLayer',
-)
 def test_channels_target_writes_no_redis_hosts_under_a_postgres_layer() -> None:
     done = project_manage(THIRDPARTY, env_for(THIRDPARTY), "deployconfig", "channels")
     assert "redis://" not in done.stdout, output(done)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12 item 3: channels_rabbitmq with host amqp://...@10.1.2.3: the unit's IPAddressAllow has "
-    "localhost only (the plan assumed redis://localhost:6379): the broker is blocked",
-)
 def test_systemd_allow_list_admits_a_rabbitmq_broker() -> None:
     env = env_for(THIRDPARTY, DJANGO_SETTINGS_MODULE="brokersite.settings_rabbitmq")
     done = project_manage(THIRDPARTY, env, "deployconfig", "systemd")
@@ -306,11 +245,6 @@ def test_systemd_allow_list_admits_a_rabbitmq_broker() -> None:
     assert not deny or "10.1.2.3" in allow or " any" in f" {allow}", allow
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12 item 3: a channels_rabbitmq layer is planned as Redis (kind redis, host redis://localhost:6379) "
-    "and no note says what deploykit could not tell",
-)
 def test_plan_says_what_it_could_not_tell_about_an_unknown_layer(tmp: Path) -> None:
     """An unknown BACKEND (the project's own class) with a broker URL in CONFIG: never described as Redis."""
     body = """
@@ -327,11 +261,6 @@ CHANNEL_LAYERS = {"default": {"BACKEND": "brokersite.layers.BrokerLayer",
 # -- 4. runasgi starts a configuration that will crash at runtime --------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12 item 4: the tutorial's CHANNEL_LAYERS (redis-py 8 default 5 s read timeout, W009 under "
-    "check --deploy) starts: runasgi runs only the non-deploy checks",
-)
 def test_runasgi_stops_on_a_layer_that_drops_idle_websockets(tmp: Path) -> None:
     port = free_port()
     args = ["--server", "daphne", "--bind", f"127.0.0.1:{port}"]
@@ -348,22 +277,8 @@ def test_runasgi_stops_on_a_layer_that_drops_idle_websockets(tmp: Path) -> None:
 @pytest.mark.parametrize(
     "server",
     [
-        pytest.param(
-            "uvicorn",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="issue 12 item 5: runtime dir created 0755 and uvicorn's socket srwxrwxrwx while forwarded "
-                "headers are trusted from '*': any local user can forge X-Forwarded-For",
-            ),
-        ),
-        pytest.param(
-            "daphne",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="issue 12 item 5: runtime dir created 0755 and daphne's socket world-writable "
-                "(umask 022 gives srwxr-xr-x; connect needs only w) while daphne trusts the headers",
-            ),
-        ),
+        "uvicorn",
+        "daphne",
     ],
 )
 def test_hand_run_socket_is_not_reachable_by_other_users(server: str, tmp: Path) -> None:
@@ -393,11 +308,6 @@ def test_hand_run_socket_is_not_reachable_by_other_users(server: str, tmp: Path)
 # -- 6. SQLite under the generated unit --------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12 item 6: SQLite in BASE_DIR but the unit (ProtectSystem=strict) has ReadWritePaths= for "
-    "MEDIA_ROOT only: writes to db.sqlite3 fail",
-)
 def test_systemd_unit_can_write_the_sqlite_database() -> None:
     done = project_manage(ENVSETTINGS, env_for(ENVSETTINGS), "deployconfig", "systemd")
     if done.returncode != 0:
@@ -420,11 +330,6 @@ def test_systemd_unit_can_write_the_sqlite_database() -> None:
 UPLOAD_BYTES = 5 * 1024 * 1024
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12 item 7: client_max_body_size 2621440 (max of DATA_UPLOAD_/FILE_UPLOAD_MAX_MEMORY_SIZE), "
-    "which limit no file upload in Django: nginx answers 413 to a 5 MB upload Django accepts",
-)
 def test_nginx_body_limit_lets_file_uploads_through() -> None:
     done = project_manage(ENVSETTINGS, env_for(ENVSETTINGS), "deployconfig", "nginx")
     assert done.returncode == 0, output(done)
@@ -568,7 +473,6 @@ def test_install_md_gets_the_certificate_before_testing_the_tls_site(tmp: Path) 
         pytest.param('DEPLOYKIT = {"SOKET": "/run/mysite/mysite.sock"}', "SOCKET", id="SOKET"),
     ],
 )
-@pytest.mark.xfail(strict=True, reason="issue 12 item 11: unknown DEPLOYKIT keys pass check --deploy silently")
 def test_check_names_the_closest_key_for_a_typo(body: str, expected: str, tmp: Path) -> None:
     settings_variant(tmp, "typo", "mysite.settings", body)
     done = project_manage(TUTORIAL, env_for(TUTORIAL, tmp, DJANGO_SETTINGS_MODULE="typo"), "check", "--deploy")
@@ -579,9 +483,6 @@ def test_check_names_the_closest_key_for_a_typo(body: str, expected: str, tmp: P
     ), output(done)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 12 item 11: SOCKET and BIND both set: BIND is dropped silently (the unit binds SOCKET)"
-)
 def test_socket_and_bind_together_are_reported(tmp: Path) -> None:
     body = 'DEPLOYKIT = {"SOCKET": "/run/mysite/mysite.sock", "BIND": "127.0.0.1:8000"}'
     settings_variant(tmp, "both", "mysite.settings", body)
@@ -592,11 +493,6 @@ def test_socket_and_bind_together_are_reported(tmp: Path) -> None:
     assert reported, f"{output(check)}\n{output(unit)}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12 item 11: SOCKET outside RUNTIME_DIRECTORY renders a unit (ProtectSystem=strict) that "
-    "cannot create its socket, silently",
-)
 def test_socket_outside_the_runtime_directory_is_reported(tmp: Path) -> None:
     settings_variant(tmp, "elsewhere", "mysite.settings", 'DEPLOYKIT = {"SOCKET": "/srv/mysite/mysite.sock"}')
     env = env_for(TUTORIAL, tmp, DJANGO_SETTINGS_MODULE="elsewhere")
@@ -616,11 +512,6 @@ def test_socket_outside_the_runtime_directory_is_reported(tmp: Path) -> None:
 BAD_IMAGE = 'DEPLOYKIT = {**DEPLOYKIT, "PYTHON_IMAGE": "python"}'  # no tag or digest
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12 item 12: an invalid PYTHON_IMAGE makes plain 'manage.py check' fail (deploykit.E001), "
-    "which blocks migrate and runserver",
-)
 def test_invalid_container_setting_does_not_fail_plain_check(tmp: Path) -> None:
     settings_variant(tmp, "bad_image", "myproject.settings", BAD_IMAGE)
     env = env_for(README_PROJECT, tmp, DJANGO_SETTINGS_MODULE="bad_image")
@@ -631,11 +522,6 @@ def test_invalid_container_setting_does_not_fail_plain_check(tmp: Path) -> None:
     assert dockerfile.returncode != 0 and "PYTHON_IMAGE" in dockerfile.stderr, output(dockerfile)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12 item 12: build_application() builds the whole plan: importing asgi.py raises SpecError "
-    "on an invalid PYTHON_IMAGE",
-)
 def test_invalid_container_setting_does_not_break_asgi_import(tmp: Path) -> None:
     settings_variant(tmp, "bad_image", "myproject.settings", BAD_IMAGE)
     env = env_for(README_PROJECT, tmp, DJANGO_SETTINGS_MODULE="bad_image")

@@ -10,8 +10,9 @@ naming the setting, and the other tests skip.
 
 The matrix is a subset, for time (the whole module must stay well under 3 minutes on 2 cores):
 
-- tutorial x all five servers: the lifespan behaviour (item 1) differs per server;
-- envsettings x daphne (the one server that starts it today; uploads, item 7) and uvicorn (item 1);
+- tutorial as the docs write it (refused: W009) and as runasgi's hint fixes it, under all five servers
+  (the lifespan behaviour, item 1, differs per server);
+- envsettings x daphne (uploads, item 7) and uvicorn (item 1);
 - readme x uvicorn: README's snippet as printed (item 2);
 - thirdparty: not here. channels_postgres needs a PostgreSQL server run as a non-root user and its
   migrations; its unit-level failures (item 3) are in tests/test_projects.py.
@@ -44,6 +45,7 @@ from tests.procs import (
     http_get,
     project_env,
     project_manage,
+    settings_variant,
     short_tmpdir,
     start_or_refuse,
 )
@@ -61,32 +63,34 @@ class Project:
     #: STATIC_ROOT relative to the project's directory; None: the settings set none.
     static_root: str | None
     ws_path: str = "/ws/chat/lobby/"
+    #: The project after the user followed runasgi's W009 hint (hosts as deployconfig channels writes them).
+    hinted: bool = False
 
 
 TUTORIAL = Project("tutorial", "/chat/", "staticfiles")
+TUTORIAL_HINTED = Project("tutorial", "/chat/", "staticfiles", hinted=True)
+#: What runasgi's W009 hint says to write: no redis-py read timeout (channels_redis#422).
+HINTED_SETTINGS = """
+import os
+
+CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [
+    {"address": f"redis://127.0.0.1:{os.environ['REDIS_PORT']}", "socket_timeout": None}
+]
+"""
 ENVSETTINGS = Project("envsettings", "/", "static_collected")
-README = Project("readme", "/chat/", None)
+README = Project("readme", "/chat/", "staticfiles")
 
 
-def item1(server: str, detail: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(
-        strict=True,
-        reason=f"issue 12 item 1: {server} runs the app with lifespan on; a ProtocolTypeRouter without 'lifespan' "
-        f"fails startup ({detail}): nothing answers",
-    )
-
-
-UVICORN_DIES = "both uvicorn workers die, uvicorn stops, exit 0 or 3"
-GUNICORN_DIES = "the workers exit 3, gunicorn stops with 'Worker failed to boot'"
+SERVERS = ("daphne", "uvicorn", "gunicorn", "granian", "hypercorn")
 
 STACKS = [
-    pytest.param((TUTORIAL, "daphne"), id="tutorial-daphne"),
-    pytest.param((TUTORIAL, "uvicorn"), id="tutorial-uvicorn", marks=item1("uvicorn", UVICORN_DIES)),
-    pytest.param((TUTORIAL, "gunicorn"), id="tutorial-gunicorn", marks=item1("gunicorn", GUNICORN_DIES)),
-    pytest.param((TUTORIAL, "granian"), id="tutorial-granian"),
-    pytest.param((TUTORIAL, "hypercorn"), id="tutorial-hypercorn"),
+    # The tutorial as the Channels docs write it: redis-py 8's 5 s read timeout drops idle
+    # WebSockets (item 4), so runasgi refuses it, naming CHANNEL_LAYERS (test_refusal_names_the_setting).
+    pytest.param((TUTORIAL, "uvicorn"), id="tutorial-uvicorn"),
+    # The same project after following the refusal's hint, under every server.
+    *(pytest.param((TUTORIAL_HINTED, s), id=f"tutorial-hinted-{s}") for s in SERVERS),
     pytest.param((ENVSETTINGS, "daphne"), id="envsettings-daphne"),
-    pytest.param((ENVSETTINGS, "uvicorn"), id="envsettings-uvicorn", marks=item1("uvicorn", UVICORN_DIES)),
+    pytest.param((ENVSETTINGS, "uvicorn"), id="envsettings-uvicorn"),
     pytest.param((README, "uvicorn"), id="readme-uvicorn"),
 ]
 
@@ -97,21 +101,6 @@ ITEM8 = (
 #: (test name, stack id or "*") -> why it fails today.
 KNOWN_FAILURES = {
     ("test_foreign_host_is_closed_by_the_proxy", "*"): ITEM8,
-    ("test_websocket_message_crosses_processes", "readme-uvicorn"): (
-        "issue 12 item 2: README's snippet has REDIS_URL and no CHANNEL_LAYERS: get_channel_layer() is None "
-        "at runtime, the consumer's group_add raises and the handshake fails"
-    ),
-    ("test_static_file_served_by_nginx", "readme-uvicorn"): (
-        "issue 12 item 2: README's snippet is not a complete settings block: no STATIC_ROOT, so the nginx "
-        "site has no static location and nothing serves /static/"
-    ),
-    ("test_upload_through_nginx", "envsettings-daphne"): (
-        "issue 12 item 7: client_max_body_size 2621440: nginx answers 413 to a 5 MB upload Django accepts"
-    ),
-    ("test_idle_websocket_stays_open", "tutorial-daphne"): (
-        "issue 12 item 4: the tutorial's CHANNEL_LAYERS has redis-py 8's 5 s read timeout: the idle consumer "
-        "crashes after 5 s and the WebSocket closes, and runasgi started it without a word"
-    ),
 }
 
 
@@ -177,8 +166,11 @@ def copy_project(project: Project, workdir: Path, redis: RedisServer) -> tuple[P
     target = workdir / project.name
     shutil.copytree(PROJECTS / project.name, target, ignore=shutil.ignore_patterns("__pycache__", "db.sqlite3"))
     extra: dict[str, str] = {}
-    if project is TUTORIAL:
+    if project.name == "tutorial":
         extra["REDIS_PORT"] = str(redis.port)
+        if project.hinted:
+            settings_variant(target / "mysite", "settings_hinted", "mysite.settings", HINTED_SETTINGS)
+            extra["DJANGO_SETTINGS_MODULE"] = "mysite.settings_hinted"
     elif project is ENVSETTINGS:
         extra.update(SECRET_KEY="e2e-" + "k" * 50, ALLOWED_HOSTS="127.0.0.1,localhost", REDIS_URL=redis.url)
     elif project is README:

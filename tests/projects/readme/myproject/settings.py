@@ -116,4 +116,16 @@ DEFAULT_AUTO_FIELD = 'django.db.models.BigAutoField'
 # README "Install in your project", as printed; "..." is startproject's apps and the project's own (chat).
 INSTALLED_APPS = ['django.contrib.admin', 'django.contrib.auth', 'django.contrib.contenttypes', 'django.contrib.sessions', 'django.contrib.messages', 'django.contrib.staticfiles', "chat", "channels", "deploykit"]
 ASGI_APPLICATION = "myproject.asgi.application"
-DEPLOYKIT = {"WEBSOCKET_ROUTES": "chat.routing", "REDIS_URL": "redis://127.0.0.1:6379/0"}
+STATIC_ROOT = BASE_DIR / "staticfiles"  # collectstatic puts files here; the proxy serves them
+DEPLOYKIT = {"WEBSOCKET_ROUTES": "chat.routing"}
+# What runs: `manage.py deployconfig channels --redis-url redis://127.0.0.1:6379/0` prints it.
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [{"address": "redis://127.0.0.1:6379/0", "socket_timeout": None}],
+            "capacity": 1500,
+            "group_expiry": 86400,
+        },
+    },
+}
