@@ -391,11 +391,6 @@ def first_line(text: str, pattern: str) -> int:
     raise AssertionError(f"no line matches {pattern!r} in:\n{text}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12 item 9: INSTALL.md runs manage.py check/collectstatic/migrate (section 2) before the env "
-    "file and its secrets (section 3), and creates STATIC_ROOT after collectstatic",
-)
 def test_install_md_prepares_settings_before_the_first_manage_py(tmp: Path) -> None:
     text, _ = install_md(tmp, ENVSETTINGS)
     first_manage = first_line(text, r"manage\.py ")
@@ -405,11 +400,6 @@ def test_install_md_prepares_settings_before_the_first_manage_py(tmp: Path) -> N
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12 item 9: the settings read SECRET_KEY, ALLOWED_HOSTS, REDIS_URL from the environment at plan "
-    "time; the env file holds only DJANGO_SETTINGS_MODULE and INSTALL.md names none of them",
-)
 def test_install_md_names_the_environment_the_settings_read(tmp: Path) -> None:
     text, _ = install_md(tmp, ENVSETTINGS)
     env_file = (tmp / "deploy" / "env").read_text()
@@ -419,11 +409,6 @@ def test_install_md_names_the_environment_the_settings_read(tmp: Path) -> None:
         assert said, f"{name}: read by the settings, named by neither INSTALL.md nor env"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12 item 9: INSTALL.md runs pip install -r requirements.txt blindly; a requirements file "
-    "without deploykit or the server (uvicorn) goes unnoticed",
-)
 def test_install_checks_the_requirements_name_deploykit_and_the_server(tmp: Path) -> None:
     # A copy of the project with the requirements file a real project had: old Django, no deploykit, no server.
     project = tmp / "envsettings"
@@ -439,11 +424,6 @@ def test_install_checks_the_requirements_name_deploykit_and_the_server(tmp: Path
 # -- 10. TLS on a first install -------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12 item 10: INSTALL.md runs 'nginx -t && systemctl reload nginx' on the TLS site before "
-    "'certbot certonly' (nginx -t fails on the missing certificate), and has no renewal deploy hook",
-)
 def test_install_md_gets_the_certificate_before_testing_the_tls_site(tmp: Path) -> None:
     text, _ = install_md(
         tmp,

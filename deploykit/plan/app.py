@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from deploykit import validators as v
@@ -38,6 +41,7 @@ def build_app(r: Reader) -> App:
         base_dir=base,
         peer_hosts=_peer_hosts(),
         write_paths=_sqlite_directories(),
+        environment_names=settings_environment(settings_module),
     )
 
 
@@ -99,3 +103,37 @@ def _sqlite_directories() -> tuple[str, ...]:
 def _health_path(value: Any, label: str) -> str:
     path = v.url_path(value if str(value).endswith("/") else f"{value}/", label)
     return path if str(value).endswith("/") else path[:-1]
+
+
+#: ``os.environ["X"]``, ``os.environ.get("X")``, ``os.getenv("X")``, django-environ's ``env("X")``/``env.str("X")``.
+_ENV_READ_RE = re.compile(
+    r"""(?:os\.environ\s*\[|os\.environ\.get\(|os\.getenv\(|\benv(?:\.\w+)?\()\s*["']([A-Za-z_][A-Za-z0-9_]*)["']"""
+)
+
+
+def settings_environment(settings_module: str) -> tuple[str, ...]:
+    """Environment variables the settings read (found in their source), so INSTALL.md can say to set them.
+
+    The plan is computed from the shell's environment; the service gets the env
+    file's. Names the settings read must be in both, or the two disagree. The
+    settings module's own file, and its package's modules when the settings are
+    a package (``settings/base.py``, ``settings/production.py``).
+    """
+    try:
+        spec = importlib.util.find_spec(settings_module)
+    except (ImportError, ValueError):
+        return ()
+    if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
+        return ()
+    origin = Path(spec.origin)
+    files = [origin]
+    if origin.parent.name == "settings" or origin.name == "__init__.py":
+        files = sorted(origin.parent.glob("*.py"))
+    names: list[str] = []
+    for path in files:
+        try:
+            names += _ENV_READ_RE.findall(path.read_text(encoding="utf-8"))
+        except OSError:
+            continue
+    # DJANGO_SETTINGS_MODULE is written by deploykit itself.
+    return tuple(n for n in dict.fromkeys(names) if n != "DJANGO_SETTINGS_MODULE")

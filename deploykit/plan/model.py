@@ -221,6 +221,8 @@ class App:
     peer_hosts: tuple[str, ...] = ()
     #: Directories the app writes besides MEDIA_ROOT (an SQLite database's folder).
     write_paths: tuple[str, ...] = ()
+    #: Environment variables the settings read (INSTALL.md and the env file name them).
+    environment_names: tuple[str, ...] = ()
 
     @property
     def asgi_target(self) -> str:

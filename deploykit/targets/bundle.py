@@ -5,6 +5,9 @@ A function over the targets, not a target: nothing else special-cases it.
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 from deploykit.plan import Plan
 from deploykit.rendering import render
 from deploykit.servers import get_backend
@@ -16,6 +19,8 @@ NAME = "all"
 DESCRIPTION = "a folder with every file that fits the plan, and INSTALL.md (the commands, in order)"
 INSTALL_TEMPLATE = "deploykit/install/INSTALL.md"
 INSTALL_FILENAME = "INSTALL.md"
+BOOTSTRAP_TEMPLATE = "deploykit/nginx/bootstrap.conf"
+BOOTSTRAP_FILENAME = "nginx-bootstrap.conf"
 
 
 def parts(plan: Plan) -> list[Target]:
@@ -23,6 +28,52 @@ def parts(plan: Plan) -> list[Target]:
     from deploykit.targets import TARGETS
 
     return [t for t in (cls(plan) for cls in TARGETS.values() if cls.bundled) if t.applies()]
+
+
+#: The pip distribution each server comes in (daphne is a dependency of deploykit itself).
+SERVER_DISTRIBUTIONS = {"uvicorn": "uvicorn", "gunicorn": "gunicorn", "granian": "granian", "hypercorn": "hypercorn"}
+_REQUIREMENT_NAME_RE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def requirements_problems(plan: Plan) -> list[str]:
+    """What the project's requirements.txt lacks for this plan (a real one pinned Django 2.0 and had neither)."""
+    path = Path(plan.app.base_dir) / "requirements.txt"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return ["the project has no requirements.txt: INSTALL.md installs from it; list deploykit and the server"]
+    names = set()
+    for line in text.splitlines():
+        match = _REQUIREMENT_NAME_RE.match(line.split("#", 1)[0])
+        if match:
+            names.add(re.sub(r"[-_.]+", "-", match.group(1)).lower())
+    wanted = ["deploykit"]
+    server = SERVER_DISTRIBUTIONS.get(plan.server.backend)
+    if server is not None:
+        wanted.append(server)
+    missing = [
+        name
+        for name in wanted
+        if name not in names and not (name == server and "deploykit" in names and f"[{server}]" in text)
+    ]
+    if not missing:
+        return []
+    extra = f"deploykit[{server}]" if server else "deploykit"
+    return [
+        f"{path} does not list {' or '.join(missing)}: add '{extra}' to the requirements, or the server cannot start"
+    ]
+
+
+def bootstrap_site(plan: Plan) -> RenderedFile | None:
+    """An HTTP-only nginx site that serves the ACME webroot, for certbot's first certificate.
+
+    The TLS site names certificate files that do not exist before certbot runs,
+    so ``nginx -t`` fails on it: install this one first.
+    """
+    tls = plan.site.tls
+    if plan.site.proxy != "nginx" or tls is None or tls.acme_webroot is None or tls.certificate is None:
+        return None
+    return RenderedFile(BOOTSTRAP_FILENAME, render(BOOTSTRAP_TEMPLATE, {"plan": plan, "site": plan.site}))
 
 
 def install_guide(plan: Plan, targets: list[Target]) -> RenderedFile:
@@ -38,6 +89,8 @@ def install_guide(plan: Plan, targets: list[Target]) -> RenderedFile:
         "socket_dir": socket_dir,
         "env_dir": pm.env_file.rpartition("/")[0] or "/",
         "static_roots": [p for p in (plan.site.static_root, plan.site.media_root) if p],
+        "bootstrap": bootstrap_site(plan),
+        "requirements_problems": requirements_problems(plan),
     }
     return RenderedFile(INSTALL_FILENAME, render(INSTALL_TEMPLATE, context))
 
@@ -45,4 +98,6 @@ def install_guide(plan: Plan, targets: list[Target]) -> RenderedFile:
 def files(plan: Plan) -> list[RenderedFile]:
     """INSTALL.md first, then every part's files."""
     targets = parts(plan)
-    return [install_guide(plan, targets), *(f for t in targets for f in t.files())]
+    bootstrap = bootstrap_site(plan)
+    extra = [bootstrap] if bootstrap is not None else []
+    return [install_guide(plan, targets), *(f for t in targets for f in t.files()), *extra]

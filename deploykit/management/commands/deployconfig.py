@@ -70,6 +70,8 @@ class Command(BaseCommand):
             # A target that needs what the plan lacks (HEALTH_PATH) raises here, before anything is written.
             if target == bundle.NAME:
                 targets, files = bundle.parts(plan), bundle.files(plan)
+                for problem in bundle.requirements_problems(plan):
+                    self.stderr.write(f"deploykit: warning: {problem}")
             else:
                 targets = [TARGETS[target](plan)]
                 files = targets[0].files()
