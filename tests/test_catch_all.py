@@ -1,0 +1,101 @@
+"""Names outside the plan never reach the app; redirects go to the site's own name (issue 12 #8, issue 14 #4).
+
+The rendered files, read back by structure (crossplane for nginx, ``apachectl -S``
+for Apache's virtual-host order, ``caddy adapt`` for Caddy); tests/e2e/test_catch_all.py
+sends the requests to the real servers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deploykit.plan import Plan, build_plan
+from deploykit.targets.nginx import Nginx
+from tests import parsers
+
+CERT = {"TLS_CERTIFICATE": "/etc/ssl/c/fullchain.pem", "TLS_CERTIFICATE_KEY": "/etc/ssl/c/privkey.pem"}
+#: A wildcard first: the canonical name is the first plain one.
+NAMES = ["*.example.org", "example.org", "www.example.org"]
+
+
+def plan(tls: bool, **extra: Any) -> Plan:
+    return build_plan({"SERVER_NAMES": NAMES, **(CERT if tls else {}), **extra})
+
+
+# -- nginx ----------------------------------------------------------------------------------------
+
+
+def nginx_servers(p: Plan, tmp_path: Path) -> list[list[Any]]:
+    """The server{} blocks of the rendered site, comments dropped: [[name, args, block], ...] each."""
+    path = tmp_path / "site.conf"
+    path.write_text(Nginx(p).render(), encoding="utf-8")
+
+    def strip(tree: list[Any]) -> list[Any]:
+        return [[n, a, strip(b) if b is not None else None] for n, a, b in tree if n != "#"]
+
+    return [block for name, _, block in strip(parsers.nginx_tree(path)) if name == "server"]
+
+
+def directives(server: list[Any], name: str) -> list[list[str]]:
+    return [args for n, args, _ in server if n == name]
+
+
+def catch_alls(servers: list[list[Any]]) -> list[list[Any]]:
+    return [s for s in servers if any("default_server" in args for args in directives(s, "listen"))]
+
+
+@pytest.mark.parametrize("tls", [False, True])
+def test_nginx_default_server_closes_for_other_names(tls: bool, tmp_path: Path) -> None:
+    servers = nginx_servers(plan(tls), tmp_path)
+    defaults = catch_alls(servers)
+    named = [s for s in servers if s not in defaults]
+    # One catch-all per port the site listens on, on exactly the site's listen addresses.
+    assert len(defaults) == (2 if tls else 1)
+    site_listens = sorted(tuple(a) for s in named for a in directives(s, "listen"))
+    default_listens = sorted(
+        tuple(x for x in a if x != "default_server") for s in defaults for a in directives(s, "listen")
+    )
+    assert default_listens == sorted(set(site_listens))
+    for server in defaults:
+        assert all("default_server" in a for a in directives(server, "listen"))
+        assert directives(server, "return") == [["444"]]
+        assert directives(server, "server_name") == []
+    # The named servers never claim default_server, and all carry every name.
+    for server in named:
+        assert directives(server, "server_name") == [NAMES]
+
+
+def test_nginx_tls_default_server_rejects_the_handshake_under_the_sites_tls_policy(tmp_path: Path) -> None:
+    servers = nginx_servers(plan(True), tmp_path)
+    (tls_default,) = [s for s in catch_alls(servers) if any("ssl" in a for a in directives(s, "listen"))]
+    assert directives(tls_default, "ssl_reject_handshake") == [["on"]]
+    assert directives(tls_default, "ssl_certificate") == []
+    # The default server's TLS settings govern the handshake on its address: the same policy as the site's.
+    (site,) = [s for s in servers if directives(s, "ssl_certificate")]
+    for name in ("ssl_protocols", "ssl_ciphers", "ssl_prefer_server_ciphers", "ssl_session_tickets"):
+        assert directives(tls_default, name) == directives(site, name) != []
+
+
+def test_nginx_tls_with_an_ip_name_keeps_the_handshake(tmp_path: Path) -> None:
+    """A client that asks for an IP address sends no SNI: the default server must complete the handshake."""
+    servers = nginx_servers(build_plan({"SERVER_NAMES": ["example.org", "192.0.2.10"], **CERT}), tmp_path)
+    (tls_default,) = [s for s in catch_alls(servers) if any("ssl" in a for a in directives(s, "listen"))]
+    assert directives(tls_default, "ssl_reject_handshake") == []
+    assert directives(tls_default, "ssl_certificate") == [[CERT["TLS_CERTIFICATE"]]]
+    assert directives(tls_default, "return") == [["444"]]
+
+
+@pytest.mark.parametrize(("https_port", "location"), [(443, "https://example.org"), (8443, "https://example.org:8443")])
+def test_nginx_redirect_goes_to_the_canonical_name(https_port: int, location: str, tmp_path: Path) -> None:
+    p = plan(True, HTTPS_PORT=https_port, ACME_WEBROOT="/var/www/acme")
+    text = Nginx(p).render()
+    assert "$host" not in text and "$http_host$request_uri" not in text
+    servers = nginx_servers(p, tmp_path)
+    (redirect,) = [s for s in servers if s not in catch_alls(servers) and not directives(s, "ssl_certificate")]
+    locations = {tuple(args): block for name, args, block in redirect if name == "location"}
+    assert directives(locations[("/",)], "return") == [["301", f"{location}$request_uri"]]
+    # The ACME webroot stays on port 80 for the plan's names.
+    assert directives(locations[("^~", "/.well-known/acme-challenge/")], "root") == [["/var/www/acme"]]
