@@ -7,14 +7,20 @@ sends the requests to the real servers.
 
 from __future__ import annotations
 
+import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from deploykit import quoting
 from deploykit.plan import Plan, build_plan
+from deploykit.targets.apache import Apache, check_conf
 from deploykit.targets.nginx import Nginx
+from deploykit.targets.tooling import with_standin_certificates
 from tests import parsers
+from tests.conftest import require_tool
 
 CERT = {"TLS_CERTIFICATE": "/etc/ssl/c/fullchain.pem", "TLS_CERTIFICATE_KEY": "/etc/ssl/c/privkey.pem"}
 #: A wildcard first: the canonical name is the first plain one.
@@ -99,3 +105,43 @@ def test_nginx_redirect_goes_to_the_canonical_name(https_port: int, location: st
     assert directives(locations[("/",)], "return") == [["301", f"{location}$request_uri"]]
     # The ACME webroot stays on port 80 for the plan's names.
     assert directives(locations[("^~", "/.well-known/acme-challenge/")], "root") == [["/var/www/acme"]]
+
+
+# -- Apache ---------------------------------------------------------------------------------------
+
+
+def apache_vhosts(p: Plan, tmp_path: Path) -> str:
+    """``apachectl -S``: Apache's own view of which virtual host is the default per address."""
+    site = tmp_path / "site.conf"
+    site.write_text(with_standin_certificates(p, Apache(p).render(), tmp_path, quoting.apache), encoding="utf-8")
+    conf = check_conf(tmp_path, site)
+    done = subprocess.run(
+        [require_tool("apachectl"), "-d", str(tmp_path), "-f", str(conf), "-S"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.parametrize("tls", [False, True])
+def test_apache_first_virtual_host_refuses_other_names(tls: bool, tmp_path: Path) -> None:
+    p = plan(tls, HTTP_PORT=8080, HTTPS_PORT=8443)
+    dump = apache_vhosts(p, tmp_path)
+    print(dump)
+    ports = (8080, 8443) if tls else (8080,)
+    for port in ports:
+        assert re.search(rf"\*:{port} +is a NameVirtualHost\n +default server catch-all\.invalid ", dump), dump
+    # The catch-all blocks answer 421 before anything else runs.
+    text = Apache(p).render()
+    blocks = re.findall(r"<VirtualHost [^>]+>\n(.*?)</VirtualHost>", text, re.S)
+    catch_all_blocks = [b for b in blocks if "ServerName catch-all.invalid" in b]
+    assert len(catch_all_blocks) == len(ports)
+    for block in catch_all_blocks:
+        assert "RewriteRule ^ - [R=421,L]" in block
+        assert "ProxyPass" not in block and "ServerAlias" not in block
+
+
+@pytest.mark.parametrize(("https_port", "location"), [(443, "https://example.org"), (8443, "https://example.org:8443")])
+def test_apache_redirect_goes_to_the_canonical_name(https_port: int, location: str) -> None:
+    text = Apache(plan(True, HTTPS_PORT=https_port)).render()
+    assert "%{SERVER_NAME}" not in text and "%{HTTP_HOST}" not in text
+    assert f'RewriteRule ^ "{location}%{{REQUEST_URI}}" [R=301,L]' in text

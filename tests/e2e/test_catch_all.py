@@ -20,9 +20,11 @@ from django.test import override_settings
 
 from deploykit import quoting
 from deploykit.plan import Plan, build_plan
+from deploykit.targets.apache import Apache, check_conf
 from deploykit.targets.nginx import Nginx as NginxTarget
 from deploykit.targets.tooling import with_standin_certificates
-from tests.procs import Nginx, free_port, short_tmpdir
+from tests.conftest import require_tool
+from tests.procs import Nginx, Proc, free_port, short_tmpdir, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-catch-all")]
 
@@ -119,6 +121,14 @@ def listening(port: int) -> bool:
     return False
 
 
+def started(proc: Proc, port: int) -> None:
+    """Wait until ``proc`` listens on ``port``; fail with its log if it exits or never does."""
+    try:
+        wait_until(lambda: proc.alive() and listening(port), 15, f"{proc.name} on port {port}")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{proc.log()}") from None
+
+
 # -- nginx ----------------------------------------------------------------------------------------
 
 
@@ -170,3 +180,48 @@ def test_nginx_tls_redirects_to_the_canonical_name_and_rejects_other_names(workd
     assert no_sni is not None
     assert named.startswith(b"HTTP/1.1 200 ") and named.endswith(MARKER_TEXT.encode())
     assert smuggled == b""
+
+
+# -- Apache ---------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def apache_serving(workdir: Path, plan: Plan) -> Iterator[str]:
+    apache2 = require_tool("apache2")
+    root = workdir / "apache"
+    root.mkdir()
+    site = root / "site.conf"
+    text = with_standin_certificates(plan, Apache(plan).render(), root, quoting.apache)
+    site.write_text(text)
+    conf = check_conf(root, site)
+    # As root, the children drop to User: give them one that exists.
+    conf.write_text(conf.read_text() + "TypesConfig /etc/mime.types\nUser nobody\nGroup nogroup\n")
+    proc = Proc("apache", [apache2, "-d", str(root), "-f", str(conf), "-DFOREGROUND"], log_dir=root)
+    try:
+        started(proc, plan.site.http_port)
+        yield text
+    finally:
+        proc.stop(timeout=10)
+
+
+@pytest.mark.parametrize("tls", [False, True])
+def test_apache_refuses_other_names(workdir: Path, tls: bool) -> None:
+    plan = make_plan(workdir, "apache", tls, free_port(), free_port())
+    http, https = plan.site.http_port, plan.site.https_port
+    with apache_serving(workdir, plan):
+        foreign = exchange(http, FOREIGN, f"/static/{MARKER}")
+        named = exchange(http, "www.app.example", f"/static/{MARKER}?x=1")
+        if tls:
+            foreign_tls = exchange(https, FOREIGN, f"/static/{MARKER}", sni=FOREIGN)
+            named_tls = exchange(https, "app.example", f"/static/{MARKER}", sni="app.example")
+    print(f"Apache tls={tls}, Host {FOREIGN}: {status_and_location(foreign)}")
+    print(f"Apache tls={tls}, Host www.app.example: {status_and_location(named)}")
+    assert status_and_location(foreign) == (421, None)
+    if tls:
+        assert status_and_location(named) == (301, f"https://app.example:{https}/static/{MARKER}?x=1")
+        print(f"Apache TLS, SNI {FOREIGN}: {status_and_location(foreign_tls)}")
+        print(f"Apache TLS, SNI app.example: {named_tls.splitlines()[0]!r}")
+        assert status_and_location(foreign_tls) == (421, None)
+        assert named_tls.startswith(b"HTTP/1.1 200 ") and named_tls.endswith(MARKER_TEXT.encode())
+    else:
+        assert named.startswith(b"HTTP/1.1 200 ") and named.endswith(MARKER_TEXT.encode())
