@@ -7,6 +7,7 @@ sends the requests to the real servers.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 from deploykit import quoting
 from deploykit.plan import Plan, build_plan
 from deploykit.targets.apache import Apache, check_conf
+from deploykit.targets.caddy import Caddy
 from deploykit.targets.nginx import Nginx
 from deploykit.targets.tooling import with_standin_certificates
 from tests import parsers
@@ -145,3 +147,62 @@ def test_apache_redirect_goes_to_the_canonical_name(https_port: int, location: s
     text = Apache(plan(True, HTTPS_PORT=https_port)).render()
     assert "%{SERVER_NAME}" not in text and "%{HTTP_HOST}" not in text
     assert f'RewriteRule ^ "{location}%{{REQUEST_URI}}" [R=301,L]' in text
+
+
+# -- Caddy ----------------------------------------------------------------------------------------
+
+
+def caddy_routes(p: Plan, tmp_path: Path) -> dict[str, Any]:
+    """The servers of ``caddy adapt``'s JSON, by listen address."""
+    caddyfile = tmp_path / "Caddyfile"
+    caddyfile.write_text(with_standin_certificates(p, Caddy(p).render(), tmp_path, quoting.caddy), encoding="utf-8")
+    env = {
+        "HOME": str(tmp_path),
+        "XDG_DATA_HOME": str(tmp_path),
+        "XDG_CONFIG_HOME": str(tmp_path),
+        "PATH": "/usr/bin:/bin",
+    }
+    done = subprocess.run(
+        [require_tool("caddy"), "adapt", "--adapter", "caddyfile", "--config", str(caddyfile)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    servers = json.loads(done.stdout)["apps"]["http"]["servers"]
+    return {",".join(s["listen"]): s for s in servers.values()}
+
+
+def _hosts(route: dict[str, Any]) -> list[str] | None:
+    for match in route.get("match", []):
+        if "host" in match:
+            return sorted(match["host"])
+    return None
+
+
+def _handlers(route: dict[str, Any]) -> str:
+    return json.dumps(route.get("handle", []))
+
+
+@pytest.mark.parametrize("tls", [False, True])
+def test_caddy_http_port_aborts_other_names(tls: bool, tmp_path: Path) -> None:
+    servers = caddy_routes(plan(tls, HTTP_PORT=8080, HTTPS_PORT=8443), tmp_path)
+    routes = servers[":8080"]["routes"]
+    # The last route has no host matcher: every other name, closed without a response.
+    assert _hosts(routes[-1]) is None
+    assert '"abort": true' in _handlers(routes[-1])
+    assert all(_hosts(r) == sorted(NAMES) for r in routes[:-1])
+    if tls:
+        (redirect,) = routes[:-1]
+        assert "https://example.org:8443{http.request.uri}" in _handlers(redirect)
+        assert "{http.request.host}" not in _handlers(redirect)
+
+
+@pytest.mark.parametrize("tls", [False, True])
+def test_caddy_serves_the_site_only_for_its_names_and_ports(tls: bool, tmp_path: Path) -> None:
+    """No server on a port the plan does not use, and no site route without the plan's names."""
+    servers = caddy_routes(plan(tls, HTTP_PORT=8080, HTTPS_PORT=8443), tmp_path)
+    assert sorted(servers) == ([":8080", ":8443"] if tls else [":8080"])
+    for listen, server in servers.items():
+        for route in server["routes"]:
+            assert _hosts(route) == sorted(NAMES) or '"abort": true' in _handlers(route), (listen, route)

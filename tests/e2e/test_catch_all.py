@@ -11,7 +11,7 @@ import contextlib
 import shutil
 import socket
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from django.test import override_settings
 from deploykit import quoting
 from deploykit.plan import Plan, build_plan
 from deploykit.targets.apache import Apache, check_conf
+from deploykit.targets.caddy import Caddy
 from deploykit.targets.nginx import Nginx as NginxTarget
 from deploykit.targets.tooling import with_standin_certificates
 from tests.conftest import require_tool
@@ -121,12 +122,31 @@ def listening(port: int) -> bool:
     return False
 
 
-def started(proc: Proc, port: int) -> None:
-    """Wait until ``proc`` listens on ``port``; fail with its log if it exits or never does."""
+@contextlib.contextmanager
+def running(name: str, argv: list[str], root: Path, port: int, env: dict[str, str] | None = None) -> Iterator[None]:
+    """``argv`` started for the block, once it listens on ``port``; its log in the failure if it never does."""
+    proc = Proc(name, argv, log_dir=root, env=env)
     try:
-        wait_until(lambda: proc.alive() and listening(port), 15, f"{proc.name} on port {port}")
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}\n{proc.log()}") from None
+        try:
+            wait_until(lambda: proc.alive() and listening(port), 15, f"{name} on port {port}")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{proc.log()}") from None
+        yield
+    finally:
+        proc.stop(timeout=10)
+
+
+def write_site(text: str, plan: Plan, path: Path, quote: Callable[[str], str]) -> str:
+    """The rendered ``text`` with stand-in certificates, written to ``path`` (its folder made)."""
+    path.parent.mkdir(exist_ok=True)
+    text = with_standin_certificates(plan, text, path.parent, quote)
+    path.write_text(text)
+    return text
+
+
+def assert_site_answered(response: bytes) -> None:
+    """The named site served the static file (only it has that location)."""
+    assert response.startswith(b"HTTP/1.1 200 ") and response.endswith(MARKER_TEXT.encode()), response[:300]
 
 
 # -- nginx ----------------------------------------------------------------------------------------
@@ -135,8 +155,7 @@ def started(proc: Proc, port: int) -> None:
 @contextlib.contextmanager
 def nginx_serving(workdir: Path, plan: Plan) -> Iterator[str]:
     site = workdir / "site.conf"
-    text = with_standin_certificates(plan, NginxTarget(plan).render(), workdir, quoting.nginx)
-    site.write_text(text)
+    text = write_site(NginxTarget(plan).render(), plan, site, quoting.nginx)
     nginx = Nginx(workdir / "nginx", site, plan.site.http_port)
     nginx.start()
     try:
@@ -153,7 +172,7 @@ def test_nginx_closes_other_names_and_serves_the_plans(workdir: Path) -> None:
         named = exchange(port, "www.app.example", f"/static/{MARKER}")
     print(f"nginx HTTP, Host {FOREIGN}: {foreign!r}; Host www.app.example: {named.splitlines()[0]!r}")
     assert foreign == b""  # 444: closed, not one byte of response
-    assert named.startswith(b"HTTP/1.1 200 ") and named.endswith(MARKER_TEXT.encode())
+    assert_site_answered(named)
 
 
 def test_nginx_tls_redirects_to_the_canonical_name_and_rejects_other_names(workdir: Path) -> None:
@@ -178,7 +197,7 @@ def test_nginx_tls_redirects_to_the_canonical_name_and_rejects_other_names(workd
     assert acme.startswith(b"HTTP/1.1 200 ") and acme.endswith(b"challenge answer\n")
     assert rejected is not None and "UNRECOGNIZED_NAME" in rejected.upper()
     assert no_sni is not None
-    assert named.startswith(b"HTTP/1.1 200 ") and named.endswith(MARKER_TEXT.encode())
+    assert_site_answered(named)
     assert smuggled == b""
 
 
@@ -187,41 +206,83 @@ def test_nginx_tls_redirects_to_the_canonical_name_and_rejects_other_names(workd
 
 @contextlib.contextmanager
 def apache_serving(workdir: Path, plan: Plan) -> Iterator[str]:
-    apache2 = require_tool("apache2")
     root = workdir / "apache"
-    root.mkdir()
-    site = root / "site.conf"
-    text = with_standin_certificates(plan, Apache(plan).render(), root, quoting.apache)
-    site.write_text(text)
-    conf = check_conf(root, site)
+    text = write_site(Apache(plan).render(), plan, root / "site.conf", quoting.apache)
+    conf = check_conf(root, root / "site.conf")
     # As root, the children drop to User: give them one that exists.
     conf.write_text(conf.read_text() + "TypesConfig /etc/mime.types\nUser nobody\nGroup nogroup\n")
-    proc = Proc("apache", [apache2, "-d", str(root), "-f", str(conf), "-DFOREGROUND"], log_dir=root)
-    try:
-        started(proc, plan.site.http_port)
+    with running(
+        "apache", [require_tool("apache2"), "-d", str(root), "-f", str(conf), "-DFOREGROUND"], root, plan.site.http_port
+    ):
         yield text
-    finally:
-        proc.stop(timeout=10)
+
+
+# -- Caddy ----------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def caddy_serving(workdir: Path, plan: Plan) -> Iterator[str]:
+    root, site = workdir / "caddy", workdir / "caddy" / "site.Caddyfile"
+    text = write_site(Caddy(plan).render(), plan, site, quoting.caddy)
+    # The system Caddyfile's part: global options (no admin endpoint, the plan's ports), then the site.
+    main = root / "Caddyfile"
+    main.write_text(
+        "{\n\tadmin off\n\tskip_install_trust\n"
+        f"\thttp_port {plan.site.http_port}\n\thttps_port {plan.site.https_port}\n"
+        f"\tstorage file_system {root}/data\n}}\n"
+        f"import {site}\n"
+    )
+    env = {"HOME": str(root), "XDG_DATA_HOME": str(root), "XDG_CONFIG_HOME": str(root), "PATH": "/usr/bin:/bin"}
+    argv = [require_tool("caddy"), "run", "--adapter", "caddyfile", "--config", str(main)]
+    with running("caddy", argv, root, plan.site.http_port, env):
+        yield text
+
+
+# -- Apache and Caddy ------------------------------------------------------------------------------
+
+SERVING = {"apache": apache_serving, "caddy": caddy_serving}
+
+
+def attempt(port: int, host: str, path: str, sni: str) -> bytes | str:
+    """The response over TLS, or the TLS error (a str) when the handshake is refused."""
+    try:
+        return exchange(port, host, path, sni=sni)
+    except ssl.SSLError as exc:
+        return str(exc)
+
+
+def refused(proxy: str, response: bytes | str) -> bool:
+    """How each proxy turns a name outside the plan away: Apache cannot close without a response (421)."""
+    if proxy == "apache":
+        return isinstance(response, bytes) and status_and_location(response) == (421, None)
+    return response in (b"", "") or isinstance(response, str)
 
 
 @pytest.mark.parametrize("tls", [False, True])
-def test_apache_refuses_other_names(workdir: Path, tls: bool) -> None:
-    plan = make_plan(workdir, "apache", tls, free_port(), free_port())
+@pytest.mark.parametrize("proxy", ["apache", "caddy"])
+def test_other_names_are_refused_and_the_redirect_uses_the_canonical_name(workdir: Path, proxy: str, tls: bool) -> None:
+    plan = make_plan(workdir, proxy, tls, free_port(), free_port())
     http, https = plan.site.http_port, plan.site.https_port
-    with apache_serving(workdir, plan):
-        foreign = exchange(http, FOREIGN, f"/static/{MARKER}")
-        named = exchange(http, "www.app.example", f"/static/{MARKER}?x=1")
+    path = f"/static/{MARKER}"
+    with SERVING[proxy](workdir, plan):
+        foreign = exchange(http, FOREIGN, path)
+        named = exchange(http, "www.app.example", f"{path}?x=1")
         if tls:
-            foreign_tls = exchange(https, FOREIGN, f"/static/{MARKER}", sni=FOREIGN)
-            named_tls = exchange(https, "app.example", f"/static/{MARKER}", sni="app.example")
-    print(f"Apache tls={tls}, Host {FOREIGN}: {status_and_location(foreign)}")
-    print(f"Apache tls={tls}, Host www.app.example: {status_and_location(named)}")
-    assert status_and_location(foreign) == (421, None)
-    if tls:
-        assert status_and_location(named) == (301, f"https://app.example:{https}/static/{MARKER}?x=1")
-        print(f"Apache TLS, SNI {FOREIGN}: {status_and_location(foreign_tls)}")
-        print(f"Apache TLS, SNI app.example: {named_tls.splitlines()[0]!r}")
-        assert status_and_location(foreign_tls) == (421, None)
-        assert named_tls.startswith(b"HTTP/1.1 200 ") and named_tls.endswith(MARKER_TEXT.encode())
-    else:
-        assert named.startswith(b"HTTP/1.1 200 ") and named.endswith(MARKER_TEXT.encode())
+            foreign_tls = attempt(https, FOREIGN, path, sni=FOREIGN)
+            named_tls = attempt(https, "app.example", path, sni="app.example")
+            # The site's SNI with another Host: never the site's response.
+            smuggled = attempt(https, FOREIGN, path, sni="app.example")
+    print(f"{proxy} tls={tls}, port {http} Host {FOREIGN}: {foreign[:120]!r}")
+    print(f"{proxy} tls={tls}, port {http} Host www.app.example: {named[:120]!r}")
+    assert refused(proxy, foreign)
+    assert b"Location" not in foreign
+    if not tls:
+        assert_site_answered(named)
+        return
+    print(f"{proxy} TLS, SNI and Host {FOREIGN}: {foreign_tls[:120]!r}")
+    print(f"{proxy} TLS, SNI app.example, Host {FOREIGN}: {smuggled[:120]!r}")
+    assert status_and_location(named) == (301, f"https://app.example:{https}{path}?x=1")
+    assert refused(proxy, foreign_tls)
+    assert isinstance(named_tls, bytes)
+    assert_site_answered(named_tls)
+    assert isinstance(smuggled, str) or MARKER_TEXT.encode() not in smuggled
