@@ -6,7 +6,13 @@ from deploykit import quoting
 from deploykit.plan import Bind, bracket
 from deploykit.targets.base import Target
 from deploykit.targets.tooling import run_tool, with_standin_certificates
-from deploykit.targets.web import HASHED_STATIC_REGEX, IMMUTABLE_MAX_AGE, MOZILLA_INTERMEDIATE_CIPHERS, port_suffix
+from deploykit.targets.web import (
+    CATCH_ALL_NAME,
+    HASHED_STATIC_REGEX,
+    IMMUTABLE_MAX_AGE,
+    MOZILLA_INTERMEDIATE_CIPHERS,
+    https_origin,
+)
 
 #: The modules the site needs (a2enmod names); INSTALL.md enables them.
 MODULES = (
@@ -71,7 +77,10 @@ class Apache(Target):
             "members": [backend_url(b, "") for b in site.upstream],
             "proxy_url": f"{balancer}{path}" if balanced else backend_url(site.upstream[0], path),
             "sticky": site.sticky_sessions and balanced,
-            "https_redirect": "https://%{SERVER_NAME}" + port_suffix(site.https_port, 443) + "%{REQUEST_URI}",
+            "https_redirect": https_origin(site) + "%{REQUEST_URI}",
+            # ServerName takes one plain name (not a wildcard): the canonical one; ServerAlias the rest.
+            "server_aliases": [name for name in site.server_names if name != site.canonical_name],
+            "catch_all_name": CATCH_ALL_NAME,
             "hsts": site.hsts,
             "ciphers": MOZILLA_INTERMEDIATE_CIPHERS,
             "hashed_static_regex": HASHED_STATIC_REGEX,

@@ -1,11 +1,25 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from deploykit import quoting
+from deploykit.plan import bracket
 from deploykit.targets.base import Target
 from deploykit.targets.tooling import run_tool, with_standin_certificates
-from deploykit.targets.web import HASHED_STATIC_REGEX_NO_BRACES, IMMUTABLE_MAX_AGE
+from deploykit.targets.web import HASHED_STATIC_REGEX_NO_BRACES, IMMUTABLE_MAX_AGE, https_origin
+
+#: A site address of the plan's validated names, written bare. Caddy 2.6.2 adapts
+#: "`http://a:8080`, `http://b:8080` {...}" into the site on :8080 for a and b plus
+#: the same site on :443 with no host matcher (every Host), and refuses two such
+#: blocks ("ambiguous site definition: "); bare addresses give only the first.
+_BARE_ADDRESS = re.compile(r"https?://(?:[A-Za-z0-9*.-]+|\[[0-9A-Fa-f:.]+\])?:[0-9]+")
+
+
+def bare_address(address: str) -> str:
+    if not _BARE_ADDRESS.fullmatch(address):
+        raise ValueError(f"{address!r} cannot be a bare Caddyfile site address")
+    return address
 
 
 class Caddy(Target):
@@ -23,12 +37,18 @@ class Caddy(Target):
         # http:// turns Caddy's automatic HTTPS off; https:// with a certificate
         # serves it; with only an ACME webroot, Caddy gets certificates itself.
         scheme = "https" if https else "http"
-        addresses = [f"{scheme}://{name}:{port}" for name in site.server_names]
+        addresses = [bare_address(f"{scheme}://{bracket(name)}:{port}") for name in site.server_names]
+        # With HTTPS, the site's names on the HTTP port redirect to the canonical one.
+        redirect_addresses = [bare_address(f"http://{bracket(n)}:{site.http_port}") for n in site.server_names]
         upstream = [f"unix/{b.path}" if b.kind == "unix" else str(b) for b in site.upstream]
         return {
             "plan": self.plan,
             "site": site,
             "addresses": addresses,
+            "redirect_addresses": redirect_addresses if https else [],
+            # web.https_origin checked it is made of host name characters: bare in the Caddyfile, before {uri}.
+            "https_origin": https_origin(site) if https else None,
+            "catch_all_address": bare_address(f"http://:{site.http_port}"),
             "certificate": None if tls is None else tls.certificate,
             "upstream": upstream,
             "app_matcher": f"{site.root_path}/*" if site.root_path else None,

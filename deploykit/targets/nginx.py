@@ -12,7 +12,8 @@ from deploykit.targets.web import (
     IMMUTABLE_MAX_AGE,
     MOZILLA_INTERMEDIATE_CIPHERS,
     MOZILLA_INTERMEDIATE_PROTOCOLS,
-    port_suffix,
+    has_ip_name,
+    https_origin,
 )
 
 #: Enough of http{} to check a site file that expects to be included in it,
@@ -75,7 +76,8 @@ class Nginx(Target):
             "acme_webroot": None if tls is None else tls.acme_webroot,
             "http_listen": listen(site.http_port),
             "https_listen": listen(site.https_port, " ssl http2"),
-            "https_port_suffix": port_suffix(site.https_port, 443),
+            "https_origin": https_origin(site),
+            "reject_handshake": not has_ip_name(site),
             "hsts": site.hsts,
             "protocols": " ".join(MOZILLA_INTERMEDIATE_PROTOCOLS),
             "ciphers": MOZILLA_INTERMEDIATE_CIPHERS,

@@ -5,6 +5,11 @@ One home for each: the templates differ by syntax, not by policy.
 
 from __future__ import annotations
 
+import ipaddress
+import re
+
+from deploykit.plan import Site, bracket
+
 #: https://ssl-config.mozilla.org/#server=nginx&config=intermediate (guidelines 5.7)
 MOZILLA_INTERMEDIATE_PROTOCOLS = ("TLSv1.2", "TLSv1.3")
 MOZILLA_INTERMEDIATE_CIPHERS = (
@@ -24,3 +29,34 @@ IMMUTABLE_MAX_AGE = 31536000
 def port_suffix(port: int, default: int) -> str:
     """``:port`` in a URL, or nothing for the scheme's default port."""
     return "" if port == default else f":{port}"
+
+
+#: What a redirect's authority may hold: the plan's validated names (DNS labels, IP addresses) and a port.
+_AUTHORITY = re.compile(r"[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]")
+#: The catch-all's own name where a proxy needs one (Apache's first VirtualHost):
+#: .invalid is reserved (RFC 6761), so no request's Host is ever this.
+CATCH_ALL_NAME = "catch-all.invalid"
+
+
+def https_origin(site: Site) -> str:
+    """``https://canonical-name[:port]``: where the HTTP site redirects, whatever Host the client sent.
+
+    Never the request's own Host: a client sending ``Host: evil.example`` must
+    not get a ``Location`` on that name (issue 14, item 4).
+    """
+    host = bracket(site.canonical_name)
+    if not _AUTHORITY.fullmatch(host):
+        raise ValueError(f"{host!r} cannot be written bare in a redirect URL")
+    return f"https://{host}{port_suffix(site.https_port, 443)}"
+
+
+def has_ip_name(site: Site) -> bool:
+    """Whether a server name is an IP address: TLS clients send no SNI for those, so the
+    default server's handshake must succeed (nginx cannot reject it)."""
+    for name in site.server_names:
+        try:
+            ipaddress.ip_address(name.strip("[]"))
+        except ValueError:
+            continue
+        return True
+    return False
