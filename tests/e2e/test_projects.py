@@ -94,14 +94,8 @@ STACKS = [
     pytest.param((README, "uvicorn"), id="readme-uvicorn"),
 ]
 
-ITEM8 = (
-    "issue 12 item 8: no catch-all server: nginx passes Host: evil.example to Django, which answers 400 "
-    "(DisallowedHost) instead of the proxy closing the connection"
-)
 #: (test name, stack id or "*") -> why it fails today.
-KNOWN_FAILURES = {
-    ("test_foreign_host_is_closed_by_the_proxy", "*"): ITEM8,
-}
+KNOWN_FAILURES = {}
 
 
 @pytest.fixture(autouse=True)
