@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import STATIC_MARKER, STATIC_MARKER_TEXT, Stack, running_stack
-from tests.procs import http_get
 from tests.e2e.ws import clients_on_distinct_pids, handshake_status
+from tests.procs import http_get
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-daphne")]
 

@@ -17,8 +17,8 @@ import pytest
 
 from tests.conftest import require_tool
 from tests.e2e.conftest import GRACEFUL_TIMEOUT, Stack, render, running_stack
-from tests.procs import Proc, answers, http_get, wait_until
 from tests.e2e.ws import clients_on_distinct_pids, reconnect
+from tests.procs import Proc, answers, http_get, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-supervisor")]
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import Stack, render, running_stack
-from tests.procs import Nginx, free_port, http_get
 from tests.e2e.ws import clients_on_distinct_pids
+from tests.procs import Nginx, free_port, http_get
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-two-hosts")]
 

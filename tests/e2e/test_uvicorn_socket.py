@@ -14,8 +14,8 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import require_tool
 from tests.e2e.conftest import GRACEFUL_TIMEOUT, STATIC_MARKER, STATIC_MARKER_TEXT, Stack, running_stack
-from tests.procs import answers, http_get, short_tmpdir, wait_until
 from tests.e2e.ws import Client, clients_on_distinct_pids, handshake_status, reconnect
+from tests.procs import answers, http_get, short_tmpdir, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-uvicorn")]
 
