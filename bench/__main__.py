@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import load, report
-from bench.procs import PYTHON, ProcessSet, cpu_share, cpu_snapshot
+from bench.procs import ProcessSet, cpu_share, cpu_snapshot
 from bench.stacks import CORES, HELLO_TARGET, NGINX, REDIS, Lab, Stack, layer_configs
+from tests.procs import PYTHON
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

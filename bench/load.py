@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.procs import PYTHON, REPO
+from tests.procs import PYTHON, REPO
 
 WRK = "/usr/bin/wrk"
 WRK_SCRIPT = Path(__file__).with_name("wrk_report.lua")

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.procs import PYTHON, REPO, Proc, ProcessSet, free_port, wait_http, wait_unix
+from bench.procs import ProcessSet, wait_http, wait_unix
+from tests.procs import PYTHON, REPO, Proc, RedisServer, free_port, manage
 
 NGINX = "/usr/sbin/nginx"
 REDIS = "/usr/bin/redis-server"
@@ -130,32 +131,17 @@ class Lab:
     def __init__(self, tmp: Path, procs: ProcessSet) -> None:
         self.tmp = tmp
         self.procs = procs
-        self.redis_port = free_port()
-        self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
+        self.redis = RedisServer(tmp / "redis")
+        self.redis_url = self.redis.url
         (tmp / "static").mkdir(exist_ok=True)
 
     # -- shared pieces -------------------------------------------------------
 
     def start_redis(self) -> None:
-        d = self.tmp / "redis"
-        d.mkdir()
-        argv = [REDIS, "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        argv += ["--dir", str(d), "--daemonize", "no"]
-        proc = self.procs.start("redis", argv, env=os.environ, log=d / "redis.log")
-        for _ in range(100):
-            try:
-                with socket.create_connection(("127.0.0.1", self.redis_port), 0.2) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                pass
-            if not proc.alive():
-                break
-            import time
-
-            time.sleep(0.1)
-        raise RuntimeError(f"redis did not start:\n{proc.log_tail()}")
+        self.redis.workdir.mkdir()
+        self.redis.start()
+        assert self.redis.proc is not None
+        self.procs.adopt(self.redis.proc)
 
     def django_env(self, settings: str = "testproject.production", **extra: str) -> dict[str, str]:
         """The deployed settings' environment (what ``deployconfig env`` writes), plus loopback knobs."""
@@ -174,16 +160,8 @@ class Lab:
         env.update(extra)
         return env
 
-    def manage(self, env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [PYTHON, "manage.py", *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout
-        )
-
     def print_command(self, env: dict[str, str]) -> list[str]:
-        done = self.manage(env, "runasgi", "--print-command")
-        if done.returncode != 0:
-            raise RuntimeError(f"runasgi --print-command failed:\n{done.stderr}")
-        return shlex.split(done.stdout.strip())
+        return shlex.split(manage(env, "runasgi", "--print-command").strip())
 
     def start_nginx(self, key: str, site_text: str, port: int, path: str, expect: bytes, backends: list[Proc]) -> Proc:
         prefix = self.tmp / f"{key}-nginx"
@@ -201,22 +179,20 @@ class Lab:
         test = subprocess.run([*argv, "-t", "-q"], capture_output=True, text=True, timeout=30)
         if test.returncode != 0:
             raise RuntimeError(f"nginx -t rejected {key}'s site:\n{test.stderr}\n{site_text}")
-        proc = self.procs.start(f"{key}-nginx", argv, env=os.environ, log=prefix / "stdout.log")
+        proc = self.procs.start(f"{key}-nginx", argv, env=os.environ, log_dir=prefix)
         wait_http([proc, *backends], port, path, expect=expect)
         return proc
 
     def generate_nginx(self, env: dict[str, str], out: Path) -> tuple[str, list[str]]:
         """``manage.py deployconfig nginx`` with the recommended defaults: (file text, argv)."""
         argv = ["deployconfig", "nginx", "--output", str(out)]
-        done = self.manage(env, *argv)
-        if done.returncode != 0:
-            raise RuntimeError(f"manage.py {shlex.join(argv)} failed:\n{done.stdout}\n{done.stderr}")
+        manage(env, *argv)
         return out.read_text(encoding="utf-8"), ["manage.py", *argv]
 
     def start_server(self, name: str, argv: list[str], env: dict[str, str], **kwargs: object) -> Proc:
         d = self.tmp / name
         d.mkdir(exist_ok=True)
-        return self.procs.start(name, argv, env=env, log=d / "server.log", **kwargs)
+        return self.procs.start(name, argv, env=env, log_dir=d, **kwargs)
 
     # -- the stacks ----------------------------------------------------------
 
@@ -325,11 +301,9 @@ class Lab:
 
 def layer_configs(lab: Lab) -> dict[str, dict[str, object]]:
     """CONFIG (minus hosts) for the broadcast: ``deployconfig channels`` output vs channels_redis's defaults."""
-    done = lab.manage(lab.django_env(), "deployconfig", "channels")
-    if done.returncode != 0:
-        raise RuntimeError(f"manage.py deployconfig channels failed:\n{done.stderr}")
     generated: dict[str, Any] = {}
-    exec(done.stdout, generated)  # the generated settings snippet, as a user pastes it
+    # The generated settings snippet, as a user pastes it.
+    exec(manage(lab.django_env(), "deployconfig", "channels"), generated)
     config = dict(generated["CHANNEL_LAYERS"]["default"]["CONFIG"])
     config.pop("hosts")
     return {"deploykit": config, "channels_redis defaults": {}}

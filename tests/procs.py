@@ -51,8 +51,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class ProcessExited(AssertionError):
+    """A process that was waited for has exited: waiting longer is pointless."""
+
+
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds.
+
+    An exception from ``predicate`` is polled again, except :class:`ProcessExited`, which fails at once.
+    """
     deadline = time.monotonic() + timeout
     last: BaseException | None = None
     while True:
@@ -60,6 +67,8 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval
             result = predicate()
             if result:
                 return result
+        except ProcessExited:
+            raise
         except Exception as exc:  # noqa: BLE001 - polled again until the deadline
             last = exc
         if time.monotonic() > deadline:
@@ -78,15 +87,23 @@ class Proc:
     """One started process (and its process group)."""
 
     def __init__(
-        self, name: str, argv: list[str], *, log_dir: Path, env: Mapping[str, str] | None = None, cwd: Path = REPO
+        self,
+        name: str,
+        argv: list[str],
+        *,
+        log_dir: Path,
+        env: Mapping[str, str] | None = None,
+        cwd: Path = REPO,
+        stdin: int = subprocess.DEVNULL,
     ) -> None:
+        """``stdin``: a file descriptor for the process's fd 0, e.g. the listening socket supervisor would pass."""
         self.name = name
         self.argv = argv
         self.log_path = log_dir / f"{name}.log"
         with open(self.log_path, "ab") as log:
             self.popen = subprocess.Popen(
                 argv,
-                stdin=subprocess.DEVNULL,
+                stdin=stdin,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=cwd,
@@ -101,6 +118,11 @@ class Proc:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def check_alive(self) -> None:
+        """Raise :class:`ProcessExited`, with the end of the log, if the process has exited."""
+        if not self.alive():
+            raise ProcessExited(f"{self.name} exited ({self.popen.returncode}):\n{self.log()[-3000:]}")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> Stopped:
         """Send ``sig`` to the process; SIGKILL its group if it outlives ``timeout``."""
@@ -351,7 +373,7 @@ def wait_ready(proc: Proc, address: Address, path: str = "/-/ready", timeout: fl
     start = time.monotonic()
 
     def ready() -> bool:
-        assert proc.alive(), f"{proc.name} exited ({proc.popen.returncode}):\n{proc.log()[-3000:]}"
+        proc.check_alive()
         return answers(address, path)
 
     wait_until(ready, timeout, f"{proc.name} at {address}{path}", interval=0.1)

@@ -25,6 +25,9 @@ from deploykit.plan import build_plan
 from deploykit.targets.channels import Channels
 from tests.procs import running_redis, short_tmpdir
 
+# Starts a real Redis: not in the fast loop (pytest -m "not e2e").
+pytestmark = pytest.mark.e2e
+
 #: Cancellations tried while messages flow; 20% hung with a finite read timeout.
 TRIALS = 60
 

@@ -27,7 +27,6 @@ from deploykit.plan import CONTAINER_UID, REDIS_BACKEND, Plan, build_plan
 from deploykit.plan.container import CONTAINER_TRUSTED_PROXIES
 from deploykit.servers import get_backend
 from deploykit.targets import TARGETS, bundle
-from deploykit.targets.base import Target, ToolMissing
 from deploykit.targets.compose import NGINX_FILENAME, Compose
 from deploykit.targets.docker import Dockerfile, container_plan, readiness_command
 from deploykit.targets.kubernetes import PRESTOP_SLEEP, Kubernetes
@@ -105,13 +104,6 @@ def rendered(plan: Plan) -> dict[str, str]:
     return {f.name: f.content for t in (Dockerfile(plan), Compose(plan), Kubernetes(plan)) for f in t.files()}
 
 
-def tool(target: Target) -> str:
-    try:
-        return target.require_tool()
-    except ToolMissing as exc:
-        pytest.fail(f"{exc}: run tests/setup.sh")
-
-
 # -- golden files -------------------------------------------------------------------------------
 
 
@@ -140,7 +132,7 @@ def test_golden_files(case: str) -> None:
 def test_dockerfile_passes_hadolint_for_every_server(server: str, tmp_path: Path) -> None:
     with case_plan("uvicorn-redis-tls", SERVER=server) as plan:
         target = Dockerfile(plan)
-        tool(target)
+        target.require_tool()
         target.validate(target.render(), tmp_path)
 
 
@@ -148,7 +140,7 @@ def test_hadolint_rejects_an_untagged_base_image(tmp_path: Path) -> None:
     """The validator can fail: the same Dockerfile on an untagged base image is refused."""
     with case_plan("uvicorn-redis-tls") as plan:
         target = Dockerfile(plan)
-        hadolint = tool(target)
+        hadolint = target.require_tool()
         bad = target.render().replace("FROM python:3.12-slim-bookworm\n", "FROM python\n")
     path = tmp_path / "Dockerfile"
     path.write_text(bad)
@@ -160,7 +152,7 @@ def test_hadolint_rejects_an_untagged_base_image(tmp_path: Path) -> None:
 def test_compose_passes_docker_compose_config(case: str, tmp_path: Path) -> None:
     with case_plan(case) as plan:
         target = Compose(plan)
-        compose = tool(target)
+        compose = target.require_tool()
         target.validate(target.render(), tmp_path)
     # What Compose itself makes of the file: `$` survives interpolation, the scale is ours.
     out = yaml.safe_load(run_tool([compose, "-f", str(tmp_path / target.filename), "config"], cwd=tmp_path))
@@ -174,14 +166,14 @@ def test_compose_passes_docker_compose_config(case: str, tmp_path: Path) -> None
 def test_kubernetes_manifests_validate(case: str, tmp_path: Path) -> None:
     with case_plan(case) as plan:
         target = Kubernetes(plan)
-        tool(target)
+        target.require_tool()
         target.validate(target.render(), tmp_path)
 
 
 def test_kubernetes_validate_rejects_a_wrong_manifest(tmp_path: Path) -> None:
     with case_plan("uvicorn-redis-tls") as plan:
         target = Kubernetes(plan)
-        tool(target)
+        target.require_tool()
         bad = target.render().replace("runAsNonRoot: true", "runAsNonRoot: true\n        runAsRoot: false")
     with pytest.raises(Exception, match="runAsRoot"):
         target.validate(bad, tmp_path)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
 import sys
 from io import StringIO
 from pathlib import Path
@@ -13,6 +15,7 @@ from django.test import override_settings
 
 from deploykit.management.commands import runasgi
 from deploykit.servers.uvicorn import Uvicorn
+from tests.settings_unreadable import READ
 
 PY = "/srv/example/venv/bin/python"
 #: What gunicorn's argv cannot carry, for deploykit's uvicorn worker (deploykit.serverenv).
@@ -225,16 +228,24 @@ def test_reload_is_passed_to_the_backend(recorder: Recorder) -> None:
     assert reload is True and "--reload" not in argv
 
 
-def test_help_works_without_reading_settings() -> None:
-    import subprocess
-
-    result = subprocess.run(
-        [sys.executable, "manage.py", "runasgi", "--help"],
-        env={"DJANGO_SETTINGS_MODULE": "tests.settings", "PATH": "/usr/bin", "DEPLOYKIT_BROKEN": "1"},
+def manage(settings_module: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``manage.py ARGS`` in a fresh process (no plan cached by earlier tests), with only the given settings."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        env={"DJANGO_SETTINGS_MODULE": settings_module, "PATH": os.environ["PATH"]},
         capture_output=True,
         text=True,
         cwd=Path(__file__).resolve().parent.parent,
         check=False,
     )
+
+
+@pytest.mark.parametrize(("command", "option"), [("runasgi", "--print-command"), ("deployconfig", "--dry-run")])
+def test_help_works_without_reading_settings(command: str, option: str) -> None:
+    result = manage("tests.settings_unreadable", command, "--help")
     assert result.returncode == 0, result.stderr
-    assert "--print-command" in result.stdout
+    assert option in result.stdout
+    # The settings do break whatever reads them: the same command, run for real, fails.
+    ran = manage("tests.settings_unreadable", command, "--print-command" if command == "runasgi" else "env")
+    assert ran.returncode != 0
+    assert f"RuntimeError: {READ}" in ran.stderr

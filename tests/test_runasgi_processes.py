@@ -24,6 +24,9 @@ import websockets
 
 from tests.procs import free_port, http_get, running_redis, short_tmpdir, wait_until
 
+# Starts Redis and real servers through manage.py runasgi: not in the fast loop (pytest -m "not e2e").
+pytestmark = pytest.mark.e2e
+
 ROOT = Path(__file__).resolve().parent.parent
 GRACEFUL = 5
 

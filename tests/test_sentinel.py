@@ -25,6 +25,9 @@ from deploykit.targets.channels import Channels
 from tests.conftest import require_tool
 from tests.procs import Proc, free_port, wait_until
 
+# Starts a Redis primary, a replica and redis-sentinel: not in the fast loop (pytest -m "not e2e").
+pytestmark = pytest.mark.e2e
+
 MASTER = "mymaster"
 #: Short, so the failover takes seconds: the sentinel calls the primary down
 #: after this much silence, and with quorum 1 it alone decides to fail over.

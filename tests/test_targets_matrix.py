@@ -6,6 +6,7 @@ import itertools
 import sys
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 
@@ -19,9 +20,50 @@ from deploykit.targets.nginx import Nginx
 from deploykit.targets.supervisor import Supervisor, parse
 from deploykit.targets.systemd import MAX_EXPOSURE, Systemd, SystemdSocket, exposure, verify
 from tests.conftest import require_tool
+from tests.parsers import systemd_unit
 
 SERVERS = ("daphne", "uvicorn", "gunicorn", "granian", "hypercorn")
 COMBOS = list(itertools.product(("unix", "tcp"), (True, False), (True, False)))
+
+
+def listening_on(server: str, argv: list[str]) -> list[str]:
+    """Where the server listens, as its own command-line parser reads ``argv`` (``python -m SERVER ...``).
+
+    ``fd://N`` for an inherited socket, else the address; the servers' own precedence where several are given.
+    """
+    args = argv[argv.index(server) + 1 :]
+    if server == "daphne":
+        from daphne.cli import CommandLineInterface
+        from daphne.endpoints import build_endpoint_description_strings
+
+        ns = CommandLineInterface().parser.parse_args(args)
+        endpoints = build_endpoint_description_strings(ns.host, ns.port, ns.unix_socket, ns.file_descriptor)
+        return [e.replace("fd:fileno=", "fd://") for e in ns.socket_strings + endpoints]
+    if server == "uvicorn":
+        from uvicorn.main import main
+
+        params = main.make_context("uvicorn", list(args)).params
+        # uvicorn's Config.bind_socket: the unix socket first, then the fd, then host and port.
+        if params["uds"]:
+            return [f"unix:{params['uds']}"]
+        return [f"fd://{params['fd']}"] if params["fd"] is not None else [f"{params['host']}:{params['port']}"]
+    if server == "gunicorn":
+        from gunicorn.config import Config
+
+        config = Config()
+        for key, value in vars(config.parser().parse_args(args)).items():
+            if value is not None and key in config.settings:  # as gunicorn's BaseApplication.load_config
+                config.set(key.lower(), value)
+        return list(config.bind)
+    if server == "hypercorn":
+        from hypercorn import __main__ as cli
+
+        # hypercorn's main() parses the command line and its --config, then run(config): stop there.
+        loaded: list[Any] = []
+        with mock.patch.object(cli, "run", lambda config: loaded.append(config) or 0):
+            cli.main(args)
+        return list(loaded[0].bind)
+    raise AssertionError(f"no parser for {server}")
 
 
 def matrix_plan(server: str, bind: str, tls: bool, subpath: bool, **extra: Any) -> Plan:
@@ -75,7 +117,11 @@ def test_socket_activation_units_verify(server: str, tmp_path: Path) -> None:
         service, socket = Systemd(plan), SystemdSocket(plan)
         assert socket.applies()
         assert "Requires=" + socket.filename in service.render()
-        assert f" {3} " in f" {' '.join(get_backend(plan).argv())} ".replace("fd://3", " 3 ")
+        # systemd passes a socket unit's sockets from fd 3 on, in order (SD_LISTEN_FDS_START): with one
+        # ListenStream, fd 3 is the plan's address, and the server must listen there and nowhere else.
+        listen = [value for _, key, value in systemd_unit(socket.render()) if key == "ListenStream"]
+        assert listen == [{"unix": f"/run/{plan.app.name}/{plan.app.name}.sock", "tcp": "127.0.0.1:8001"}[bind]]
+        assert listening_on(server, get_backend(plan).argv()) == ["fd://3"]
         (tmp_path / service.filename).write_text(service.render())
         (tmp_path / socket.filename).write_text(socket.render())
         assert exposure(tmp_path / service.filename) <= MAX_EXPOSURE
@@ -95,7 +141,7 @@ def test_supervisor_runs_exactly_the_plans_argv(server: str, tmp_path: Path) -> 
         # The project's environment, and the backend's own next to its argv (deploykit.serverenv).
         environment = {"DJANGO_SETTINGS_MODULE": "tests.settings", **get_backend(plan).environment()}
         assert processes == [(f"{name}_{i}", argv, environment) for i in range(3)]
-        assert plan.server.listen.kind == "fd" and plan.server.listen.fd == 0
+        assert listening_on(server, argv) == ["fd://0"]  # supervisor's socket, inherited as fd 0
 
 
 def test_supervisor_cannot_hand_daphne_a_unix_socket() -> None:

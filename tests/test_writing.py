@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from deploykit.writing import WriteError, write_atomic
+from tests.conftest import require_tool
 
 SIZE = 8 * 1024 * 1024
 CHILD = f"""
@@ -42,7 +43,7 @@ def _write_as_nobody(target: Path) -> subprocess.CompletedProcess[str]:
     root = str(Path(__file__).parent.parent)
     return subprocess.run(
         [
-            "/usr/bin/setpriv",
+            require_tool("setpriv"),
             "--reuid=65534",
             "--regid=65534",
             "--clear-groups",
