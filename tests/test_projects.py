@@ -113,6 +113,7 @@ def test_every_project_passes_plain_check(project: Path, settings: str) -> None:
 # -- 1. Lifespan ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e  # starts a real server
 @pytest.mark.parametrize(
     "server",
     [
@@ -140,6 +141,7 @@ def test_app_without_lifespan_serves(server: str, tmp: Path) -> None:
 BROKEN_ASGI = "raise RuntimeError('the ASGI module fails at import')\n"
 
 
+@pytest.mark.e2e  # starts a real server
 @pytest.mark.parametrize(
     "server",
     [
@@ -198,6 +200,7 @@ def test_check_reports_the_missing_channel_layer(tmp: Path) -> None:
     assert "CHANNEL_LAYERS" in done.stderr, output(done)
 
 
+@pytest.mark.e2e  # starts a real server
 def test_runasgi_refuses_several_processes_without_a_channel_layer(tmp: Path) -> None:
     settings_variant(tmp, "no_layer", "myproject.settings", NO_LAYER)
     env = env_for(README_PROJECT, tmp, DJANGO_SETTINGS_MODULE="no_layer")
@@ -261,6 +264,7 @@ CHANNEL_LAYERS = {"default": {"BACKEND": "brokersite.layers.BrokerLayer",
 # -- 4. runasgi starts a configuration that will crash at runtime --------------------------------------
 
 
+@pytest.mark.e2e  # starts a real server
 def test_runasgi_stops_on_a_layer_that_drops_idle_websockets(tmp: Path) -> None:
     port = free_port()
     args = ["--server", "daphne", "--bind", f"127.0.0.1:{port}"]
@@ -274,6 +278,7 @@ def test_runasgi_stops_on_a_layer_that_drops_idle_websockets(tmp: Path) -> None:
 # -- 5. A hand-run runasgi: who can reach the socket ----------------------------------------------------
 
 
+@pytest.mark.e2e  # starts a real server
 @pytest.mark.parametrize(
     "server",
     [
