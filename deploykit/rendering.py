@@ -1,31 +1,42 @@
-"""Rendering plain-text templates: autoescape off, project templates first."""
+"""Rendering plain-text templates: one engine, autoescape off, the project's templates first.
+
+Like Django's own ``startproject`` (django/core/management/templates.py), the
+files are rendered by a template ``Engine`` of deploykit's own with autoescape
+off, not through the project's HTML backend: an HTML-escaped ``&`` or ``'`` in
+a systemd unit or an nginx site would change what it means.
+"""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
-from django.template import Context, Engine, TemplateDoesNotExist
-from django.template.loader import get_template
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.template import Context, Engine
 
 _OWN_DIR = Path(__file__).resolve().parent / "templates"
+_LIBRARIES = {"deploykit_quote": "deploykit.templatetags.deploykit_quote"}
+
+
+@functools.cache
+def engine() -> Engine:
+    """The project's template dirs (TEMPLATES' DIRS) first, then the apps' (a project's own app can
+    override ``deploykit/<target>/<file>``), then deploykit's."""
+    from django.conf import settings
+
+    dirs = [str(d) for backend in getattr(settings, "TEMPLATES", []) for d in backend.get("DIRS", [])]
+    return Engine(dirs=[*dirs, str(_OWN_DIR)], app_dirs=True, autoescape=False, libraries=_LIBRARIES)
 
 
 def render(template_name: str, context: dict[str, Any]) -> str:
-    """Render ``template_name`` (``deploykit/<target>/<file>``) with autoescape off.
-
-    A project overrides a template by putting a file of the same name in its
-    own template dirs; without one (or without APP_DIRS) deploykit's is used.
-    """
-    try:
-        # The Django backend's wrapper; its .template is the engine-level
-        # Template, which takes a Context whose autoescape we control.
-        template = get_template(template_name).template  # type: ignore[attr-defined]
-    except TemplateDoesNotExist:
-        engine = Engine(
-            dirs=[str(_OWN_DIR)],
-            autoescape=False,
-            libraries={"deploykit_quote": "deploykit.templatetags.deploykit_quote"},
-        )
-        template = engine.get_template(template_name)
+    """Render ``template_name`` (``deploykit/<target>/<file>``) with autoescape off."""
+    template = engine().get_template(template_name)
     return str(template.render(Context(context, autoescape=False)))
+
+
+@receiver(setting_changed)
+def _clear_engine(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("TEMPLATES", "INSTALLED_APPS"):
+        engine.cache_clear()

@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 from django.test import override_settings
 
+import deploykit.checks.layer
 from deploykit import checks
+from deploykit.checks.versions import installed_version, release
 from tests import settings as test_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,7 +46,7 @@ def test_tests_settings_are_silent() -> None:
 
 
 def test_ids_are_unique_and_stable() -> None:
-    source = (ROOT / "deploykit" / "checks.py").read_text()
+    source = "".join(path.read_text() for path in sorted((ROOT / "deploykit" / "checks").glob("*.py")))
     found = re.findall(r'id="(deploykit\.[EWI]\d{3})"', source)
     assert len(found) == len(set(found))
     assert sorted(found) == sorted(
@@ -59,9 +61,10 @@ def test_ids_are_unique_and_stable() -> None:
 
 
 def test_every_message_has_a_hint() -> None:
-    tree = ast.parse((ROOT / "deploykit" / "checks.py").read_text())
+    trees = [ast.parse(path.read_text()) for path in (ROOT / "deploykit" / "checks").glob("*.py")]
     calls = [
         n
+        for tree in trees
         for n in ast.walk(tree)
         if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in ("Error", "Warning", "Info")
     ]
@@ -215,7 +218,7 @@ def test_check_deploy_fires_on_a_misconfigured_project() -> None:
         "deploykit.W006",
         "deploykit.I001",
         # Its CHANNEL_LAYERS host is a bare URL: W009 fires with the redis-py 8 installed here.
-        *(["deploykit.W009"] if checks._release(checks.installed_version("redis") or "0") >= (8,) else []),
+        *(["deploykit.W009"] if release(installed_version("redis") or "0") >= (8,) else []),
     }, output
     assert result.returncode != 0
 
@@ -237,11 +240,11 @@ def test_w008_relative_static_url_under_a_sub_path() -> None:
 def test_w009_redis_py_8_without_socket_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
     layers = {"default": {"BACKEND": REDIS, "CONFIG": {"hosts": ["redis://r:6379/0"], "capacity": 1500}}}
     with override_settings(CHANNEL_LAYERS=layers):
-        monkeypatch.setattr(checks, "installed_version", lambda name: "8.1.0")
+        monkeypatch.setattr(deploykit.checks.layer, "installed_version", lambda name: "8.1.0")
         assert ids() == ["deploykit.W009"]
-        monkeypatch.setattr(checks, "installed_version", lambda name: "5.2.1")
+        monkeypatch.setattr(deploykit.checks.layer, "installed_version", lambda name: "5.2.1")
         assert ids() == []
-    monkeypatch.setattr(checks, "installed_version", lambda name: "8.1.0")
+    monkeypatch.setattr(deploykit.checks.layer, "installed_version", lambda name: "8.1.0")
     # None (no read timeout, what deploykit writes) and anything above the 5 s pop are quiet.
     for timeout, expected in [(None, []), (10, []), (5, ["deploykit.W009"]), ("10", ["deploykit.E001"])]:
         host = {"address": "redis://r:6379/0", "socket_timeout": timeout}

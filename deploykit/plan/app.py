@@ -42,7 +42,22 @@ def build_app(r: Reader) -> App:
         peer_hosts=_peer_hosts(),
         write_paths=_sqlite_directories(),
         environment_names=settings_environment(settings_module),
+        allowed_hosts=_strings("ALLOWED_HOSTS"),
+        csrf_trusted_origins=_strings("CSRF_TRUSTED_ORIGINS"),
+        middleware=_strings("MIDDLEWARE"),
+        relative_urls=tuple(
+            name
+            for name in ("STATIC_URL", "MEDIA_URL")
+            if (url := django_setting(name)) and not str(url).startswith(("/", "http://", "https://", "//"))
+        ),
     )
+
+
+def _strings(setting: str) -> tuple[str, ...]:
+    value = django_setting(setting) or ()
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise SpecError(setting, value, "must be a list of strings")
+    return tuple(str(item) for item in value)
 
 
 def routing(r: Reader) -> tuple[str | None, str | None]:

@@ -223,6 +223,12 @@ class App:
     write_paths: tuple[str, ...] = ()
     #: Environment variables the settings read (INSTALL.md and the env file name them).
     environment_names: tuple[str, ...] = ()
+    #: Django's own settings the checks compare the deployment with, as written.
+    allowed_hosts: tuple[str, ...] = ()
+    csrf_trusted_origins: tuple[str, ...] = ()
+    middleware: tuple[str, ...] = ()
+    #: STATIC_URL / MEDIA_URL names whose value is relative (Django prefixes it with the script name).
+    relative_urls: tuple[str, ...] = ()
 
     @property
     def asgi_target(self) -> str:

@@ -1,0 +1,119 @@
+"""System checks for deployment mistakes Django's ``check --deploy`` misses.
+
+Ids are stable and never reused; README lists them. Each check is a pure
+function of the plan, built once per check run (``check_deploy``); one module
+per section: :mod:`.layer`, :mod:`.site`, :mod:`.server`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from django.core import checks
+
+from deploykit.checks.layer import (
+    group_expiry_below_lifetime,
+    in_memory_layer_across_processes,
+    layer_disagrees,
+    layer_missing,
+    redis_capacity_default,
+    redis_read_timeout_below_blocking_pop,
+)
+from deploykit.checks.server import (
+    graceful_timeout_not_below_stop_timeout,
+    proxy_headers_trusted_from_anywhere,
+    socket_outside_runtime_directory,
+    sync_only_middleware,
+)
+from deploykit.checks.site import (
+    allowed_hosts_wildcard_with_websockets,
+    csrf_trusted_origins_missing,
+    proxy_read_timeout_not_above_ping,
+    relative_static_url_under_sub_path,
+    ssl_header_not_set_by_proxy,
+)
+from deploykit.exceptions import SpecError
+from deploykit.plan import Plan, app_routing, build_plan
+
+Check = Callable[[Plan], list[checks.CheckMessage]]
+
+TAG = "deploykit"
+
+
+def _invalid(exc: SpecError) -> list[checks.CheckMessage]:
+    return [
+        checks.Error(
+            f"Invalid deployment setting: {exc}",
+            hint=f"Fix {exc.setting}; every value that reaches a config file is validated.",
+            id="deploykit.E001",
+        )
+    ]
+
+
+def check_app_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """E001 on plain ``check``: only the keys the running application reads.
+
+    A typo in a deploy-only key (a container image, a port) must not block
+    ``migrate`` or ``runserver``; ``check --deploy`` validates the whole plan.
+    """
+    try:
+        app_routing()
+    except SpecError as exc:
+        return _invalid(exc)
+    return []
+
+
+def check_deploy(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Every deploy check, on one plan built once for the run."""
+    try:
+        app_routing()
+    except SpecError:
+        return []  # E001 already reported by check_app_settings
+    try:
+        plan = build_plan()
+    except SpecError as exc:
+        return _invalid(exc)
+    errors: list[checks.CheckMessage] = []
+    for check in DEPLOY_CHECKS:
+        errors.extend(check(plan))
+    return errors
+
+
+def runtime_failures(plan: Plan) -> list[checks.CheckMessage]:
+    """The checks that predict a failure at run time: ``runasgi`` refuses to start on any of them."""
+    found: list[checks.CheckMessage] = []
+    for check in (
+        in_memory_layer_across_processes,
+        layer_missing,
+        layer_disagrees,
+        redis_read_timeout_below_blocking_pop,
+        # Anyone who reaches the port could forge the client address: not started either.
+        proxy_headers_trusted_from_anywhere,
+    ):
+        found.extend(check(plan))
+    return found
+
+
+DEPLOY_CHECKS: list[Check] = [
+    in_memory_layer_across_processes,
+    allowed_hosts_wildcard_with_websockets,
+    ssl_header_not_set_by_proxy,
+    proxy_headers_trusted_from_anywhere,
+    redis_capacity_default,
+    group_expiry_below_lifetime,
+    graceful_timeout_not_below_stop_timeout,
+    proxy_read_timeout_not_above_ping,
+    csrf_trusted_origins_missing,
+    sync_only_middleware,
+    relative_static_url_under_sub_path,
+    redis_read_timeout_below_blocking_pop,
+    layer_missing,
+    layer_disagrees,
+    socket_outside_runtime_directory,
+]
+
+
+def register() -> None:
+    checks.register(check_app_settings, TAG)
+    checks.register(check_deploy, TAG, deploy=True)

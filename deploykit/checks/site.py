@@ -1,0 +1,108 @@
+"""Checks on the site: host names, origins, the proxy's headers and timeouts, URLs under a sub-path."""
+
+from __future__ import annotations
+
+from django.core import checks
+
+from deploykit.plan import Plan, bracket
+
+#: request.META headers our proxy templates set (nginx, apache, caddy: X-Forwarded-Proto: $scheme).
+PROXY_SET_HEADERS = {
+    "nginx": {"HTTP_X_FORWARDED_PROTO"},
+    "apache": {"HTTP_X_FORWARDED_PROTO"},
+    "caddy": {"HTTP_X_FORWARDED_PROTO"},
+}
+
+
+def allowed_hosts_wildcard_with_websockets(plan: Plan) -> list[checks.CheckMessage]:
+    if "*" in plan.app.allowed_hosts and plan.app.websocket_routes is not None:
+        return [
+            checks.Error(
+                "ALLOWED_HOSTS contains '*' and the WebSocket routes rely on AllowedHostsOriginValidator: "
+                "it then accepts every Origin, so any web page can open a WebSocket with the user's cookies.",
+                hint="List the site's host names in ALLOWED_HOSTS instead of '*'.",
+                id="deploykit.E003",
+            )
+        ]
+    return []
+
+
+def ssl_header_not_set_by_proxy(plan: Plan) -> list[checks.CheckMessage]:
+    header = plan.site.proxy_ssl_header
+    if header is not None and header[0] not in PROXY_SET_HEADERS.get(plan.site.proxy, set()):
+        return [
+            checks.Error(
+                f"SECURE_PROXY_SSL_HEADER names {header[0]}, which the {plan.site.proxy} config deploykit writes "
+                "does not set: a client can send it and claim HTTPS.",
+                hint='Use SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https"), which the proxy overwrites.',
+                id="deploykit.E004",
+            )
+        ]
+    return []
+
+
+def proxy_read_timeout_not_above_ping(plan: Plan) -> list[checks.CheckMessage]:
+    timeout, ping = plan.site.proxy_read_timeout, plan.server.websocket_ping_interval
+    if timeout <= ping:
+        return [
+            checks.Warning(
+                f"The proxy read timeout ({timeout}s) is not above the WebSocket ping interval ({ping}s): "
+                "the proxy closes idle WebSockets between pings.",
+                hint='Raise DEPLOYKIT["PROXY_READ_TIMEOUT"] (or leave it unset: deploykit derives it) or lower '
+                "WEBSOCKET_PING_INTERVAL.",
+                id="deploykit.W005",
+            )
+        ]
+    return []
+
+
+def _origin_trusted(origin: str, trusted: list[str]) -> bool:
+    scheme, _, host = origin.partition("://")
+    for entry in trusted:
+        t_scheme, _, t_host = str(entry).partition("://")
+        if t_scheme != scheme:
+            continue
+        if t_host == host or (t_host.startswith("*.") and (host.endswith(t_host[1:]) or host == t_host[2:])):
+            return True
+    return False
+
+
+def csrf_trusted_origins_missing(plan: Plan) -> list[checks.CheckMessage]:
+    if plan.site.tls is None:
+        return []
+    port = "" if plan.site.https_port == 443 else f":{plan.site.https_port}"
+    trusted = list(plan.app.csrf_trusted_origins)
+    missing = []
+    for name in plan.site.server_names:
+        host = "*" + name if name.startswith(".") else name
+        host = bracket(host)
+        origin = f"https://{host}{port}"
+        if not _origin_trusted(origin, trusted):
+            missing.append(origin)
+    if missing:
+        return [
+            checks.Warning(
+                f"CSRF_TRUSTED_ORIGINS lacks the site's https origins: {', '.join(missing)}.",
+                hint=f"Add them: CSRF_TRUSTED_ORIGINS = {missing!r} (plus any you already trust).",
+                id="deploykit.W006",
+            )
+        ]
+    return []
+
+
+def relative_static_url_under_sub_path(plan: Plan) -> list[checks.CheckMessage]:
+    if not plan.site.root_path:
+        return []
+    relative = list(plan.app.relative_urls)
+    if relative:
+        return [
+            checks.Warning(
+                f"{' and '.join(relative)} relative while the site is under {plan.site.root_path}: Django "
+                "caches the prefixed URL on first access, which under ASGI can happen before a request sets the "
+                "script prefix, so pages link /static/... where the proxy serves "
+                f"{plan.site.root_path}/static/ (seen in the end-to-end suite).",
+                hint=f'Write them absolute: STATIC_URL = "{plan.site.root_path}/static/".',
+                id="deploykit.W008",
+            )
+        ]
+    return []
