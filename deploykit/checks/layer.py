@@ -11,11 +11,13 @@ from deploykit.plan import REDIS_DEFAULT_CAPACITY, REDIS_DEFAULT_GROUP_EXPIRY, P
 
 
 def in_memory_layer_across_processes(plan: Plan) -> list[checks.CheckMessage]:
+    # The one rule (ChannelLayer.crosses_processes) that the default worker count follows too.
     processes = plan.server.total_processes * max(1, len(plan.site.upstream))
-    if plan.channel_layer.kind == "memory" and processes > 1:
+    if not plan.channel_layer.crosses_processes and processes > 1:
+        which = "The in-memory channel layer is" if plan.channel_layer.kind == "memory" else "No channel layer is"
         return [
             checks.Error(
-                f"The in-memory channel layer is used with {processes} server processes: group "
+                f"{which} used with {processes} server processes: group "
                 "messages will not cross processes and are silently lost.",
                 hint="Use channels_redis in CHANNEL_LAYERS (deployconfig channels writes it) or run one process.",
                 id="deploykit.E002",
