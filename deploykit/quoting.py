@@ -131,6 +131,9 @@ def supervisor_environment(pairs: Iterable[tuple[str, str]]) -> str:
             raise ValueError(f"{name!r} is not an environment variable name")
         if quote in value or value[:1] in ("'", '"') or value[-1:] in ("'", '"') or _INI_COMMENT.search(value):
             raise ValueError(f"{name}={value!r} cannot be written in supervisor's environment=")
+        if "%(here)s" in value:
+            # supervisor substitutes %(here)s before ConfigParser reads %%: no escape survives it.
+            raise ValueError(f"{name}={value!r}: supervisor expands %(here)s before any escape applies")
         parts.append(f"{name}={quote}{value}{quote}")
     return ",".join(parts)
 
@@ -175,6 +178,24 @@ def json_value(value: object) -> str:
     return json.dumps(list(value) if isinstance(value, tuple) else value)
 
 
+_SURROGATE_PAIR_RE = re.compile(r"\\u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})")
+
+
+def yaml_value(value: object) -> str:
+    """A YAML double-quoted scalar (or flow list): JSON, but characters beyond the BMP as ``\\UXXXXXXXX``.
+
+    JSON writes them as a surrogate pair (``\\ud83d\\ude80``), which Go's YAML
+    (kubectl) refuses and docker-compose decodes as two lone surrogates; YAML's
+    own escape is ``\\U`` with eight hex digits (https://yaml.org/spec/1.2.2/#escaped-characters).
+    """
+
+    def combine(match: re.Match[str]) -> str:
+        high, low = int(match.group(1), 16), int(match.group(2), 16)
+        return f"\\U{0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00):08X}"
+
+    return _SURROGATE_PAIR_RE.sub(combine, json_value(value))
+
+
 def compose(value: object) -> str:
     """A Compose file scalar (or list of strings): JSON/YAML-quoted, with ``$`` doubled.
 
@@ -182,5 +203,5 @@ def compose(value: object) -> str:
     (https://docs.docker.com/reference/compose-file/interpolation/).
     """
     if isinstance(value, (list, tuple)):
-        return json_value([str(v).replace("$", "$$") for v in value])
-    return json_value(str(value).replace("$", "$$"))
+        return yaml_value([str(v).replace("$", "$$") for v in value])
+    return yaml_value(str(value).replace("$", "$$"))

@@ -164,10 +164,16 @@ def dotted_path(value: Any, setting: str) -> str:
 
 
 def url_path(value: Any, setting: str) -> str:
-    """A URL path prefix such as STATIC_URL: starts and ends with '/'."""
+    """A URL path prefix such as STATIC_URL: starts and ends with '/', no '.' or '..' segment."""
     text = _string(value, setting)
+    if len(text) > MAX_PATH:
+        # nginx refuses a longer argument ("too long parameter"); Apache's location regex fails.
+        raise _fail(setting, value, f"is longer than {MAX_PATH} characters")
     if not _URL_PATH_RE.fullmatch(text):
         raise _fail(setting, value, "must be a path like /static/ made of URL-safe characters")
+    if any(part in (".", "..") for part in text.split("/")):
+        # Clients normalise them away: a location with them never matches.
+        raise _fail(setting, value, "must not contain '.' or '..' segments")
     return text
 
 
@@ -313,6 +319,9 @@ def relative_path(value: Any, setting: str) -> str:
     text = _string(value, setting)
     if not _RELATIVE_PATH_RE.fullmatch(text) or any(part in (".", "..") for part in text.split("/")):
         raise _fail(setting, value, "must be a relative path inside the project, without '..'")
+    if text.startswith("-"):
+        # It lands in argv positions (COPY, pip install -r): '--help' would be read as an option.
+        raise _fail(setting, value, "must not start with '-'")
     return text
 
 

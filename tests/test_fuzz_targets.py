@@ -69,7 +69,8 @@ def test_nginx_target(tmp_path_factory: pytest.TempPathFactory) -> None:
         tree = _nginx(plan, workdir / "site.conf")
         assert _shape(tree) == _shape(baseline)
         server_names = [args for name, args, _ in _walk(tree) if name == "server_name"]
-        assert server_names and all(args == list(plan.site.server_names) for args in server_names)
+        # As a Host header carries them: IPv6 literals in brackets.
+        assert server_names and all(args == list(plan.site.hosts) for args in server_names)
         assert plan.site.static_root is not None
         assert any(
             plan.site.static_root in " ".join(args) for name, args, _ in _walk(tree) if name in ("alias", "root")

@@ -6,6 +6,7 @@ Properties here are derived facts every output shares (``Site.https``,
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -27,6 +28,14 @@ CONTAINER_VIRTUALENV = "/opt/venv"
 CONTAINER_WORKDIR = "/app"
 #: The image's unprivileged user and group: numeric, so Kubernetes can verify runAsNonRoot.
 CONTAINER_UID = 10001
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 def bracket(host: str) -> str:
@@ -109,11 +118,26 @@ class Site:
         return value
 
     @property
+    def hosts(self) -> tuple[str, ...]:
+        """The server names as a Host header carries them: IPv6 literals in brackets."""
+        return tuple(bracket(name) for name in self.server_names)
+
+    @property
+    def canonical_host(self) -> str:
+        """:attr:`canonical_name` as a Host header or URL carries it."""
+        return bracket(self.canonical_name)
+
+    @property
     def canonical_name(self) -> str:
-        """The name redirects go to: the first server name that is not a wildcard."""
-        for name in self.server_names:
-            if not name.startswith((".", "*")):
-                return name
+        """The name redirects go to (and Apache's ServerName): the first host name, else the first address.
+
+        Never a wildcard; an IP address only when no name is listed (Apache
+        refuses an IPv6 ServerName, and a certificate names hosts).
+        """
+        plain = [n for n in self.server_names if not n.startswith((".", "*"))]
+        named = [n for n in plain if not _is_ip(n)]
+        if named or plain:
+            return (named or plain)[0].rstrip(".") or (named or plain)[0]
         return self.server_names[0].lstrip("*.")
 
 

@@ -70,7 +70,7 @@ def _environment(r: Reader, kind: str) -> tuple[tuple[str, str], ...]:
                     f"{label}[{name!r}]",
                     value,
                     "supervisor's environment= cannot hold a value with both quote kinds, a quote at either "
-                    "end, or whitespace before ; or #",
+                    "end, whitespace before ; or #, or %(here)s (supervisor expands it before any escape)",
                 ) from None
     return env
 

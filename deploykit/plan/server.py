@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import ipaddress
 import os
 
 from deploykit import validators as v
@@ -141,6 +142,14 @@ def _access_log(r: Reader) -> bool:
     return v.boolean(value, r.label("ACCESS_LOG"))
 
 
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def _numbered(path: str, index: int) -> str:
     stem, dot, suffix = path.rpartition(".")
     return f"{stem}-{index}.{suffix}" if dot and "/" not in suffix else f"{path}-{index}"
@@ -166,7 +175,15 @@ def _build_binds(r: Reader, app: App, pm: ProcessManager, processes: int) -> tup
         path = v.socket_path(f"{pm.runtime_directory}/{app.name}.sock" if sock is None else sock, label)
         first = Bind("unix", path=path)
         many = tuple(Bind("unix", path=v.socket_path(_numbered(path, i), label)) for i in range(processes))
+    if first.kind == "tcp" and not _is_ip(first.host):
+        if pm.kind == "supervisor" or listen_fd is not None:
+            # The process manager binds it: systemd's ListenStream= and supervisor's socket= take addresses.
+            owner = "supervisor's socket=" if pm.kind == "supervisor" else "systemd's ListenStream="
+            raise SpecError(r.label("BIND"), bind, f"{owner} takes an IP address, not a host name")
     if pm.kind == "supervisor":
+        if first.kind == "tcp" and ":" in first.host:
+            # supervisor.datatypes.inet_address splits tcp://[::1]:8000 at the first ':' and refuses it.
+            raise SpecError(r.label("BIND"), bind, "supervisor's socket=tcp:// cannot take an IPv6 address")
         # supervisor's fcgi-program owns the one socket and hands it to every
         # process as fd 0 (the Channels docs' shape).
         return (first,), listen_fd or Bind("fd", fd=0)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from deploykit import quoting
+from deploykit.exceptions import SpecError
 from deploykit.plan import Bind, bracket
 from deploykit.targets.base import Target
 from deploykit.targets.tooling import run_tool, with_standin_certificates
@@ -58,6 +59,11 @@ class Apache(Target):
 
     def context(self) -> dict[str, object]:
         site = self.plan.site
+        if ":" in site.canonical_name:
+            # httpd refuses an IPv6 ServerName ("Invalid ServerName"), bracketed or not; ServerAlias takes it.
+            raise SpecError(
+                'DEPLOYKIT["SERVER_NAMES"]', site.server_names, "Apache needs a host name or IPv4 address among them"
+            )
         tls = site.tls
         path = f"{site.root_path}/" if site.root_path else "/"
         balanced = len(site.upstream) > 1
@@ -79,7 +85,7 @@ class Apache(Target):
             "sticky": site.sticky_sessions and balanced,
             "https_redirect": https_origin(site) + "%{REQUEST_URI}",
             # ServerName takes one plain name (not a wildcard): the canonical one; ServerAlias the rest.
-            "server_aliases": [name for name in site.server_names if name != site.canonical_name],
+            "server_aliases": [bracket(name) for name in site.server_names if name != site.canonical_name],
             "catch_all_name": CATCH_ALL_NAME,
             "hsts": site.hsts,
             "ciphers": MOZILLA_INTERMEDIATE_CIPHERS,

@@ -22,6 +22,20 @@ def bare_address(address: str) -> str:
     return address
 
 
+def caddy_names(server_names: tuple[str, ...]) -> list[str]:
+    """Django's host patterns as Caddy site names.
+
+    Django's ``.example.com`` is the domain and every subdomain: Caddy writes
+    that as two names. A fully-qualified ``example.com.`` is ``example.com``
+    (Caddy refuses the dot: "subject does not qualify for certificate").
+    """
+    names: list[str] = []
+    for name in server_names:
+        name = name.rstrip(".") if len(name) > 1 else name
+        names += [f"*{name}", name[1:]] if name.startswith(".") else [name]
+    return list(dict.fromkeys(names))
+
+
 class Caddy(Target):
     name = "caddy"
     description = "Caddyfile: reverse_proxy to the socket(s), file_server for static, automatic or given TLS"
@@ -37,9 +51,10 @@ class Caddy(Target):
         # http:// turns Caddy's automatic HTTPS off; https:// with a certificate
         # serves it; with only an ACME webroot, Caddy gets certificates itself.
         scheme = "https" if https else "http"
-        addresses = [bare_address(f"{scheme}://{bracket(name)}:{port}") for name in site.server_names]
+        names = caddy_names(site.server_names)
+        addresses = [bare_address(f"{scheme}://{bracket(name)}:{port}") for name in names]
         # With HTTPS, the site's names on the HTTP port redirect to the canonical one.
-        redirect_addresses = [bare_address(f"http://{bracket(n)}:{site.http_port}") for n in site.server_names]
+        redirect_addresses = [bare_address(f"http://{bracket(n)}:{site.http_port}") for n in names]
         upstream = [f"unix/{b.path}" if b.kind == "unix" else str(b) for b in site.upstream]
         return {
             "plan": self.plan,

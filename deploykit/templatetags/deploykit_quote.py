@@ -69,5 +69,10 @@ def json(value: object) -> str:
 
 
 @register.filter
+def yaml(value: object) -> str:
+    return quoting.yaml_value(value)
+
+
+@register.filter
 def compose(value: object) -> str:
     return quoting.compose(value)
