@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import logging
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+# Re-exported: users paste deploykit.targets.logconfig.JsonFormatter into their LOGGING.
+from deploykit.logformat import JsonFormatter
 from deploykit.plan import Plan
 from deploykit.targets.base import RenderedFile, Target, ValidationFailed
 from deploykit.targets.pyfile import check_python, literal
@@ -28,22 +28,6 @@ LOG_CONFIG_OPTION = {
     "granian": "--log-config {path}",
     "hypercorn": "--log-config json:{path}",
 }
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, process, message (and the traceback)."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "pid": record.process,
-            "message": record.getMessage(),
-        }
-        if record.exc_info:
-            entry["exc_info"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
 
 
 def logging_config(plan: Plan) -> dict[str, Any]:
@@ -116,3 +100,6 @@ class Logging(Target):
                 configurator.resolve(spec["class"])
         except (ImportError, ValueError) as exc:
             raise ValidationFailed(f"{self.filename}: {exc}") from exc
+
+
+__all__ = ["JsonFormatter", "Logging", "logging_config"]
