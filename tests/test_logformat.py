@@ -1,4 +1,4 @@
-"""deploykit.logformat: the JSON log formatter the server process loads from --log-config (or Django's LOGGING)."""
+"""deploykit.logformat (the JSON formatter the server process loads) and the logging target's use of the backends."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ import logging
 import subprocess
 import sys
 
+import pytest
+
 from deploykit.plan import build_plan
-from deploykit.targets.logconfig import logging_config
+from deploykit.servers import BACKENDS
+from deploykit.targets.logconfig import Logging, logging_config
 
 
 def test_the_old_dotted_path_is_the_same_class() -> None:
@@ -46,3 +49,16 @@ def test_one_json_object_per_line() -> None:
     entry = json.loads(line)
     assert entry["level"] == "ERROR" and entry["logger"] == "x.y" and entry["message"] == "a b"
     assert "ValueError: boom" in entry["exc_info"]
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_each_backend_owns_its_loggers_and_log_flag(backend: str) -> None:
+    cls = BACKENDS[backend]
+    plan = build_plan({"SERVER": backend})
+    general, access = cls.loggers
+    assert list(logging_config(plan)["loggers"]) == ["django", general, access]
+    text = Logging(plan).render()
+    if cls.log_config_option is None:
+        assert "--log-config" not in text
+    else:
+        assert cls.log_config_option.format(path="log-config.json") in text
