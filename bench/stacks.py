@@ -182,6 +182,9 @@ class Lab:
         """(a): ``deployconfig nginx`` + ``runasgi``; with ``target``, that app in runasgi's argv (e)."""
         d = self.tmp / key
         d.mkdir(exist_ok=True)
+        # As systemd's RuntimeDirectoryMode=0750: runasgi refuses a socket that other
+        # users can reach while it trusts X-Forwarded-* from every peer on it.
+        d.chmod(0o750)
         port = free_port()
         sock = str(d / "app.sock")
         env = self.django_env(DEPLOYKIT_SOCKET=sock, DEPLOYKIT_HTTP_PORT=str(port))
