@@ -173,8 +173,11 @@ def main(argv: list[str] | None = None) -> int:
                         "CONFIG": {"hosts": [lab.redis_url], **config},
                     }
                 }
+                # Both run the printed argv: runasgi refuses channels_redis's defaults (W009,
+                # idle consumers crash after 5 s), which this measurement compares on purpose.
                 bc_servers[variant] = lab.direct(
                     f"bc{len(bc_servers)}",
+                    by_hand=True,
                     settings="bench.settings",
                     extra_env={"BENCH_CHANNEL_LAYERS": json.dumps(layer)},
                 )

@@ -183,7 +183,7 @@ def markdown(results: dict[str, Any], summary: dict[str, Any]) -> str:
         b0 = next(iter(results["broadcast"].values()))[0]
         out.append(
             f"Broadcast: {b0['messages_sent']} `group_send` as fast as possible to {b0['clients_requested']} clients "
-            "over 2 server processes (runasgi, uvicorn --workers 2)."
+            "over 2 server processes (runasgi --print-command's uvicorn --workers 2)."
         )
         out.append("")
         out.append("| channel layer config | capacity | lost (median / worst) of | deliveries/s |")

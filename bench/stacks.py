@@ -3,8 +3,9 @@
 Every stack serves the same Django project (``testproject.production``,
 DEBUG off, Redis channel layer) except (e), the bare ASGI app. The proxy
 blocks are the generated file (a) or the seed documents' text (b, c),
-verbatim but for the addresses; the wrapper nginx.conf around them only moves
-nginx's own files into the temp dir so it runs unprivileged.
+verbatim but for the addresses; the wrapper nginx.conf around them
+(deploykit.nginxprefix) only moves nginx's own files into the temp dir so it
+runs unprivileged.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.procs import ProcessSet, wait_http, wait_unix
+from deploykit.nginxprefix import NginxPrefix
 from tests.procs import PYTHON, REPO, Proc, RedisServer, free_port, manage
 
 NGINX = "/usr/sbin/nginx"
@@ -28,33 +30,14 @@ HELLO_TARGET = "bench.hello:app"
 #: The processes per stack: one per core, as every doc recommends.
 CORES = os.cpu_count() or 1
 
-#: Around every stack's server file: nginx's own files in the temp prefix, so
-#: it runs unprivileged; otherwise Debian's stock nginx.conf (worker_processes
-#: auto, sendfile, an access log). worker_connections is raised from Debian's
-#: 768 for every stack alike: 1000 proxied WebSockets take 2000 connections.
-WRAPPER = """\
-daemon off;
-{user}worker_processes auto;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log;
-events {{
-    worker_connections 4096;
-}}
-http {{
-    sendfile on;
-    tcp_nopush on;
-    types_hash_max_size 2048;
-    include /etc/nginx/mime.types;
-    default_type application/octet-stream;
-    access_log {prefix}/access.log;
-    client_body_temp_path {prefix}/client_body;
-    proxy_temp_path {prefix}/proxy;
-    fastcgi_temp_path {prefix}/fastcgi;
-    uwsgi_temp_path {prefix}/uwsgi;
-    scgi_temp_path {prefix}/scgi;
-    include {site};
-}}
-"""
+#: Around every stack's server file (deploykit.nginxprefix puts nginx's own files
+#: in the temp prefix, so it runs unprivileged), Debian's stock nginx.conf
+#: settings: worker_processes auto, these http{} directives, an access log.
+#: worker_connections is raised from Debian's 768 for every stack alike: 1000
+#: proxied WebSockets take 2000 connections.
+DEBIAN_WORKER_PROCESSES = "auto"
+DEBIAN_HTTP = ("sendfile on", "tcp_nopush on", "types_hash_max_size 2048")
+WORKER_CONNECTIONS = 4096
 
 #: Seed 001, the Channels "Deploying" doc (Nginx/Supervisor), as written; the
 #: doc's "..." in server{} is filled with a listen and a server_name only.
@@ -164,22 +147,21 @@ class Lab:
         return shlex.split(manage(env, "runasgi", "--print-command").strip())
 
     def start_nginx(self, key: str, site_text: str, port: int, path: str, expect: bytes, backends: list[Proc]) -> Proc:
-        prefix = self.tmp / f"{key}-nginx"
-        prefix.mkdir(exist_ok=True)
-        for temp in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
-            (prefix / temp).mkdir(exist_ok=True)
-        site = prefix / "site.conf"
+        prefix = NginxPrefix(self.tmp / f"{key}-nginx", NGINX)
+        prefix.root.mkdir(exist_ok=True)
+        site = prefix.root / "site.conf"
         site.write_text(site_text, encoding="utf-8")
-        conf = prefix / "nginx.conf"
-        # As root, nginx's workers would run as nobody, who cannot enter the private
-        # temp dir; as another user, nginx ignores ``user`` and keeps that user.
-        user = "user root;\n" if os.geteuid() == 0 else ""
-        conf.write_text(WRAPPER.format(prefix=prefix, site=site, user=user), encoding="utf-8")
-        argv = [NGINX, "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")]
-        test = subprocess.run([*argv, "-t", "-q"], capture_output=True, text=True, timeout=30)
+        prefix.write(
+            [site],
+            worker_processes=DEBIAN_WORKER_PROCESSES,
+            worker_connections=WORKER_CONNECTIONS,
+            http=DEBIAN_HTTP,
+            access_log_format="combined",
+        )
+        test = subprocess.run(prefix.test_argv(), capture_output=True, text=True, timeout=30)
         if test.returncode != 0:
             raise RuntimeError(f"nginx -t rejected {key}'s site:\n{test.stderr}\n{site_text}")
-        proc = self.procs.start(f"{key}-nginx", argv, env=os.environ, log_dir=prefix)
+        proc = self.procs.start(f"{key}-nginx", prefix.serve_argv(), env=os.environ, log_dir=prefix.root)
         wait_http([proc, *backends], port, path, expect=expect)
         return proc
 
@@ -200,6 +182,9 @@ class Lab:
         """(a): ``deployconfig nginx`` + ``runasgi``; with ``target``, that app in runasgi's argv (e)."""
         d = self.tmp / key
         d.mkdir(exist_ok=True)
+        # As systemd's RuntimeDirectoryMode=0750: runasgi refuses a socket that other
+        # users can reach while it trusts X-Forwarded-* from every peer on it.
+        d.chmod(0o750)
         port = free_port()
         sock = str(d / "app.sock")
         env = self.django_env(DEPLOYKIT_SOCKET=sock, DEPLOYKIT_HTTP_PORT=str(port))

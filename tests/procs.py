@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from deploykit.nginxprefix import NginxPrefix
 from tests.conftest import require_tool
 
 REPO = Path(__file__).resolve().parents[1]
@@ -264,51 +265,29 @@ def running_redis(workdir: Path) -> Iterator[RedisServer]:
 
 
 class Nginx:
-    """nginx on a temp prefix, with a wrapper nginx.conf that ``include``\\s the generated site file.
+    """nginx on a temp prefix (deploykit.nginxprefix) around the generated site file.
 
     The wrapper holds only what a packaged nginx.conf holds (pid, logs, temp
     paths, mime types); everything about the site comes from deployconfig.
     """
 
     def __init__(self, prefix: Path, site_conf: Path, port: int) -> None:
-        self.binary = require_tool("nginx")
-        self.prefix = prefix
+        self.prefix = NginxPrefix(prefix, require_tool("nginx"))
         self.port = port
-        for sub in ("logs", "tmp"):
-            (prefix / sub).mkdir(parents=True, exist_ok=True)
-        user = pwd.getpwuid(os.getuid()).pw_name
-        temp = "".join(
-            f"    {kind}_temp_path {prefix}/tmp/{kind};\n"
-            for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-        )
-        # As root, nginx's workers would drop to "nobody", who cannot reach the
-        # test's sockets; as any other user the directive is ignored.
-        (prefix / "nginx.conf").write_text(
-            f"user {user};\n"
-            "worker_processes 1;\n"
-            f"pid {prefix}/nginx.pid;\n"
-            f"error_log {prefix}/logs/error.log info;\n"
-            "events { worker_connections 512; }\n"
-            "http {\n"
-            "    include /etc/nginx/mime.types;\n"
-            "    default_type application/octet-stream;\n"
+        self.prefix.write(
+            [site_conf],
+            worker_processes=1,
+            error_log_level="info",
             # Timings and the upstream that answered, for the tests' reports.
-            "    log_format timed '$msec \"$request\" $status $request_time $upstream_addr $upstream_status';\n"
-            f"    access_log {prefix}/logs/access.log timed;\n"
-            f"{temp}"
-            f"    include {site_conf};\n"
-            "}\n"
+            http=["log_format timed '$msec \"$request\" $status $request_time $upstream_addr $upstream_status'"],
+            access_log_format="timed",
         )
         self.proc: Proc | None = None
 
-    def argv(self, *extra: str) -> list[str]:
-        conf = str(self.prefix / "nginx.conf")
-        return [self.binary, "-p", f"{self.prefix}/", "-e", f"{self.prefix}/logs/error.log", "-c", conf, *extra]
-
     def start(self) -> None:
-        test = subprocess.run(self.argv("-t"), capture_output=True, text=True, timeout=30)
+        test = subprocess.run(self.prefix.test_argv(), capture_output=True, text=True, timeout=30)
         assert test.returncode == 0, f"nginx -t failed:\n{test.stderr}"
-        self.proc = Proc("nginx", self.argv("-g", "daemon off;"), log_dir=self.prefix)
+        self.proc = Proc("nginx", self.prefix.serve_argv(), log_dir=self.prefix.root)
         wait_until(
             lambda: answers(("127.0.0.1", self.port), "/nonexistent-probe", 404) or self._listening(), 10, "nginx"
         )
@@ -326,11 +305,11 @@ class Nginx:
             self.proc = None
 
     def access_log(self) -> str:
-        path = self.prefix / "logs" / "access.log"
+        path = self.prefix.access_log
         return path.read_text(errors="replace") if path.exists() else ""
 
     def error_log(self) -> str:
-        path = self.prefix / "logs" / "error.log"
+        path = self.prefix.error_log
         return path.read_text(errors="replace") if path.exists() else ""
 
 

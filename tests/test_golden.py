@@ -1,11 +1,14 @@
 """Every target's output over representative plans, compared with reviewed files in tests/golden/.
 
-Re-bless after an intended change: DEPLOYKIT_BLESS=1 .venv/bin/pytest tests/test_golden.py
-(then review `git diff tests/golden`).
+A file that several plans render identically is stored once, in tests/golden/_shared/ (shared.json
+names its plans); tests/golden/<plan>/ holds what is that plan's alone. Re-bless after an intended change:
+DEPLOYKIT_BLESS=1 .venv/bin/python -m pytest tests/test_golden.py (then review `git diff tests/golden`).
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -110,17 +113,96 @@ def rendered(plan_name: str) -> dict[str, str]:
     return files
 
 
-@pytest.mark.parametrize("plan_name", list(PLANS))
-def test_golden(plan_name: str) -> None:
+# -- the stored files: each plan's own, and the ones several plans render alike -----------------
+
+#: Files that two or more plans render identically, stored once; SHARED_INDEX names the plans of each.
+SHARED = GOLDEN / "_shared"
+SHARED_INDEX = GOLDEN / "shared.json"
+
+
+def stored(plan_name: str) -> dict[str, Path]:
+    """Rendered file name -> the golden file it must equal: the plan's folder, or _shared/ per the index."""
     folder = GOLDEN / plan_name
-    files = rendered(plan_name)
-    if os.environ.get("DEPLOYKIT_BLESS") == "1":
+    own = {p.name: p for p in folder.iterdir()} if folder.is_dir() else {}
+    index: dict[str, list[str]] = json.loads(SHARED_INDEX.read_text(encoding="utf-8"))
+    shared = {key.split("~")[0]: SHARED / key for key, plans in index.items() if plan_name in plans}
+    assert not own.keys() & shared.keys(), (
+        f"{plan_name}: both in its folder and in _shared/: {own.keys() & shared.keys()}"
+    )
+    return own | shared
+
+
+def layout(renderings: dict[str, dict[str, str]]) -> tuple[dict[str, dict[str, str]], dict[str, tuple[str, list[str]]]]:
+    """Split every plan's files into (plan -> its own files, _shared key -> (content, plans)).
+
+    A content that two or more plans render under one name is shared; its key is the name
+    (``NAME~2``, ``NAME~3``... for the other contents of that name that are shared too).
+    """
+    groups: dict[tuple[str, str], list[str]] = {}
+    for plan_name, files in renderings.items():
+        for name, content in files.items():
+            groups.setdefault((name, content), []).append(plan_name)
+    own: dict[str, dict[str, str]] = {plan_name: {} for plan_name in renderings}
+    shared: dict[str, tuple[str, list[str]]] = {}
+    ordered = sorted(groups.items(), key=lambda g: (g[0][0], -len(g[1]), g[1]))
+    for (name, content), plans in ordered:
+        if len(plans) == 1:
+            own[plans[0]][name] = content
+            continue
+        taken = sum(1 for key in shared if key.split("~")[0] == name)
+        shared[name if not taken else f"{name}~{taken + 1}"] = (content, plans)
+    return own, shared
+
+
+def bless() -> None:
+    """Rewrite the plan folders, _shared/ and the index from today's renderings (tests/golden/containers untouched)."""
+    own, shared = layout({plan_name: rendered(plan_name) for plan_name in PLANS})
+    for folder, files in [*((GOLDEN / p, f) for p, f in own.items()), (SHARED, {k: c for k, (c, _) in shared.items()})]:
         folder.mkdir(parents=True, exist_ok=True)
-        for stale in set(p.name for p in folder.iterdir()) - set(files):
+        for stale in {p.name for p in folder.iterdir()} - set(files):
             (folder / stale).unlink()
         for name, content in files.items():
-            (folder / name).write_text(content, encoding="utf-8")
-    assert sorted(p.name for p in folder.iterdir()) == sorted(files)
+            path = folder / name
+            if not path.exists() or path.read_text(encoding="utf-8") != content:
+                path.write_text(content, encoding="utf-8")
+    index = {key: plans for key, (_, plans) in sorted(shared.items())}
+    SHARED_INDEX.write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
+
+
+_blessed = False
+
+
+@pytest.mark.parametrize("plan_name", list(PLANS))
+def test_golden(plan_name: str) -> None:
+    global _blessed
+    if os.environ.get("DEPLOYKIT_BLESS") == "1" and not _blessed:
+        # Every xdist worker blesses the whole tree once (the same files), one at a time.
+        with open(__file__, "rb") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            bless()
+        _blessed = True
+    files = rendered(plan_name)
+    golden = stored(plan_name)
+    assert sorted(golden) == sorted(files)
     for name, content in files.items():
-        expected = (folder / name).read_text(encoding="utf-8")
-        assert content == expected, f"{plan_name}/{name} changed (see tests/README.md)"
+        expected = golden[name].read_text(encoding="utf-8")
+        assert content == expected, f"{plan_name}/{name} changed, golden file {golden[name].relative_to(GOLDEN)}"
+
+
+def test_layout_stores_each_shared_content_once() -> None:
+    own, shared = layout(
+        {
+            "a": {"env": "1", "asgi.py": "x", "only-a": "z"},
+            "b": {"env": "1", "asgi.py": "y"},
+            "c": {"env": "2", "asgi.py": "x"},
+            "d": {"env": "2", "asgi.py": "y"},
+            "e": {"env": "2", "asgi.py": "w"},
+        }
+    )
+    assert shared == {
+        "asgi.py": ("x", ["a", "c"]),
+        "asgi.py~2": ("y", ["b", "d"]),
+        "env": ("2", ["c", "d", "e"]),
+        "env~2": ("1", ["a", "b"]),
+    }
+    assert own == {"a": {"only-a": "z"}, "b": {}, "c": {}, "d": {}, "e": {"asgi.py": "w"}}

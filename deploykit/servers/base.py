@@ -32,6 +32,11 @@ class ServerBackend:
     handles_root_path: ClassVar[bool] = True
     #: Whether ``--reload`` is native (else runasgi wraps Django's autoreloader).
     native_reload: ClassVar[bool] = True
+    #: The server's own loggers, as named in its source: (general/error, access).
+    loggers: ClassVar[tuple[str, str]]
+    #: The option that loads a logging config file (``{path}``); ``None``: the server has
+    #: none, Django's LOGGING applies.
+    log_config_option: ClassVar[str | None] = None
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan

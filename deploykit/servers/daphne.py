@@ -10,6 +10,7 @@ class Daphne(ServerBackend):
     name = "daphne"
     module = "daphne"
     extra = ""  # a dependency of deploykit itself
+    loggers = ("daphne", "daphne.access")
     native_reload = False
 
     def bind_args(self, bind: Bind) -> list[str]:

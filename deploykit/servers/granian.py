@@ -8,6 +8,8 @@ class Granian(ServerBackend):
     name = "granian"
     module = "granian"
     extra = "granian"
+    loggers = ("_granian", "granian.access")
+    log_config_option = "--log-config {path}"
     reload_signal = "HUP"
     handles_proxy_headers = False
 

@@ -12,6 +12,8 @@ class Gunicorn(ServerBackend):
     name = "gunicorn"
     module = "gunicorn"
     extra = "gunicorn"
+    loggers = ("gunicorn.error", "gunicorn.access")
+    log_config_option = "--log-config-json {path}"
     reload_signal = "HUP"
     # Its uvicorn worker would prepend a root path like uvicorn does: the wrapper sets it.
     handles_root_path = False

@@ -12,6 +12,8 @@ class Hypercorn(ServerBackend):
     name = "hypercorn"
     module = "hypercorn"
     extra = "hypercorn"
+    loggers = ("hypercorn.error", "hypercorn.access")
+    log_config_option = "--log-config json:{path}"
     reload_signal = "HUP"
     handles_proxy_headers = False
 

@@ -8,6 +8,8 @@ class Uvicorn(ServerBackend):
     name = "uvicorn"
     module = "uvicorn"
     extra = "uvicorn"
+    loggers = ("uvicorn.error", "uvicorn.access")
+    log_config_option = "--log-config {path}"
     # uvicorn's multiprocess supervisor restarts its workers one by one on HUP.
     reload_signal = "HUP"
     # --root-path is prepended to the forwarded path (uvicorn 0.54 h11_impl/httptools_impl):

@@ -3,47 +3,15 @@
 from __future__ import annotations
 
 import json
-import logging
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+# Re-exported: users paste deploykit.targets.logconfig.JsonFormatter into their LOGGING.
+from deploykit.logformat import JsonFormatter
 from deploykit.plan import Plan
+from deploykit.servers import BACKENDS
 from deploykit.targets.base import RenderedFile, Target, ValidationFailed
 from deploykit.targets.pyfile import check_python, literal
-
-#: Each server's own loggers (their names in the server's source).
-SERVER_LOGGERS: dict[str, tuple[str, str | None]] = {
-    # backend: (error/general logger, access logger)
-    "daphne": ("daphne", "daphne.access"),
-    "uvicorn": ("uvicorn.error", "uvicorn.access"),
-    "gunicorn": ("gunicorn.error", "gunicorn.access"),
-    "granian": ("_granian", "granian.access"),
-    "hypercorn": ("hypercorn.error", "hypercorn.access"),
-}
-#: How each server takes the file (daphne has no option: Django's LOGGING applies).
-LOG_CONFIG_OPTION = {
-    "uvicorn": "--log-config {path}",
-    "gunicorn": "--log-config-json {path}",
-    "granian": "--log-config {path}",
-    "hypercorn": "--log-config json:{path}",
-}
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, process, message (and the traceback)."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "pid": record.process,
-            "message": record.getMessage(),
-        }
-        if record.exc_info:
-            entry["exc_info"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
 
 
 def logging_config(plan: Plan) -> dict[str, Any]:
@@ -51,17 +19,12 @@ def logging_config(plan: Plan) -> dict[str, Any]:
     server = plan.server
     level = server.log_level.upper()
     formatter = "json" if server.log_format == "json" else "text"
-    general, access = SERVER_LOGGERS[server.backend]
+    general, access = BACKENDS[server.backend].loggers
     loggers: dict[str, Any] = {
         "django": {"level": level, "handlers": ["console"], "propagate": False},
         general: {"level": level, "handlers": ["console"], "propagate": False},
+        access: {"level": "INFO" if server.access_log else "WARNING", "handlers": ["console"], "propagate": False},
     }
-    if access is not None:
-        loggers[access] = {
-            "level": "INFO" if server.access_log else "WARNING",
-            "handlers": ["console"],
-            "propagate": False,
-        }
     formatters: dict[str, Any] = {
         "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"},
     }
@@ -87,7 +50,7 @@ class Logging(Target):
     json_filename = "log-config.json"
 
     def context(self) -> dict[str, object]:
-        option = LOG_CONFIG_OPTION.get(self.plan.server.backend)
+        option = BACKENDS[self.plan.server.backend].log_config_option
         return {
             "plan": self.plan,
             "logging": literal(logging_config(self.plan)),
@@ -116,3 +79,6 @@ class Logging(Target):
                 configurator.resolve(spec["class"])
         except (ImportError, ValueError) as exc:
             raise ValidationFailed(f"{self.filename}: {exc}") from exc
+
+
+__all__ = ["JsonFormatter", "Logging", "logging_config"]

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from deploykit import quoting
+from deploykit.nginxprefix import NginxPrefix
 from deploykit.plan import bracket
 from deploykit.targets.base import Target
 from deploykit.targets.tooling import run_tool, with_standin_certificates
@@ -15,40 +15,6 @@ from deploykit.targets.web import (
     has_ip_name,
     https_origin,
 )
-
-#: Enough of http{} to check a site file that expects to be included in it,
-#: run by any user: every path nginx opens lives in the temp prefix.
-_CHECK_CONF = """\
-{user}pid {prefix}/nginx.pid;
-error_log {prefix}/error.log;
-events {{
-}}
-http {{
-    access_log off;
-    client_body_temp_path {prefix}/client_body;
-    proxy_temp_path {prefix}/proxy;
-    fastcgi_temp_path {prefix}/fastcgi;
-    uwsgi_temp_path {prefix}/uwsgi;
-    scgi_temp_path {prefix}/scgi;
-    include /etc/nginx/mime.types;
-{includes}}}
-"""
-
-
-def check_prefix(prefix: Path, site_files: list[Path]) -> Path:
-    """Write a minimal nginx.conf in ``prefix`` that includes ``site_files`` inside http{}; return its path.
-
-    ``nginx -t -p PREFIX -c CONF -e PREFIX/error.log`` (or without -t, to
-    serve) then runs unprivileged. The tests and the benchmark use it too.
-    """
-    includes = "".join(f"    include {quoting.nginx(str(f))};\n" for f in site_files)
-    for temp in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (prefix / temp).mkdir(parents=True, exist_ok=True)
-    conf = prefix / "nginx.conf"
-    # Run by root, workers would drop to nobody, who cannot enter a private temp dir.
-    user = "user root;\n" if os.geteuid() == 0 else ""
-    conf.write_text(_CHECK_CONF.format(user=user, prefix=prefix, includes=includes), encoding="utf-8")
-    return conf
 
 
 class Nginx(Target):
@@ -95,5 +61,6 @@ class Nginx(Target):
         nginx = self.require_tool()
         site = workdir / "site.conf"
         site.write_text(with_standin_certificates(self.plan, content, workdir, quoting.nginx), encoding="utf-8")
-        conf = check_prefix(workdir, [site])
-        run_tool([nginx, "-t", "-q", "-p", str(workdir), "-c", str(conf), "-e", str(workdir / "error.log")])
+        prefix = NginxPrefix(workdir, nginx)
+        prefix.write([site])
+        run_tool(prefix.test_argv())

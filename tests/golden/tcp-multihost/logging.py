@@ -6,7 +6,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {
         "json": {
-            "()": "deploykit.targets.logconfig.JsonFormatter",
+            "()": "deploykit.logformat.JsonFormatter",
         },
     },
     "handlers": {
