@@ -23,6 +23,8 @@ DEFAULTS: dict[str, Any] = {
     "NAME": None,
     "WEBSOCKET_ROUTES": None,
     "HEALTH_PATH": None,
+    # Whether the proxies answer HEALTH_PATH for every client, not only loopback (issue 14 item 1).
+    "HEALTH_PUBLIC": False,
     # server
     "SERVER": None,
     "WORKERS": None,

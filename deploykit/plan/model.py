@@ -90,6 +90,8 @@ class Site:
     proxy_ssl_header: tuple[str, str] | None
     upstream: tuple[Bind, ...]
     sticky_sessions: bool
+    #: Whether the proxies pass HEALTH_PATH on from any client (default: loopback only).
+    health_public: bool = False
 
     @property
     def https(self) -> bool:
