@@ -63,7 +63,12 @@ DEFAULTS: dict[str, Any] = {
     # process manager
     "PROCESS_MANAGER": "systemd",
     "USER": None,
-    "GROUP": "www-data",
+    # The app's own group (default: the user's name). Not the web server's: the
+    # app would share access with everything else that runs as that group.
+    "GROUP": None,
+    # The reverse proxy's group, which reaches the socket only (default: www-data;
+    # caddy for Caddy, Debian's caddy user).
+    "PROXY_GROUP": None,
     "VIRTUALENV": None,
     "WORKING_DIRECTORY": None,
     "RUNTIME_DIRECTORY": None,
