@@ -133,25 +133,6 @@ class _Application:
             self.app = _build()
         return self.app
 
-    def client_host(self, forwarded: str) -> str | None:
-        """The client's address in X-Forwarded-For, or None to keep the peer.
-
-        From the right, past the trusted proxies: each proxy appends the address
-        it saw, so the first untrusted one is the client; all trusted: the
-        leftmost (a client on a proxy's own machine). Under ``*`` the rightmost,
-        which the nearest proxy wrote (uvicorn takes the leftmost, which the
-        client wrote). An element that is empty or not an address ends the walk
-        with None: nothing trustworthy is left to its left (uvicorn's own cases,
-        tests/test_proxy_uvicorn.py).
-        """
-        hops = [_address(part) for part in forwarded.split(",")]
-        if self.trust_all:
-            return hops[-1]
-        for hop in reversed(hops):
-            if hop is None or not self.trusts(hop):
-                return hop
-        return hops[0]
-
     async def __call__(self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
         await self.build()(scope, receive, send)
 
