@@ -23,6 +23,8 @@ DEFAULTS: dict[str, Any] = {
     "NAME": None,
     "WEBSOCKET_ROUTES": None,
     "HEALTH_PATH": None,
+    # Whether the proxies answer HEALTH_PATH for every client, not only loopback (issue 14 item 1).
+    "HEALTH_PUBLIC": False,
     # server
     "SERVER": None,
     "WORKERS": None,
@@ -61,7 +63,12 @@ DEFAULTS: dict[str, Any] = {
     # process manager
     "PROCESS_MANAGER": "systemd",
     "USER": None,
-    "GROUP": "www-data",
+    # The app's own group (default: the user's name). Not the web server's: the
+    # app would share access with everything else that runs as that group.
+    "GROUP": None,
+    # The reverse proxy's group, which reaches the socket only (default: www-data;
+    # caddy for Caddy, Debian's caddy user).
+    "PROXY_GROUP": None,
     "VIRTUALENV": None,
     "WORKING_DIRECTORY": None,
     "RUNTIME_DIRECTORY": None,

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 
 ASGIApp = Any
+
+logger = logging.getLogger(__name__)
 
 #: Seconds each part may take before the probe reports it failing.
 PART_TIMEOUT = 2.0
@@ -44,26 +47,35 @@ async def _check_channel_layer() -> str:
 
 
 async def readiness() -> tuple[int, dict[str, str]]:
-    """(status code, body): 200 when every part works, 503 naming what failed."""
-    body: dict[str, str] = {}
+    """(status code, what each part said): 200 when every part works, 503 otherwise."""
+    parts: dict[str, str] = {}
     failed = False
     try:
         await asyncio.wait_for(sync_to_async(_check_database, thread_sensitive=False)(), PART_TIMEOUT)
-        body["database"] = "ok"
+        parts["database"] = "ok"
     except Exception as exc:  # noqa: BLE001 - a probe reports, it does not raise
         failed = True
-        body["database"] = f"error: {type(exc).__name__}: {exc}"
+        parts["database"] = f"error: {type(exc).__name__}: {exc}"
     try:
-        body["channel_layer"] = await asyncio.wait_for(_check_channel_layer(), PART_TIMEOUT)
+        parts["channel_layer"] = await asyncio.wait_for(_check_channel_layer(), PART_TIMEOUT)
     except Exception as exc:  # noqa: BLE001
         failed = True
-        body["channel_layer"] = f"error: {type(exc).__name__}: {exc}"
-    body["status"] = "fail" if failed else "ok"
-    return (503 if failed else 200), body
+        parts["channel_layer"] = f"error: {type(exc).__name__}: {exc}"
+    return (503 if failed else 200), parts
+
+
+#: Methods the endpoint answers; the rest get 405 before any check runs.
+METHODS = ("GET", "HEAD")
 
 
 class ReadinessMiddleware:
-    """Answers ``path`` (also under ``root_path``) and passes everything else on."""
+    """Answers ``path`` (also under ``root_path``) and passes everything else on.
+
+    The body is the status only (``{"status": "ok"}`` / ``{"status": "fail"}``):
+    an error message names hosts, ports and database users, and the caller may
+    be anyone the proxy lets through. What failed goes to the log, logger
+    ``deploykit.health`` (issue 14 item 1).
+    """
 
     def __init__(self, app: ASGIApp, path: str) -> None:
         self.app = app
@@ -74,20 +86,24 @@ class ReadinessMiddleware:
             path = scope["path"]
             root = scope.get("root_path", "") or ""
             if path == self.path or (root and path == root + self.path):
-                status, body = await readiness()
-                payload = json.dumps(body, sort_keys=True).encode()
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": status,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"cache-control", b"no-store"),
-                            (b"content-length", str(len(payload)).encode()),
-                        ],
-                        "trailers": False,
-                    }
-                )
-                await send({"type": "http.response.body", "body": payload, "more_body": False})
+                await self.answer(scope["method"], send)
                 return
         await self.app(scope, receive, send)
+
+    async def answer(self, method: str, send: ASGISendCallable) -> None:
+        headers = [(b"cache-control", b"no-store")]
+        if method not in METHODS:
+            status, payload = 405, b""
+            headers.append((b"allow", ", ".join(METHODS).encode()))
+        else:
+            status, parts = await readiness()
+            if status != 200:
+                detail = ", ".join(f"{name}: {said}" for name, said in sorted(parts.items()))
+                logger.warning("readiness %d: %s", status, detail)
+            payload = json.dumps({"status": "ok" if status == 200 else "fail"}).encode()
+            headers.append((b"content-type", b"application/json"))
+        headers.append((b"content-length", str(len(payload)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers, "trailers": False})
+        # HEAD: the GET's headers (its length too), no body.
+        body = b"" if method == "HEAD" else payload
+        await send({"type": "http.response.body", "body": body, "more_body": False})

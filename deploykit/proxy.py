@@ -16,8 +16,25 @@ from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 ASGIApp = Any
 
 
+#: X-Forwarded-Proto values that mean something; others are ignored.
+_SCHEMES = ("http", "https", "ws", "wss")
+
+
+def _address(part: str) -> str | None:
+    """One X-Forwarded-For element as a bare IP address (brackets and a port dropped), or None."""
+    part = part.strip()
+    if part.startswith("["):
+        part = part[1:].partition("]")[0]
+    elif part.count(":") == 1:
+        part = part.partition(":")[0]  # IPv4 with a port
+    try:
+        return str(ipaddress.ip_address(part))
+    except ValueError:
+        return None
+
+
 class ProxyHeadersMiddleware:
-    """Apply X-Forwarded-For (rightmost value, the one our proxy wrote) and X-Forwarded-Proto.
+    """Apply X-Forwarded-For (the client past the trusted proxies) and X-Forwarded-Proto.
 
     Only for peers in ``trusted`` (``"*"`` trusts everyone, which a unix
     socket needs: it has no peer address).
@@ -42,6 +59,25 @@ class ProxyHeadersMiddleware:
             return False
         return any(address in net for net in self.networks)
 
+    def client_host(self, forwarded: str) -> str | None:
+        """The client's address in X-Forwarded-For, or None to keep the peer.
+
+        From the right, past the trusted proxies: each proxy appends the address
+        it saw, so the first untrusted one is the client; all trusted: the
+        leftmost (a client on a proxy's own machine). Under ``*`` the rightmost,
+        which the nearest proxy wrote (uvicorn takes the leftmost, which the
+        client wrote). An element that is empty or not an address ends the walk
+        with None: nothing trustworthy is left to its left (uvicorn's own cases,
+        tests/test_proxy_uvicorn.py).
+        """
+        hops = [_address(part) for part in forwarded.split(",")]
+        if self.trust_all:
+            return hops[-1]
+        for hop in reversed(hops):
+            if hop is None or not self.trusts(hop):
+                return hop
+        return hops[0]
+
     async def __call__(self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
         if scope["type"] in ("http", "websocket") and self.root_path and not scope.get("root_path"):
             scope = dict(scope)  # type: ignore[assignment]
@@ -52,13 +88,16 @@ class ProxyHeadersMiddleware:
                 scope = dict(scope)  # type: ignore[assignment]
                 headers = dict(scope["headers"])
                 proto = headers.get(b"x-forwarded-proto", b"").decode("latin1").strip().lower()
-                if proto in ("http", "https"):
-                    secure = proto == "https"
-                    scheme = ("wss" if secure else "ws") if scope["type"] == "websocket" else proto
-                    scope["scheme"] = scheme
+                if proto in _SCHEMES:
+                    secure = proto in ("https", "wss")
+                    if scope["type"] == "websocket":
+                        scope["scheme"] = "wss" if secure else "ws"
+                    else:
+                        # Django knows http and https only.
+                        scope["scheme"] = "https" if secure else "http"
                 forwarded = headers.get(b"x-forwarded-for", b"").decode("latin1")
-                if forwarded:
-                    host = forwarded.split(",")[-1].strip()
+                host = self.client_host(forwarded) if forwarded else None
+                if host:
                     scope["client"] = (host, 0)
         await self.app(scope, receive, send)
 

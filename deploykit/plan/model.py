@@ -99,6 +99,8 @@ class Site:
     proxy_ssl_header: tuple[str, str] | None
     upstream: tuple[Bind, ...]
     sticky_sessions: bool
+    #: Whether the proxies pass HEALTH_PATH on from any client (default: loopback only).
+    health_public: bool = False
 
     @property
     def https(self) -> bool:
@@ -183,6 +185,7 @@ class ProcessManager:
     kind: str
     name: str
     user: str
+    #: The app's own group (its primary group under systemd).
     group: str
     virtualenv: str
     python: str
@@ -195,6 +198,8 @@ class ProcessManager:
     #: The peers the service may reach (systemd IPAddressAllow= with IPAddressDeny=any);
     #: ("any",) when one is a host name whose addresses cannot be known here.
     ip_address_allow: tuple[str, ...] = ("localhost",)
+    #: The reverse proxy's group: the socket (and its directory) belong to it, nothing else does.
+    proxy_group: str = "www-data"
 
 
 @dataclass(frozen=True)

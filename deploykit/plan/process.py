@@ -23,7 +23,13 @@ def build_process_manager(r: Reader, app: App) -> ProcessManager:
     kind = v.choice(r.get("PROCESS_MANAGER"), r.label("PROCESS_MANAGER"), PROCESS_MANAGERS)
     user = r.get("USER")
     user = v.identifier(app.name if user is None else user, r.label("USER"))
-    group = v.identifier(r.get("GROUP"), r.label("GROUP"))
+    group = r.get("GROUP")
+    group = v.identifier(user if group is None else group, r.label("GROUP"))
+    proxy_group = r.get("PROXY_GROUP")
+    if proxy_group is None:
+        # Debian's packages: nginx and Apache run as www-data, Caddy as caddy.
+        proxy_group = "caddy" if r.get("PROXY") == "caddy" else "www-data"
+    proxy_group = v.identifier(proxy_group, r.label("PROXY_GROUP"))
     venv = r.get("VIRTUALENV")
     venv_label = r.label("VIRTUALENV") if venv is not None else 'DEPLOYKIT["VIRTUALENV"] (default: sys.prefix)'
     venv = v.absolute_path(sys.prefix if venv is None else venv, venv_label)
@@ -42,6 +48,7 @@ def build_process_manager(r: Reader, app: App) -> ProcessManager:
         name=app.name,
         user=user,
         group=group,
+        proxy_group=proxy_group,
         virtualenv=venv,
         python=f"{venv}/bin/python",
         working_directory=workdir,

@@ -101,6 +101,7 @@ def build_site(r: Reader, server: Server) -> Site:
         proxy_ssl_header=ssl_header,
         upstream=upstream,
         sticky_sessions=v.boolean(r.get("STICKY_SESSIONS"), r.label("STICKY_SESSIONS")),
+        health_public=v.boolean(r.get("HEALTH_PUBLIC"), r.label("HEALTH_PUBLIC")),
     )
 
 

@@ -10,14 +10,18 @@ from deploykit.targets.tooling import run_tool, with_standin_certificates
 from deploykit.targets.web import (
     CATCH_ALL_NAME,
     HASHED_STATIC_REGEX,
+    HEALTH_SOURCES,
     IMMUTABLE_MAX_AGE,
+    MEDIA_CSP,
     MOZILLA_INTERMEDIATE_CIPHERS,
     https_origin,
+    internal_health_path,
 )
 
 #: The modules the site needs (a2enmod names); INSTALL.md enables them.
 MODULES = (
     "proxy", "proxy_http", "proxy_balancer", "lbmethod_byrequests", "slotmem_shm", "headers", "alias", "rewrite", "ssl",
+    "authz_host",
 )  # fmt: skip
 #: Debian's layout: https://wiki.debian.org/Apache
 MODULE_DIR = "/usr/lib/apache2/modules"
@@ -77,7 +81,13 @@ class Apache(Target):
             "http_vhost": f"{host}:{site.http_port}",
             "https_vhost": f"{host}:{site.https_port}",
             # ports.conf (Debian) listens on 80 and 443 already; a second Listen would fail.
-            "listen": [p for p, default in ((site.http_port, 80), (site.https_port, 443)) if p != default],
+            # On LISTEN_ADDRESS only, as nginx and Caddy do (a bare port binds every address).
+            "listen": [
+                f"{bracket(site.listen_address)}:{p}" if site.listen_address else str(p)
+                for p, default in ((site.http_port, 80), (site.https_port, 443))
+                if p != default
+            ],
+            "listen_default_ports": bool({80, 443} & {site.http_port, site.https_port}),
             "app_path": path,
             "balancer": balancer if balanced else None,
             "members": [backend_url(b, "") for b in site.upstream],
@@ -91,6 +101,9 @@ class Apache(Target):
             "ciphers": MOZILLA_INTERMEDIATE_CIPHERS,
             "hashed_static_regex": HASHED_STATIC_REGEX,
             "immutable_max_age": IMMUTABLE_MAX_AGE,
+            "media_csp": MEDIA_CSP,
+            "health_location": internal_health_path(self.plan),
+            "health_sources": HEALTH_SOURCES,
             "timeout": site.proxy_read_timeout,
             "modules": MODULES,
         }

@@ -7,7 +7,14 @@ from deploykit import quoting
 from deploykit.plan import bracket
 from deploykit.targets.base import Target
 from deploykit.targets.tooling import run_tool, with_standin_certificates
-from deploykit.targets.web import HASHED_STATIC_REGEX_NO_BRACES, IMMUTABLE_MAX_AGE, https_origin
+from deploykit.targets.web import (
+    HASHED_STATIC_REGEX_NO_BRACES,
+    HEALTH_SOURCES,
+    IMMUTABLE_MAX_AGE,
+    MEDIA_CSP,
+    https_origin,
+    internal_health_path,
+)
 
 #: A site address of the plan's validated names, written bare. Caddy 2.6.2 adapts
 #: "`http://a:8080`, `http://b:8080` {...}" into the site on :8080 for a and b plus
@@ -70,6 +77,9 @@ class Caddy(Target):
             "hsts": site.hsts,
             "hashed_static_regex": HASHED_STATIC_REGEX_NO_BRACES,
             "immutable_max_age": IMMUTABLE_MAX_AGE,
+            "media_csp": MEDIA_CSP,
+            "health_location": internal_health_path(self.plan),
+            "health_sources": HEALTH_SOURCES,
         }
 
     def applies(self) -> bool:

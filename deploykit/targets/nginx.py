@@ -9,11 +9,14 @@ from deploykit.targets.base import Target
 from deploykit.targets.tooling import run_tool, with_standin_certificates
 from deploykit.targets.web import (
     HASHED_STATIC_REGEX,
+    HEALTH_SOURCES,
     IMMUTABLE_MAX_AGE,
+    MEDIA_CSP,
     MOZILLA_INTERMEDIATE_CIPHERS,
     MOZILLA_INTERMEDIATE_PROTOCOLS,
     has_ip_name,
     https_origin,
+    internal_health_path,
 )
 
 
@@ -50,6 +53,9 @@ class Nginx(Target):
             "app_location": f"{site.root_path}/" if site.root_path else "/",
             "hashed_static_regex": HASHED_STATIC_REGEX,
             "immutable_max_age": IMMUTABLE_MAX_AGE,
+            "media_csp": MEDIA_CSP,
+            "health_location": internal_health_path(self.plan),
+            "health_sources": HEALTH_SOURCES,
             "static_root": None if site.static_root is None else site.static_root.rstrip("/") + "/",
             "media_root": None if site.media_root is None else site.media_root.rstrip("/") + "/",
         }

@@ -50,6 +50,7 @@ class Systemd(Target):
             # RuntimeDirectory= takes a name under /run; systemd creates it
             # (owned by User:Group) at start and removes it at stop.
             "runtime_directory": runtime.removeprefix("/run/") if runtime.startswith("/run/") else None,
+            "runtime_path": runtime,
             # Uploads, and the folder of an SQLite database (its journal is written beside it).
             "read_write_paths": list(dict.fromkeys(p for p in (plan.site.media_root, *plan.app.write_paths) if p)),
             "environment": [f"{k}={val}" for k, val in contract_environment(plan)],

@@ -8,7 +8,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from deploykit.plan import Site, bracket
+from deploykit.plan import Plan, Site, bracket
 
 #: https://ssl-config.mozilla.org/#server=nginx&config=intermediate (guidelines 5.7)
 MOZILLA_INTERMEDIATE_PROTOCOLS = ("TLSv1.2", "TLSv1.3")
@@ -48,6 +48,27 @@ def https_origin(site: Site) -> str:
     if not _AUTHORITY.fullmatch(host):
         raise ValueError(f"{host!r} cannot be written bare in a redirect URL")
     return f"https://{host}{port_suffix(site.https_port, 443)}"
+
+
+#: For MEDIA_URL: an uploaded HTML or SVG file opened by the browser is a sandboxed
+#: document (a unique origin, no script, no form) that may load nothing, so it cannot
+#: act on the site's origin (issue 14 item 2). https://www.w3.org/TR/CSP3/#directive-sandbox
+MEDIA_CSP = "sandbox; default-src 'none'"
+#: Who may call the readiness path through the proxy unless DEPLOYKIT["HEALTH_PUBLIC"]: the
+#: machine itself (systemd, a monitoring agent). Container probes call the app's own port,
+#: never the proxy. Exactly these two, not 127.0.0.0/8: nothing else is "this machine".
+HEALTH_SOURCES = ("127.0.0.1", "::1")
+
+
+def internal_health_path(plan: Plan) -> str | None:
+    """The URL path of the readiness endpoint the proxy keeps to HEALTH_SOURCES, or None.
+
+    Each call costs a database query and a channel-layer round trip, and a
+    stranger needs no more than the site's own status (issue 14 item 1).
+    """
+    if plan.app.health_path is None or plan.site.health_public:
+        return None
+    return plan.site.root_path + plan.app.health_path
 
 
 def has_ip_name(site: Site) -> bool:
