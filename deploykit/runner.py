@@ -54,6 +54,7 @@ def prepare_socket(plan: Plan) -> None:
     if not os.path.isdir(directory):
         os.makedirs(directory, mode=SOCKET_DIRECTORY_MODE)
         os.chmod(directory, SOCKET_DIRECTORY_MODE)  # makedirs' mode is filtered by the umask
+        _give_to_proxy_group(directory, plan.process_manager.proxy_group)
     # Servers create their sockets 0666 (uvicorn, daphne): the directory is
     # what keeps other local users out. Trusting X-Forwarded-* from every peer
     # on a socket they can reach lets them forge the client address.
@@ -65,6 +66,24 @@ def prepare_socket(plan: Plan) -> None:
             f"address. Use a private directory (chmod o-rx {directory}, as systemd's RuntimeDirectoryMode=0750 "
             'does) or set DEPLOYKIT["FORWARDED_ALLOW_IPS"].'
         )
+
+
+def _give_to_proxy_group(directory: str, group: str) -> None:
+    """The folder's group is the proxy's (as systemd's unit makes it), so the proxy can reach the socket.
+
+    Only root can give a file to a group it is not in; a user running runasgi
+    by hand keeps its own (the proxy then needs that group).
+    """
+    import grp
+
+    try:
+        gid = grp.getgrnam(group).gr_gid
+    except KeyError:
+        return  # no such group here (a container, a development machine)
+    if os.geteuid() == 0 or gid in os.getgroups():
+        os.chown(directory, -1, gid)
+        # setgid: what the server creates inside keeps the proxy's group.
+        os.chmod(directory, SOCKET_DIRECTORY_MODE | stat.S_ISGID)
 
 
 def server_environment(plan: Plan, extra: Mapping[str, str]) -> dict[str, str]:

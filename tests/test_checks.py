@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.test import override_settings
+from django.test import modify_settings, override_settings
 
 import deploykit.checks.layer
 from deploykit import checks
@@ -53,6 +53,7 @@ def test_ids_are_unique_and_stable() -> None:
         [f"deploykit.E00{i}" for i in range(1, 7)]
         # W007 (daphne older than 4.2.2) is retired: setup.cfg requires daphne>=4.2.2.
         + [f"deploykit.W{i:03}" for i in range(1, 11) if i != 7]
+        + ["deploykit.W012"]
         + ["deploykit.I001"]
     )
     # Every id is documented in the README's table.
@@ -103,8 +104,11 @@ def test_e002_in_memory_layer_across_processes() -> None:
 @override_settings(ALLOWED_HOSTS=["*", "example.com"])
 def test_e003_wildcard_allowed_hosts_with_websockets() -> None:
     assert ids() == ["deploykit.E003"]
+    # An asgi.py of the project's own (no WEBSOCKET_ROUTES) with channels installed serves WebSockets too.
     with override_settings(DEPLOYKIT=dk(WEBSOCKET_ROUTES=None)):
-        assert ids() == []
+        assert ids() == ["deploykit.E003"]
+        with modify_settings(INSTALLED_APPS={"remove": ["channels", "daphne"]}):
+            assert ids() == []
 
 
 @override_settings(SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_SSL", "on"))

@@ -36,7 +36,9 @@ def test_prints_to_stdout_and_notes_to_stderr() -> None:
     out, err = run("nginx", *PLAN)
     assert out.startswith("# example: nginx site")
     assert "server unix:/run/example/example.sock;" in out
-    assert err == "deploykit: server: uvicorn (--server)\n"
+    assert err.startswith("deploykit: server: uvicorn (--server)\n")
+    # Two workers on the in-memory layer: runasgi would refuse it, deployconfig says so and writes.
+    assert err.splitlines()[1].startswith("deploykit: warning: The in-memory channel layer is used with 2")
 
 
 def test_plan_error_names_the_flag() -> None:

@@ -184,7 +184,7 @@ def test_virtualenv_defaults_to_the_running_one() -> None:
         ({"DEPLOYKIT": dk(USER="root;rm")}, 'DEPLOYKIT["USER"]'),
         ({"DEPLOYKIT": dk(REDIS_URL="http://r")}, "redis://"),
         ({"DEPLOYKIT": "yes"}, "DEPLOYKIT = 'yes': must be a dict"),
-        ({"ALLOWED_HOSTS": ["*"]}, "ALLOWED_HOSTS = []: needs at least one host name"),
+        ({"ALLOWED_HOSTS": ["*"]}, "ALLOWED_HOSTS = ['*']: needs at least one host name"),
         ({"ALLOWED_HOSTS": ["x.com;\nlocation /leak { alias /etc/; }"]}, "ALLOWED_HOSTS = 'x.com;"),
         ({"FORCE_SCRIPT_NAME": "/a b"}, "FORCE_SCRIPT_NAME"),
         ({"STATIC_ROOT": "/srv/$static"}, "STATIC_ROOT = '/srv/$static'"),

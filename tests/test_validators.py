@@ -130,8 +130,10 @@ def test_deployconfig_writes_nothing(tmp_path: Path, target: str, key: str, valu
     [("--uds", "/run/a b.sock"), ("--uds", "relative.sock"), ("--domain", "a.com;"), ("--bind", "0.0.0.0:99999")],
 )
 def test_flags_are_named_in_errors(flag: str, value: str) -> None:
+    # --domain is deployconfig's (runasgi takes only what changes the server's argv).
+    command = ["deployconfig", "nginx"] if flag == "--domain" else ["runasgi", "--print-command"]
     with pytest.raises(CommandError) as caught:
-        call_command("runasgi", "--print-command", f"{flag}={value}", stdout=StringIO())
+        call_command(*command, f"{flag}={value}", stdout=StringIO(), stderr=StringIO())
     assert str(caught.value).startswith(f"{flag} = {value!r}: ")
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.core import checks
+from django.utils.module_loading import import_string
 
 from deploykit.checks.layer import (
     group_expiry_below_lifetime,
@@ -35,6 +36,7 @@ from deploykit.checks.site import (
 )
 from deploykit.exceptions import SpecError
 from deploykit.plan import Plan, app_routing, build_plan
+from deploykit.plan.reader import Reader
 
 Check = Callable[[Plan], list[checks.CheckMessage]]
 
@@ -58,10 +60,27 @@ def check_app_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) 
     ``migrate`` or ``runserver``; ``check --deploy`` validates the whole plan.
     """
     try:
-        app_routing()
+        routes, _ = app_routing()
     except SpecError as exc:
         return _invalid(exc)
-    return []
+    found: list[checks.CheckMessage] = []
+    if routes is not None:
+        try:
+            import_string(f"{routes}.websocket_urlpatterns")
+        except ImportError as exc:
+            # Found by runasgi (or the first WebSocket under runserver) otherwise.
+            found += _invalid(SpecError('DEPLOYKIT["WEBSOCKET_ROUTES"]', routes, f"cannot be imported: {exc}"))
+    unknown = Reader({}, {}).unknown_keys()
+    if unknown:
+        found.append(
+            checks.Warning(
+                f"DEPLOYKIT has settings deploykit does not know: {', '.join(unknown)}. They are ignored; "
+                "check --deploy, deployconfig and runasgi refuse them.",
+                hint="Fix the spelling or remove them (README lists every key).",
+                id="deploykit.W012",
+            )
+        )
+    return found
 
 
 def check_deploy(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
@@ -78,6 +97,16 @@ def check_deploy(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> lis
     for check in DEPLOY_CHECKS:
         errors.extend(check(plan))
     return errors
+
+
+def command_warnings(plan: Plan) -> list[checks.CheckMessage]:
+    """What the commands say about the plan they run or write (it may carry command-line options
+    that ``check --deploy``, which reads the settings only, never sees): the runtime failures and W008."""
+    return runtime_failures(plan) + relative_static_url_under_sub_path(plan)
+
+
+def describe(message: checks.CheckMessage) -> str:
+    return f"{message.msg}\nHINT: {message.hint} ({message.id})"
 
 
 def runtime_failures(plan: Plan) -> list[checks.CheckMessage]:

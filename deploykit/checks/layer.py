@@ -41,9 +41,14 @@ def layer_missing(plan: Plan) -> list[checks.CheckMessage]:
     return []
 
 
+#: Names of this machine's loopback: "localhost" and 127.0.0.1 are the same Redis.
+_LOOPBACK = {"localhost": "127.0.0.1", "ip6-localhost": "::1"}
+
+
 def _netloc(url: str) -> tuple[str, int | None, str]:
     parts = urlsplit(url)
-    return (parts.hostname or "", parts.port or (6379 if parts.scheme.startswith("redis") else None), parts.path)
+    host = parts.hostname or ""
+    return (_LOOPBACK.get(host, host), parts.port or (6379 if parts.scheme.startswith("redis") else None), parts.path)
 
 
 def layer_disagrees(plan: Plan) -> list[checks.CheckMessage]:
@@ -68,7 +73,7 @@ def layer_disagrees(plan: Plan) -> list[checks.CheckMessage]:
 def redis_capacity_default(plan: Plan) -> list[checks.CheckMessage]:
     layer = plan.channel_layer
     # Group broadcasts fan out into every member's channel: 100 messages queue up quickly.
-    if layer.kind in ("redis", "sentinel") and layer.capacity is None and plan.app.websocket_routes is not None:
+    if layer.kind in ("redis", "sentinel") and layer.capacity is None and plan.app.serves_websockets:
         return [
             checks.Warning(
                 f"channels_redis capacity is left at its default ({REDIS_DEFAULT_CAPACITY}) while the app "

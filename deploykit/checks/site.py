@@ -15,7 +15,7 @@ PROXY_SET_HEADERS = {
 
 
 def allowed_hosts_wildcard_with_websockets(plan: Plan) -> list[checks.CheckMessage]:
-    if "*" in plan.app.allowed_hosts and plan.app.websocket_routes is not None:
+    if "*" in plan.app.allowed_hosts and plan.app.serves_websockets:
         return [
             checks.Error(
                 "ALLOWED_HOSTS contains '*' and the WebSocket routes rely on AllowedHostsOriginValidator: "
@@ -100,8 +100,10 @@ def relative_static_url_under_sub_path(plan: Plan) -> list[checks.CheckMessage]:
                 f"{' and '.join(relative)} relative while the site is under {plan.site.root_path}: Django "
                 "caches the prefixed URL on first access, which under ASGI can happen before a request sets the "
                 "script prefix, so pages link /static/... where the proxy serves "
-                f"{plan.site.root_path}/static/ (seen in the end-to-end suite).",
-                hint=f'Write them absolute: STATIC_URL = "{plan.site.root_path}/static/".',
+                f"{plan.site.root_path}/static/.",
+                hint="Write them absolute: "
+                + ", ".join(f'{name} = "{plan.site.root_path}/{name.split("_")[0].lower()}/"' for name in relative)
+                + ".",
                 id="deploykit.W008",
             )
         ]

@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from django.apps import apps
+
 from deploykit import validators as v
 from deploykit.conf import django_setting, setting_is_set
 from deploykit.exceptions import SpecError
@@ -43,6 +45,7 @@ def build_app(r: Reader) -> App:
         write_paths=_sqlite_directories(),
         environment_names=settings_environment(settings_module),
         allowed_hosts=_strings("ALLOWED_HOSTS"),
+        serves_websockets=routes is not None or any(apps.is_installed(a) for a in ("channels", "daphne")),
         csrf_trusted_origins=_strings("CSRF_TRUSTED_ORIGINS"),
         middleware=_strings("MIDDLEWARE"),
         relative_urls=tuple(
@@ -116,7 +119,11 @@ def _sqlite_directories() -> tuple[str, ...]:
 
 
 def _health_path(value: Any, label: str) -> str:
-    path = v.url_path(value if str(value).endswith("/") else f"{value}/", label)
+    try:
+        path = v.url_path(value if str(value).endswith("/") else f"{value}/", label)
+    except SpecError as exc:
+        # Name the value as written, not with the slash added to validate it.
+        raise SpecError(label, value, exc.reason) from None
     return path if str(value).endswith("/") else path[:-1]
 
 

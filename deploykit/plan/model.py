@@ -256,6 +256,9 @@ class App:
     allowed_hosts: tuple[str, ...] = ()
     csrf_trusted_origins: tuple[str, ...] = ()
     middleware: tuple[str, ...] = ()
+    #: Whether the app serves WebSockets: WEBSOCKET_ROUTES, or channels (or daphne) installed
+    #: for an asgi.py of the project's own.
+    serves_websockets: bool = False
     #: STATIC_URL / MEDIA_URL names whose value is relative (Django prefixes it with the script name).
     relative_urls: tuple[str, ...] = ()
 

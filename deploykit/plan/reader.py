@@ -59,10 +59,17 @@ class Reader:
         config = {**self.config, **dict.fromkeys(unset)}
         return Reader({**kept, **overrides}, self.labels, config=config)
 
-    def check_known_keys(self) -> None:
-        """A misspelt key is an error that names the closest real one (``WORKER`` -> ``WORKERS``)."""
+    def unknown_keys(self) -> list[str]:
+        """Every misspelt key, each with the closest real one (``WORKER``: did you mean ``WORKERS``?)."""
+        found = []
         for key in self.config:
             if key not in DEFAULTS:
                 close = difflib.get_close_matches(str(key), DEFAULTS, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise SpecError(f'DEPLOYKIT["{key}"]', self.config[key], f"is not a deploykit setting{hint}")
+                found.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        return found
+
+    def check_known_keys(self) -> None:
+        unknown = self.unknown_keys()
+        if unknown:
+            keys = [k for k in self.config if k not in DEFAULTS]
+            raise SpecError("DEPLOYKIT", keys if len(keys) > 1 else keys[0], f"unknown settings: {', '.join(unknown)}")

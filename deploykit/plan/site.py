@@ -11,20 +11,20 @@ from deploykit.plan.reader import Reader
 
 def build_site(r: Reader, server: Server) -> Site:
     proxy = v.choice(r.get("PROXY"), r.label("PROXY"), PROXIES)
-    names = r.get("SERVER_NAMES")
+    names = written = r.get("SERVER_NAMES")
     if names is None:
         names_label = "ALLOWED_HOSTS"
-        hosts = django_setting("ALLOWED_HOSTS") or []
+        written = hosts = django_setting("ALLOWED_HOSTS") or []
         if not hosts and django_setting("DEBUG"):
             hosts = ["localhost", "127.0.0.1", "[::1]"]
         # "*" is Django's wildcard, not a server name; an nginx catch-all is "_".
-        names = [h for h in hosts if h != "*"]
+        names = [h for h in hosts if h != "*"] if isinstance(hosts, (list, tuple)) else hosts
     else:
         names_label = r.label("SERVER_NAMES")
     if isinstance(names, str) or not isinstance(names, (list, tuple)):
-        raise SpecError(names_label, names, "must be a list of host names")
+        raise SpecError(names_label, written, "must be a list of host names")
     if not names:
-        raise SpecError(names_label, names, "needs at least one host name for server_name (not only '*')")
+        raise SpecError(names_label, written, "needs at least one host name for server_name (not only '*')")
     server_names = tuple(dict.fromkeys(v.hostname(n, names_label) for n in names))
 
     listen = r.get("LISTEN_ADDRESS")

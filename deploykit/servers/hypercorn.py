@@ -19,7 +19,12 @@ class Hypercorn(ServerBackend):
 
     def bind_args(self, bind: Bind) -> list[str]:
         # hypercorn takes gunicorn's --bind syntax (unix:PATH, fd://N, [HOST]:PORT): Bind's own string form.
-        return ["--bind", str(bind)]
+        args = ["--bind", str(bind)]
+        if bind.kind == "unix":
+            # hypercorn creates the socket under the caller's umask (0755 from a shell's 022): the
+            # proxy's group could not connect. --umask 7 (0o007) gives srwxrwx---, like UMask=0007.
+            args += ["--umask", "7"]
+        return args
 
     def argv(self, *, reload: bool = False) -> list[str]:
         s = self.server

@@ -90,6 +90,9 @@ def install_guide(plan: Plan, targets: list[Target]) -> RenderedFile:
         "env_dir": pm.env_file.rpartition("/")[0] or "/",
         "static_roots": [p for p in (plan.site.static_root, plan.site.media_root) if p],
         "bootstrap": bootstrap_site(plan),
+        # The settings' own CHANNEL_LAYERS runs; paste deploykit's only where there is none to keep.
+        "paste_channels": plan.channel_layer.kind == "none"
+        or (plan.channel_layer.kind == "memory" and plan.channel_layer.redis_url is not None),
         "requirements_problems": requirements_problems(plan),
     }
     return RenderedFile(INSTALL_FILENAME, render(INSTALL_TEMPLATE, context))

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from deploykit.checks import command_warnings, describe
 from deploykit.exceptions import SpecError
 from deploykit.options import add_plan_arguments, plan_overrides
 from deploykit.plan import build_plan
@@ -67,6 +68,9 @@ class Command(BaseCommand):
             plan = build_plan(overrides, labels)
             for note in plan.notes:
                 self.stderr.write(f"deploykit: {note}")
+            # What runasgi would refuse, or the site would break on: the files are written all the same.
+            for warning in command_warnings(plan):
+                self.stderr.write(f"deploykit: warning: {describe(warning)}")
             # A target that needs what the plan lacks (HEALTH_PATH) raises here, before anything is written.
             if target == bundle.NAME:
                 targets, files = bundle.parts(plan), bundle.files(plan)
@@ -95,6 +99,13 @@ class Command(BaseCommand):
             self._diff(destinations)
             return
         if dry_run:
+            # The same refusals the real run would meet (an existing file without --force, a link).
+            try:
+                for destination, _ in destinations:
+                    if not (folder and not path.exists()):
+                        check_destination(destination, force=force)
+            except WriteError as exc:
+                raise CommandError(str(exc)) from exc
             for destination, _ in destinations:
                 self.stdout.write(f"Would write {destination}")
             return

@@ -7,7 +7,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.module_loading import import_string
 
 from deploykit import runner
-from deploykit.checks import runtime_failures
+from deploykit.checks import describe, runtime_failures
+from deploykit.checks.site import relative_static_url_under_sub_path
 from deploykit.exceptions import SpecError
 from deploykit.options import add_plan_arguments, plan_overrides
 from deploykit.plan import build_plan
@@ -29,10 +30,14 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("addrport", nargs="?", help="HOST:PORT or PORT to bind (overrides SOCKET and BIND)")
-        add_plan_arguments(parser)
+        add_plan_arguments(parser, server_only=True)
         parser.add_argument("--reload", action="store_true", help="restart on code changes (development)")
         parser.add_argument("--print-command", action="store_true", help="print the server's argv and exit")
-        parser.add_argument("--skip-checks", action="store_true", help="do not run the system checks")
+        parser.add_argument(
+            "--skip-checks",
+            action="store_true",
+            help="do not run the system checks (what would fail at run time is refused all the same)",
+        )
 
     def handle(
         self,
@@ -58,7 +63,7 @@ class Command(BaseCommand):
             raise CommandError(f"--reload runs one process; the plan has {server.total_processes} (use --workers 1).")
         # What would fail at run time (lost group messages, no layer, idle consumers
         # crashing): refused before the server starts, even with --skip-checks.
-        failures = [f"{m.msg}\nHINT: {m.hint} ({m.id})" for m in runtime_failures(plan)]
+        failures = [describe(m) for m in runtime_failures(plan)]
         if failures and not print_command:
             raise CommandError("\n".join(failures))
         if not backend_class.is_installed():
@@ -71,6 +76,9 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         environment = backend.environment()
 
+        # What the settings alone do not show (a --root-path with relative static URLs).
+        for warning in relative_static_url_under_sub_path(plan):
+            self.stderr.write(f"deploykit: warning: {describe(warning)}")
         if print_command:
             # Printing runs nothing: say what is wrong and print it; running it is refused.
             for failure in failures:
