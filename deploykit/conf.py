@@ -45,6 +45,11 @@ DEFAULTS: dict[str, Any] = {
     "ACCESS_LOG": None,
     "LOG_LEVEL": "info",
     "LOG_FORMAT": "text",
+    # split serving (issue 15): HTTP through this WSGI server, WebSockets through SERVER; off when None
+    "WSGI_SERVER": None,
+    "WSGI_WORKERS": None,
+    "WSGI_THREADS": None,
+    "WSGI_BIND": None,
     # site (the reverse proxy)
     "PROXY": "nginx",
     "SERVER_NAMES": None,

@@ -33,18 +33,20 @@ def _address(part: str) -> str | None:
         return None
 
 
-class ProxyHeadersMiddleware:
-    """Apply X-Forwarded-For (the client past the trusted proxies) and X-Forwarded-Proto.
+def forwarded_scheme(proto: str) -> bool | None:
+    """Whether X-Forwarded-Proto says the client's connection is secure; None for a value that means nothing."""
+    proto = proto.strip().lower()
+    return proto in ("https", "wss") if proto in _SCHEMES else None
 
-    Only for peers in ``trusted`` (``"*"`` trusts everyone, which a unix
-    socket needs: it has no peer address).
+
+class TrustedProxies:
+    """Whom to believe X-Forwarded-* from, and the client they name: one rule for both servers of a plan
+    (this module's ASGI middleware and :mod:`deploykit.wsgiproxy`).
+
+    ``"*"`` trusts everyone, which a unix socket needs: it has no peer address.
     """
 
-    def __init__(self, app: ASGIApp, trusted: tuple[str, ...], root_path: str = "") -> None:
-        self.app = app
-        # The sub-path the site is under, for servers whose own option would
-        # rewrite the path the proxy forwards (uvicorn prepends it).
-        self.root_path = root_path
+    def __init__(self, trusted: tuple[str, ...]) -> None:
         self.trust_all = "*" in trusted
         self.networks = [ipaddress.ip_network(t, strict=False) for t in trusted if t != "*"]
 
@@ -78,6 +80,21 @@ class ProxyHeadersMiddleware:
                 return hop
         return hops[0]
 
+
+class ProxyHeadersMiddleware(TrustedProxies):
+    """Apply X-Forwarded-For (the client past the trusted proxies) and X-Forwarded-Proto.
+
+    Only for peers in ``trusted`` (``"*"`` trusts everyone, which a unix
+    socket needs: it has no peer address).
+    """
+
+    def __init__(self, app: ASGIApp, trusted: tuple[str, ...], root_path: str = "") -> None:
+        super().__init__(trusted)
+        self.app = app
+        # The sub-path the site is under, for servers whose own option would
+        # rewrite the path the proxy forwards (uvicorn prepends it).
+        self.root_path = root_path
+
     async def __call__(self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
         if scope["type"] in ("http", "websocket") and self.root_path and not scope.get("root_path"):
             scope = dict(scope)  # type: ignore[assignment]
@@ -87,9 +104,8 @@ class ProxyHeadersMiddleware:
             if self.trusts(client[0] if client else None):
                 scope = dict(scope)  # type: ignore[assignment]
                 headers = dict(scope["headers"])
-                proto = headers.get(b"x-forwarded-proto", b"").decode("latin1").strip().lower()
-                if proto in _SCHEMES:
-                    secure = proto in ("https", "wss")
+                secure = forwarded_scheme(headers.get(b"x-forwarded-proto", b"").decode("latin1"))
+                if secure is not None:
                     if scope["type"] == "websocket":
                         scope["scheme"] = "wss" if secure else "ws"
                     else:

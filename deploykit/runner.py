@@ -15,7 +15,7 @@ import subprocess
 import sys
 from collections.abc import Mapping
 
-from deploykit.plan import Plan
+from deploykit.plan import Plan, Server, WsgiServer
 
 #: The socket's directory when runasgi creates it: the proxy's group may enter, others not.
 SOCKET_DIRECTORY_MODE = 0o750
@@ -29,11 +29,15 @@ class SocketExposed(Exception):
     pass
 
 
-def prepare_socket(plan: Plan) -> None:
-    """Remove a stale unix socket; refuse when something listens on it or other users could reach it."""
-    if plan.server.listen.kind != "unix":
+def prepare_socket(plan: Plan, server: Server | WsgiServer | None = None) -> None:
+    """Remove a stale unix socket; refuse when something listens on it or other users could reach it.
+
+    ``server``: the plan's ASGI server unless given (the WSGI one of a split plan).
+    """
+    server = plan.server if server is None else server
+    if server.listen.kind != "unix":
         return
-    for bind in plan.server.addresses:
+    for bind in server.addresses:
         path = bind.path
         try:
             mode = os.lstat(path).st_mode
@@ -50,7 +54,7 @@ def prepare_socket(plan: Plan) -> None:
         finally:
             probe.close()
         raise SocketInUse(f"Something is already listening on {path}.")
-    directory = os.path.dirname(plan.server.address.path)
+    directory = os.path.dirname(server.address.path)
     if not os.path.isdir(directory):
         os.makedirs(directory, mode=SOCKET_DIRECTORY_MODE)
         os.chmod(directory, SOCKET_DIRECTORY_MODE)  # makedirs' mode is filtered by the umask
@@ -58,7 +62,6 @@ def prepare_socket(plan: Plan) -> None:
     # Servers create their sockets 0666 (uvicorn, daphne): the directory is
     # what keeps other local users out. Trusting X-Forwarded-* from every peer
     # on a socket they can reach lets them forge the client address.
-    server = plan.server
     if server.proxy_headers and "*" in server.forwarded_allow_ips and os.stat(directory).st_mode & 0o005:
         raise SocketExposed(
             f"{directory} is open to other users (mode {stat.S_IMODE(os.stat(directory).st_mode):o}) and the server "

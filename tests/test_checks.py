@@ -54,6 +54,7 @@ def test_ids_are_unique_and_stable() -> None:
         # W007 (daphne older than 4.2.2) is retired: setup.cfg requires daphne>=4.2.2.
         + [f"deploykit.W{i:03}" for i in range(1, 11) if i != 7]
         + ["deploykit.W012"]
+        + [f"deploykit.W{i:03}" for i in range(13, 16)]
         + ["deploykit.I001"]
     )
     # Every id is documented in the README's table.
@@ -262,3 +263,44 @@ def test_w009_redis_py_8_without_socket_timeout(monkeypatch: pytest.MonkeyPatch)
         }
     ):
         assert ids() == ["deploykit.W009"]
+
+
+# -- split serving (issue 15) ----------------------------------------------------------------------
+
+SPLIT = {"WSGI_APPLICATION": "testproject.wsgi.application"}
+
+
+@override_settings(DEPLOYKIT=dk(WSGI_SERVER="granian"), **SPLIT)
+def test_split_serving_on_the_tests_settings_is_silent() -> None:
+    assert ids() == []
+
+
+@pytest.mark.parametrize("application", [None, "testproject.nowhere.application"])
+def test_w013_wsgi_application_missing_or_not_importable(application: str | None) -> None:
+    with override_settings(DEPLOYKIT=dk(WSGI_SERVER="gunicorn"), WSGI_APPLICATION=application):
+        [message] = checks.check_deploy()
+    assert message.id == "deploykit.W013"
+    assert ("is not set" if application is None else "cannot be imported: ModuleNotFoundError") in message.msg
+
+
+@override_settings(DEPLOYKIT=dk(WSGI_SERVER="granian"), ROOT_URLCONF="tests.urls_async", **SPLIT)
+def test_w014_async_views_under_wsgi_are_counted() -> None:
+    [message] = checks.check_deploy()
+    assert message.id == "deploykit.W014"
+    assert message.msg.startswith("2 async views would run through async_to_sync under the WSGI server")
+    assert "tests.urls_async.live" in message.msg and "tests.urls_async.Stream" in message.msg
+
+
+@override_settings(ROOT_URLCONF="tests.urls_async")
+def test_w014_is_silent_without_split_serving() -> None:
+    assert ids() == []
+
+
+@override_settings(DEPLOYKIT=dk(WSGI_SERVER="granian"), **SPLIT)
+def test_w015_wsgi_server_not_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from deploykit.servers.wsgi import GranianWsgi
+
+    monkeypatch.setattr(GranianWsgi, "is_installed", classmethod(lambda cls: False))
+    [message] = checks.check_deploy()
+    assert message.id == "deploykit.W015"
+    assert "pip install 'deploykit[granian]'" in message.hint

@@ -34,6 +34,7 @@ from deploykit.checks.site import (
     relative_static_url_under_sub_path,
     ssl_header_not_set_by_proxy,
 )
+from deploykit.checks.wsgi import async_views_under_wsgi, wsgi_application_unusable, wsgi_server_not_installed
 from deploykit.exceptions import SpecError
 from deploykit.plan import Plan, app_routing, build_plan
 from deploykit.plan.reader import Reader
@@ -102,7 +103,7 @@ def check_deploy(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> lis
 def command_warnings(plan: Plan) -> list[checks.CheckMessage]:
     """What the commands say about the plan they run or write (it may carry command-line options
     that ``check --deploy``, which reads the settings only, never sees): the runtime failures and W008."""
-    return runtime_failures(plan) + relative_static_url_under_sub_path(plan)
+    return runtime_failures(plan) + relative_static_url_under_sub_path(plan) + wsgi_application_unusable(plan)
 
 
 def describe(message: checks.CheckMessage) -> str:
@@ -140,6 +141,9 @@ DEPLOY_CHECKS: list[Check] = [
     layer_missing,
     layer_disagrees,
     socket_outside_runtime_directory,
+    wsgi_application_unusable,
+    async_views_under_wsgi,
+    wsgi_server_not_installed,
 ]
 
 

@@ -59,6 +59,8 @@ def socket_outside_runtime_directory(plan: Plan) -> list[checks.CheckMessage]:
 
 
 def sync_only_middleware(plan: Plan) -> list[checks.CheckMessage]:
+    if plan.wsgi is not None:
+        return []  # HTTP runs under WSGI, where sync middleware costs no thread hop
     sync_only = []
     for path in plan.app.middleware:
         try:

@@ -35,6 +35,7 @@ from deploykit.plan.model import (
     REDIS_DEFAULT_GROUP_EXPIRY,
     SERVERS,
     TLS,
+    WSGI_SERVERS,
     App,
     Bind,
     ChannelLayer,
@@ -43,12 +44,14 @@ from deploykit.plan.model import (
     ProcessManager,
     Server,
     Site,
+    WsgiServer,
     bracket,
 )
 from deploykit.plan.process import build_process_manager, ip_address_allow
 from deploykit.plan.reader import Reader
 from deploykit.plan.server import build_server
 from deploykit.plan.site import build_site
+from deploykit.plan.wsgi import build_wsgi
 
 
 def build_plan(overrides: Mapping[str, Any] | None = None, labels: Mapping[str, str] | None = None) -> Plan:
@@ -65,6 +68,7 @@ def build_plan(overrides: Mapping[str, Any] | None = None, labels: Mapping[str, 
     pm = build_process_manager(r, app)
     server = build_server(r, app, pm, layer, notes)
     pm = replace(pm, ip_address_allow=ip_address_allow(r, server, layer, app))
+    wsgi = build_wsgi(r, app, pm, server, notes)
     site = build_site(r, server)
     container = build_container(r, app, layer)
     return Plan(
@@ -74,6 +78,7 @@ def build_plan(overrides: Mapping[str, Any] | None = None, labels: Mapping[str, 
         channel_layer=layer,
         app=app,
         container=container,
+        wsgi=wsgi,
         notes=tuple(notes),
     )
 
@@ -98,6 +103,7 @@ __all__ = [
     "REDIS_DEFAULT_GROUP_EXPIRY",
     "SERVERS",
     "TLS",
+    "WSGI_SERVERS",
     "App",
     "Bind",
     "ChannelLayer",
@@ -106,6 +112,7 @@ __all__ = [
     "ProcessManager",
     "Server",
     "Site",
+    "WsgiServer",
     "app_routing",
     "bracket",
     "build_plan",

@@ -48,6 +48,7 @@ def build_app(r: Reader) -> App:
         serves_websockets=routes is not None or any(apps.is_installed(a) for a in ("channels", "daphne")),
         csrf_trusted_origins=_strings("CSRF_TRUSTED_ORIGINS"),
         middleware=_strings("MIDDLEWARE"),
+        root_urlconf=v.dotted_path(urlconf, "ROOT_URLCONF") if (urlconf := django_setting("ROOT_URLCONF")) else None,
         relative_urls=tuple(
             name
             for name in ("STATIC_URL", "MEDIA_URL")

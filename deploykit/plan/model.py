@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 SERVERS = ("daphne", "uvicorn", "gunicorn", "granian", "hypercorn")
+#: The WSGI servers split serving can put HTTP on (issue 15).
+WSGI_SERVERS = ("granian", "gunicorn")
 PROCESS_MANAGERS = ("systemd", "supervisor")
 PROXIES = ("nginx", "apache", "caddy")
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
@@ -181,6 +183,45 @@ class Server:
 
 
 @dataclass(frozen=True)
+class WsgiServer:
+    """The WSGI server that answers HTTP when serving is split; the ASGI server keeps the WebSockets.
+
+    Django's ASGI handler runs every sync view through a thread hop; WSGI does
+    not (issue 15). Its own service, socket and runtime directory, so either
+    side restarts without touching the other.
+    """
+
+    backend: str
+    #: WSGI_APPLICATION as written ("" when unset: W013 says so).
+    application: str
+    workers: int
+    threads: int
+    #: The service (systemd unit, supervisor program) and socket name: NAME-http.
+    name: str
+    #: Its own: systemd removes a unit's RuntimeDirectory= when the unit stops.
+    runtime_directory: str
+    addresses: tuple[Bind, ...]
+    listen: Bind
+    proxy_headers: bool
+    forwarded_allow_ips: tuple[str, ...]
+    root_path: str
+    graceful_timeout: int
+    keepalive_timeout: int
+    access_log: bool
+    log_level: str
+
+    @property
+    def address(self) -> Bind:
+        return self.addresses[0]
+
+    @property
+    def target(self) -> str:
+        """``module:attribute`` as WSGI servers take it."""
+        module, _, attribute = self.application.rpartition(".")
+        return f"{module}:{attribute}"
+
+
+@dataclass(frozen=True)
 class ProcessManager:
     kind: str
     name: str
@@ -261,6 +302,8 @@ class App:
     serves_websockets: bool = False
     #: STATIC_URL / MEDIA_URL names whose value is relative (Django prefixes it with the script name).
     relative_urls: tuple[str, ...] = ()
+    #: ROOT_URLCONF: W014 counts the async views a WSGI server would run through async_to_sync.
+    root_urlconf: str | None = None
 
     @property
     def asgi_target(self) -> str:
@@ -315,6 +358,8 @@ class Plan:
     channel_layer: ChannelLayer
     app: App
     container: Container
+    #: Split serving: HTTP through this WSGI server (None: the ASGI server serves everything).
+    wsgi: WsgiServer | None = None
     #: Choices made for the user, printed by the commands (never silent).
     notes: tuple[str, ...] = field(default=())
 

@@ -67,22 +67,8 @@ def build_server(r: Reader, app: App, pm: ProcessManager, layer: ChannelLayer, n
             "use systemd without FD, or another server",
         )
     proxy_headers = v.boolean(r.get("PROXY_HEADERS"), r.label("PROXY_HEADERS"))
-    allow = r.get("FORWARDED_ALLOW_IPS")
-    if allow is None:
-        # A unix socket has no peer address to check, and only local users that
-        # the socket's mode admits can reach it: trusting it is safe.
-        allow = ("*",) if addresses[0].kind == "unix" else ("127.0.0.1", "::1")
-    elif isinstance(allow, str):
-        allow = tuple(part.strip() for part in allow.split(","))
-    if not isinstance(allow, (tuple, list)) or not allow:
-        raise SpecError(r.label("FORWARDED_ALLOW_IPS"), allow, "must be a list of addresses or networks")
-    allow = tuple(v.ip_or_network(a, r.label("FORWARDED_ALLOW_IPS")) for a in allow)
-
-    root = r.get("ROOT_PATH")
-    if root is None:
-        root = v.root_path(django_setting("FORCE_SCRIPT_NAME"), "FORCE_SCRIPT_NAME")
-    else:
-        root = v.root_path(root, r.label("ROOT_PATH"))
+    allow = forwarded_allow_ips(r, addresses[0])
+    root = root_path(r)
 
     def seconds(key: str, minimum: int = 1, maximum: int = 86400 * 7) -> int:
         return v.integer(r.get(key), r.label(key), minimum=minimum, maximum=maximum)
@@ -104,10 +90,31 @@ def build_server(r: Reader, app: App, pm: ProcessManager, layer: ChannelLayer, n
         websocket_max_size=_websocket_max_size(r, backend, notes),
         websocket_lifetime=seconds("WEBSOCKET_LIFETIME", maximum=86400 * 365),
         websocket_compression=_websocket_compression(r, backend, notes),
-        access_log=_access_log(r),
+        access_log=access_log(r),
         log_level=v.choice(r.get("LOG_LEVEL"), r.label("LOG_LEVEL"), LOG_LEVELS),
         log_format=v.choice(r.get("LOG_FORMAT"), r.label("LOG_FORMAT"), LOG_FORMATS),
     )
+
+
+def forwarded_allow_ips(r: Reader, bind: Bind) -> tuple[str, ...]:
+    """FORWARDED_ALLOW_IPS, or the default for ``bind``: the trust rule both servers of a split plan share."""
+    allow = r.get("FORWARDED_ALLOW_IPS")
+    if allow is None:
+        # A unix socket has no peer address to check, and only local users that
+        # the socket's mode admits can reach it: trusting it is safe.
+        allow = ("*",) if bind.kind == "unix" else ("127.0.0.1", "::1")
+    elif isinstance(allow, str):
+        allow = tuple(part.strip() for part in allow.split(","))
+    if not isinstance(allow, (tuple, list)) or not allow:
+        raise SpecError(r.label("FORWARDED_ALLOW_IPS"), allow, "must be a list of addresses or networks")
+    return tuple(v.ip_or_network(a, r.label("FORWARDED_ALLOW_IPS")) for a in allow)
+
+
+def root_path(r: Reader) -> str:
+    root = r.get("ROOT_PATH")
+    if root is None:
+        return v.root_path(django_setting("FORCE_SCRIPT_NAME"), "FORCE_SCRIPT_NAME")
+    return v.root_path(root, r.label("ROOT_PATH"))
 
 
 def _websocket_max_size(r: Reader, backend: str, notes: list[str]) -> int:
@@ -131,7 +138,7 @@ def _websocket_compression(r: Reader, backend: str, notes: list[str]) -> bool:
     return compression
 
 
-def _access_log(r: Reader) -> bool:
+def access_log(r: Reader) -> bool:
     value = r.get("ACCESS_LOG")
     if value is None:
         # Behind the proxy, its access log already has every request with the

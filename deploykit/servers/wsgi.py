@@ -1,0 +1,122 @@
+"""The WSGI side of a split plan (issue 15): granian and gunicorn, argv and environment from ``plan.wsgi``.
+
+The same contract as the ASGI backends: the argv plus the environment is all
+the server gets, every target writes both, ``runasgi --role http`` execs both.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import ClassVar
+
+from deploykit import serverenv
+from deploykit.plan import Bind, Plan, WsgiServer
+
+#: The wrapper that applies X-Forwarded-* and the root path (deploykit.wsgiproxy).
+WSGI_PROXY_APPLICATION = "deploykit.wsgiproxy:application"
+
+
+class WsgiBackend:
+    name: ClassVar[str]
+    module: ClassVar[str]
+    extra: ClassVar[str]
+    #: Both reload their workers one by one on HUP.
+    reload_signal: ClassVar[str | None] = "HUP"
+
+    def __init__(self, plan: Plan) -> None:
+        if plan.wsgi is None:
+            raise ValueError("the plan does not split serving (DEPLOYKIT['WSGI_SERVER'] is unset)")
+        self.plan = plan
+        self.server: WsgiServer = plan.wsgi
+
+    @classmethod
+    def is_installed(cls) -> bool:
+        return importlib.util.find_spec(cls.module) is not None
+
+    def prefix(self) -> list[str]:
+        return [self.plan.process_manager.python, "-m", self.module]
+
+    @property
+    def wrapped(self) -> bool:
+        # Neither server sets REMOTE_ADDR from X-Forwarded-For, nor strips the root path from PATH_INFO.
+        return self.server.proxy_headers or bool(self.server.root_path)
+
+    @property
+    def target(self) -> str:
+        return WSGI_PROXY_APPLICATION if self.wrapped else self.server.target
+
+    def argv(self) -> list[str]:
+        raise NotImplementedError
+
+    def environment(self) -> dict[str, str]:
+        s = self.server
+        if not self.wrapped:
+            return {}
+        env = {
+            serverenv.APP: s.application,
+            serverenv.TRUSTED_PROXIES: ",".join(s.forwarded_allow_ips) if s.proxy_headers else "",
+        }
+        if s.root_path:
+            env[serverenv.ROOT_PATH] = s.root_path
+        return env
+
+
+class GranianWsgi(WsgiBackend):
+    name = "granian"
+    module = "granian"
+    extra = "granian"
+
+    def bind_args(self, bind: Bind) -> list[str]:
+        if bind.kind == "unix":
+            # 0o660: the proxy reaches the socket through the group.
+            return ["--uds", bind.path, "--uds-permissions", "432"]
+        if bind.kind == "fd":
+            raise ValueError("granian cannot take an inherited socket")
+        return ["--host", bind.host, "--port", str(bind.port)]
+
+    def argv(self) -> list[str]:
+        s = self.server
+        return [
+            *self.prefix(),
+            "--interface",
+            "wsgi",
+            *self.bind_args(s.listen),
+            *("--workers", str(s.workers), "--blocking-threads", str(s.threads)),
+            *("--workers-kill-timeout", str(s.graceful_timeout), "--respawn-failed-workers"),
+            *("--log-level", s.log_level, "--access-log" if s.access_log else "--no-access-log"),
+            self.target,
+        ]
+
+
+class GunicornWsgi(WsgiBackend):
+    name = "gunicorn"
+    module = "gunicorn"
+    extra = "gunicorn"
+
+    def argv(self) -> list[str]:
+        s = self.server
+        argv = [
+            *self.prefix(),
+            self.target,
+            # gthread: a thread pool per worker, and keep-alive connections that do not hold a worker.
+            *("--worker-class", "gthread", "--bind", str(s.listen)),
+            *("--workers", str(s.workers), "--threads", str(s.threads)),
+            *("--graceful-timeout", str(s.graceful_timeout), "--keep-alive", str(s.keepalive_timeout)),
+            *("--log-level", s.log_level),
+            # gunicorn decides wsgi.url_scheme from X-Forwarded-Proto itself, for these peers: the
+            # same list the wrapper applies, so both agree (it never sets REMOTE_ADDR: the wrapper does).
+            *("--forwarded-allow-ips", ",".join(s.forwarded_allow_ips) if s.proxy_headers else ""),
+        ]
+        if s.access_log:
+            argv += ["--access-logfile", "-"]
+        return argv
+
+
+WSGI_BACKENDS: dict[str, type[WsgiBackend]] = {cls.name: cls for cls in (GranianWsgi, GunicornWsgi)}
+
+
+def get_wsgi_backend(plan: Plan) -> WsgiBackend:
+    """The backend for the plan's WSGI server (the plan must split serving)."""
+    if plan.wsgi is None:
+        raise ValueError("the plan does not split serving (DEPLOYKIT['WSGI_SERVER'] is unset)")
+    return WSGI_BACKENDS[plan.wsgi.backend](plan)
