@@ -52,6 +52,10 @@ _ENV_KEYS = {
     "RUNTIME_DIRECTORY": str,
     "UPSTREAM": lambda value: value.split(","),
     "STICKY_SESSIONS": lambda value: value == "1",
+    "WSGI_SERVER": str,
+    "WSGI_WORKERS": int,
+    "WSGI_THREADS": int,
+    "WSGI_BIND": str,
 }
 for _key, _convert in _ENV_KEYS.items():
     if os.environ.get(f"DEPLOYKIT_{_key}"):

@@ -45,6 +45,8 @@ TEMPLATES = [
 ]
 
 ASGI_APPLICATION = "testproject.asgi.application"
+# HTTP under split serving (DEPLOYKIT["WSGI_SERVER"]); unused otherwise.
+WSGI_APPLICATION = "testproject.wsgi.application"
 
 DATABASES = {
     "default": {

@@ -301,3 +301,37 @@ def test_the_prefixed_path_as_the_nginx_target_forwards_it(runasgi: Served) -> N
     print(f"{runasgi.name}: GET {PREFIX}/whoami/ -> {status}")
     assert status == 200
     assert runasgi.whoami(path=f"{PREFIX}/whoami/")["script_name"] == PREFIX
+
+
+# -- 4. the WSGI side of split serving (issue 15) ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def wsgi_side(request: pytest.FixtureRequest, workdir: Path) -> Iterator[Served]:
+    """``runasgi --role http`` with WSGI_SERVER=S on a loopback port: trust loopback only, like the ASGI side."""
+    server: str = request.param
+    port = free_port()
+    env = environment(workdir, "tests.trust_settings")
+    env.update(DEPLOYKIT_WSGI_SERVER=server, DEPLOYKIT_WSGI_WORKERS="1", DEPLOYKIT_WSGI_BIND=f"127.0.0.1:{port}")
+    args = ["--role", "http", "--workers", "1", "--bind", f"127.0.0.1:{free_port()}"]
+    proc = start_server(f"wsgi-{server}", env, args, workdir)
+    try:
+        wait_ready(proc, ("127.0.0.1", port), "/whoami/", timeout=STARTUP_TIMEOUT)
+        argv_line = next((line for line in proc.log().splitlines() if " -m " in line), "")
+        print(f"\nwsgi {server}: {argv_line}")
+        yield Served(f"wsgi-{server}", proc, port, argv_line)
+    finally:
+        proc.stop()
+
+
+@pytest.mark.parametrize("wsgi_side", ["granian", "gunicorn"], indirect=True)
+def test_wsgi_side_ignores_forged_headers_from_outside(wsgi_side: Served) -> None:
+    seen = wsgi_side.whoami(source=UNTRUSTED, headers=FORGED)
+    assert (seen["remote_addr"], seen["scheme"], seen["is_secure"]) == (UNTRUSTED, "http", False)
+    assert "--interface wsgi" in wsgi_side.argv_line or "gthread" in wsgi_side.argv_line
+
+
+@pytest.mark.parametrize("wsgi_side", ["granian", "gunicorn"], indirect=True)
+def test_wsgi_side_believes_the_trusted_proxy(wsgi_side: Served) -> None:
+    seen = wsgi_side.whoami(source=TRUSTED, headers=FORGED)
+    assert (seen["remote_addr"], seen["scheme"], seen["is_secure"]) == (FORGED_ADDRESS, "https", True)
