@@ -20,7 +20,7 @@ from deploykit.targets.nginx import Nginx
 from deploykit.targets.supervisor import Supervisor, parse
 from deploykit.targets.systemd import MAX_EXPOSURE, Systemd, SystemdSocket, exposure, verify
 from tests.conftest import require_tool
-from tests.parsers import systemd_unit
+from tests.parsers import systemd_exec, systemd_unit
 
 SERVERS = ("daphne", "uvicorn", "gunicorn", "granian", "hypercorn")
 COMBOS = list(itertools.product(("unix", "tcp"), (True, False), (True, False)))
@@ -166,3 +166,63 @@ def test_supervisor_environment_round_trips(tmp_path: Path) -> None:
     plan = matrix_plan("uvicorn", "unix", False, False, PROCESS_MANAGER="supervisor", ENVIRONMENT=environment)
     [(_, _, parsed)] = parse(Supervisor(plan).render(), tmp_path)
     assert parsed == {**environment, "DJANGO_SETTINGS_MODULE": "tests.settings"}
+
+
+# -- split serving (issue 15): HTTP through a WSGI server, WebSockets through the ASGI server -------------
+
+WSGI_SERVERS = ("granian", "gunicorn")
+SPLIT_SETTINGS = {"WSGI_APPLICATION": "testproject.wsgi.application"}
+
+
+def split_plan(server: str, wsgi: str, bind: str, tls: bool, subpath: bool, **extra: Any) -> Plan:
+    from django.test import override_settings
+
+    with override_settings(**SPLIT_SETTINGS):
+        return matrix_plan(server, bind, tls, subpath, WSGI_SERVER=wsgi, WSGI_WORKERS=2, **extra)
+
+
+@pytest.mark.parametrize("wsgi", WSGI_SERVERS)
+@pytest.mark.parametrize("server", SERVERS)
+def test_split_systemd_units_verify_and_are_hardened(server: str, wsgi: str, tmp_path: Path) -> None:
+    require_tool("systemd-analyze")
+    from deploykit.servers.wsgi import get_wsgi_backend
+
+    units = []
+    for bind, tls, subpath in COMBOS:
+        plan = split_plan(server, wsgi, bind, tls, subpath)
+        assert plan.wsgi is not None
+        files = Systemd(plan).files()
+        assert [f.name for f in files] == [f"{plan.app.name}.service", f"{plan.wsgi.name}.service"]
+        asgi_unit, wsgi_unit = (
+            dict((k, val) for s, k, val in systemd_unit(f.content) if s == "Service") for f in files
+        )
+        assert systemd_exec(asgi_unit["ExecStart"]) == get_backend(plan).argv()
+        assert systemd_exec(wsgi_unit["ExecStart"]) == get_wsgi_backend(plan).argv()
+        # Separate runtime directories: stopping one unit never removes the other's socket.
+        assert asgi_unit["RuntimeDirectory"] != wsgi_unit["RuntimeDirectory"]
+        for file in files:
+            unit = tmp_path / file.name
+            unit.write_text(file.content)
+            assert exposure(unit) <= MAX_EXPOSURE, file.name
+            units.append(unit)
+    verify(units)
+
+
+@pytest.mark.parametrize("server", [s for s in SERVERS if s not in ("granian", "daphne")])
+def test_split_supervisor_runs_both_programs(server: str, tmp_path: Path) -> None:
+    from deploykit.servers.wsgi import get_wsgi_backend
+
+    for bind in ("unix", "tcp"):
+        plan = split_plan(server, "gunicorn", bind, False, True, PROCESS_MANAGER="supervisor", PROCESSES=2)
+        assert plan.wsgi is not None
+        workdir = tmp_path / bind
+        workdir.mkdir()
+        processes = parse(Supervisor(plan).render(), workdir)
+        name, wsgi = plan.process_manager.name, get_wsgi_backend(plan)
+        base = {"DJANGO_SETTINGS_MODULE": "tests.settings"}
+        asgi_env = {**base, **get_backend(plan).environment()}
+        assert processes == [
+            *((f"{name}_{i}", get_backend(plan).argv(), asgi_env) for i in range(2)),
+            (f"{plan.wsgi.name}_0", wsgi.argv(), {**base, **wsgi.environment()}),
+        ]
+        assert listening_on("gunicorn", wsgi.argv()) == ["fd://0"]

@@ -48,17 +48,19 @@ def requirements_problems(plan: Plan) -> list[str]:
         if match:
             names.add(re.sub(r"[-_.]+", "-", match.group(1)).lower())
     wanted = ["deploykit"]
-    server = SERVER_DISTRIBUTIONS.get(plan.server.backend)
-    if server is not None:
-        wanted.append(server)
+    servers = [SERVER_DISTRIBUTIONS.get(plan.server.backend)]
+    if plan.wsgi is not None:
+        servers.append(SERVER_DISTRIBUTIONS[plan.wsgi.backend])
+    servers_needed = [s for s in dict.fromkeys(servers) if s is not None]
+    wanted += servers_needed
     missing = [
         name
         for name in wanted
-        if name not in names and not (name == server and "deploykit" in names and f"[{server}]" in text)
+        if name not in names and not (name in servers_needed and "deploykit" in names and f"[{name}]" in text)
     ]
     if not missing:
         return []
-    extra = f"deploykit[{server}]" if server else "deploykit"
+    extra = f"deploykit[{','.join(servers_needed)}]" if servers_needed else "deploykit"
     return [
         f"{path} does not list {' or '.join(missing)}: add '{extra}' to the requirements, or the server cannot start"
     ]
@@ -94,8 +96,25 @@ def install_guide(plan: Plan, targets: list[Target]) -> RenderedFile:
         "paste_channels": plan.channel_layer.kind == "none"
         or (plan.channel_layer.kind == "memory" and plan.channel_layer.redis_url is not None),
         "requirements_problems": requirements_problems(plan),
+        **_split_context(plan),
     }
     return RenderedFile(INSTALL_FILENAME, render(INSTALL_TEMPLATE, context))
+
+
+def _split_context(plan: Plan) -> dict[str, object]:
+    """The WSGI server's command and socket folder, for a plan that splits serving (issue 15)."""
+    if plan.wsgi is None:
+        return {}
+    from deploykit.servers.wsgi import get_wsgi_backend
+
+    backend = get_wsgi_backend(plan)
+    address = plan.wsgi.address
+    return {
+        "wsgi": plan.wsgi,
+        "wsgi_argv": backend.argv(),
+        "wsgi_environment": sorted(backend.environment().items()),
+        "wsgi_socket_dir": address.path.rpartition("/")[0] if address.kind == "unix" else None,
+    }
 
 
 def files(plan: Plan) -> list[RenderedFile]:

@@ -11,7 +11,9 @@ import shlex
 from pathlib import Path
 
 from deploykit import quoting
+from deploykit.rendering import render
 from deploykit.servers import get_backend
+from deploykit.servers.wsgi import get_wsgi_backend
 from deploykit.targets.base import Target, ToolMissing, ValidationFailed
 from deploykit.targets.env import contract_environment, server_environment
 
@@ -90,13 +92,49 @@ class Supervisor(Target):
     def context(self) -> dict[str, object]:
         plan = self.plan
         pm = plan.process_manager
-        return {
+        context: dict[str, object] = {
             "plan": plan,
             "pm": pm,
+            "program": pm.name,
+            "kind": "ASGI",
+            "backend": plan.server.backend,
+            "address": plan.server.address,
+            "numprocs": plan.server.processes,
             "argv": get_backend(plan).argv(),
             "environment": quoting.supervisor_environment(server_environment(plan) + contract_environment(plan)),
             "stopwaitsecs": pm.stop_timeout,
         }
+        if plan.wsgi is not None:
+            context.update(serves="WebSockets", partner=plan.wsgi.name, other="HTTP")
+        return context
+
+    def wsgi_context(self) -> dict[str, object]:
+        """The WSGI server's program (split serving): gunicorn on supervisor's socket as fd 0, like the ASGI one."""
+        plan = self.plan
+        assert plan.wsgi is not None
+        backend = get_wsgi_backend(plan)
+        environment = server_environment(plan) + sorted(backend.environment().items())
+        return {
+            **self.context(),
+            "program": plan.wsgi.name,
+            "kind": "WSGI",
+            "backend": plan.wsgi.backend,
+            "address": plan.wsgi.address,
+            # One process: its workers and threads are inside.
+            "numprocs": 1,
+            "argv": backend.argv(),
+            "environment": quoting.supervisor_environment(environment),
+            "serves": "HTTP",
+            "partner": plan.process_manager.name,
+            "other": "WebSockets",
+        }
+
+    def render(self) -> str:
+        content = super().render()
+        if self.plan.wsgi is not None:
+            # One file, two programs: installed and reread together, restarted apart.
+            content += "\n" + render(self.template, self.wsgi_context())
+        return content
 
     def applies(self) -> bool:
         return self.plan.process_manager.kind == "supervisor"

@@ -3,8 +3,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from deploykit.rendering import render
 from deploykit.servers import get_backend
-from deploykit.targets.base import Target, ValidationFailed
+from deploykit.servers.wsgi import get_wsgi_backend
+from deploykit.targets.base import RenderedFile, Target, ValidationFailed
 from deploykit.targets.env import contract_environment
 from deploykit.targets.tooling import run_tool
 
@@ -39,21 +41,53 @@ class Systemd(Target):
         plan = self.plan
         pm = plan.process_manager
         backend = get_backend(plan)
-        runtime = pm.runtime_directory
+        context = self._common(plan.process_manager.runtime_directory)
+        context.update(
+            unit=pm.name,
+            kind="ASGI",
+            backend=plan.server.backend,
+            argv=backend.argv(),
+            reload_signal=backend.reload_signal,
+            socket_unit=f"{pm.name}.socket" if plan.server.listen.kind == "fd" else None,
+            environment=[f"{k}={val}" for k, val in contract_environment(plan)],
+        )
+        if plan.wsgi is not None:
+            context.update(serves="WebSockets", partner=plan.wsgi.name, other="HTTP")
+        return context
+
+    def wsgi_context(self) -> dict[str, object]:
+        """The unit of the WSGI server (split serving): the same hardening, its own argv and runtime directory."""
+        plan = self.plan
+        assert plan.wsgi is not None
+        backend = get_wsgi_backend(plan)
+        context = self._common(plan.wsgi.runtime_directory)
+        context.update(
+            unit=plan.wsgi.name,
+            kind="WSGI",
+            backend=plan.wsgi.backend,
+            argv=backend.argv(),
+            reload_signal=backend.reload_signal,
+            socket_unit=None,
+            environment=[f"{k}={val}" for k, val in sorted(backend.environment().items())],
+            serves="HTTP",
+            partner=plan.process_manager.name,
+            other="WebSockets",
+        )
+        return context
+
+    def _common(self, runtime: str) -> dict[str, object]:
+        plan = self.plan
+        pm = plan.process_manager
         allow = pm.ip_address_allow
         return {
             "plan": plan,
             "pm": pm,
-            "argv": backend.argv(),
-            "reload_signal": backend.reload_signal,
-            "socket_unit": f"{pm.name}.socket" if plan.server.listen.kind == "fd" else None,
             # RuntimeDirectory= takes a name under /run; systemd creates it
             # (owned by User:Group) at start and removes it at stop.
             "runtime_directory": runtime.removeprefix("/run/") if runtime.startswith("/run/") else None,
             "runtime_path": runtime,
             # Uploads, and the folder of an SQLite database (its journal is written beside it).
             "read_write_paths": list(dict.fromkeys(p for p in (plan.site.media_root, *plan.app.write_paths) if p)),
-            "environment": [f"{k}={val}" for k, val in contract_environment(plan)],
             "ip_address_allow": None if "any" in allow else " ".join(allow),
             # An app under /home needs to read it: hide home directories from it otherwise.
             "protect_home": "read-only"
@@ -61,12 +95,26 @@ class Systemd(Target):
             else "yes",
         }
 
+    def files(self) -> list[RenderedFile]:
+        files = super().files()
+        if self.plan.wsgi is not None:
+            content = render(self.template, self.wsgi_context())
+            files.append(RenderedFile(f"{self.plan.wsgi.name}.service", content, self.mode))
+        return files
+
+    def check(self, files: list[RenderedFile], workdir: Path) -> None:
+        for file in files:
+            self._validate(file.name, file.content, workdir)
+
     def applies(self) -> bool:
         return self.plan.process_manager.kind == "systemd"
 
     def validate(self, content: str, workdir: Path) -> None:
+        self._validate(self.filename, content, workdir)
+
+    def _validate(self, name: str, content: str, workdir: Path) -> None:
         self.require_tool()
-        unit = workdir / self.filename
+        unit = workdir / name
         unit.write_text(content, encoding="utf-8")
         verify([unit])
         score = exposure(unit)
