@@ -226,3 +226,21 @@ def test_split_supervisor_runs_both_programs(server: str, tmp_path: Path) -> Non
             (f"{plan.wsgi.name}_0", wsgi.argv(), {**base, **wsgi.environment()}),
         ]
         assert listening_on("gunicorn", wsgi.argv()) == ["fd://0"]
+
+
+@pytest.mark.parametrize("wsgi", WSGI_SERVERS)
+@pytest.mark.parametrize("server", ["uvicorn", "daphne"])
+def test_split_proxies_pass_their_validators(server: str, wsgi: str, tmp_path: Path) -> None:
+    for tool in ("nginx", "apachectl", "caddy", "openssl"):
+        require_tool(tool)
+    for bind, tls, subpath in COMBOS:
+        plan = split_plan(server, wsgi, bind, tls, subpath)
+        assert plan.wsgi is not None
+        for target in (Nginx(plan), Apache(plan), Caddy(plan)):
+            workdir = tmp_path / f"{target.name}-{bind}-{tls}-{subpath}"
+            workdir.mkdir()
+            content = target.render()
+            # Both servers are in the file: the split is not silently dropped by a template.
+            wsgi_address = plan.wsgi.address.path or str(plan.wsgi.address)
+            assert wsgi_address in content, target.name
+            target.validate(content, workdir)

@@ -36,10 +36,25 @@ class Nginx(Target):
                 return [f"{port}{suffix}", f"[::]:{port}{suffix}"]
             return [f"{bracket(site.listen_address)}:{port}{suffix}"]
 
+        upstream_name = f"{self.plan.app.slug}_asgi"
+        wsgi = self.plan.wsgi
+        split: dict[str, object] = {"app_target": upstream_name, "health_target": upstream_name}
+        if wsgi is not None:
+            split = {
+                "wsgi_upstream": f"{self.plan.app.slug}_wsgi",
+                "wsgi_address": str(wsgi.address),
+                "upstream_choice": f"{self.plan.app.slug}_upstream",
+                # nginx takes a variable naming an upstream block as that block (no resolver).
+                "app_target": f"${self.plan.app.slug}_upstream",
+                # The readiness endpoint is the ASGI application's (deploykit.routing): its channel-layer
+                # round trip is the WebSocket side's.
+                "health_target": upstream_name,
+            }
         return {
+            **split,
             "plan": self.plan,
             "site": site,
-            "upstream_name": f"{self.plan.app.slug}_asgi",
+            "upstream_name": upstream_name,
             "upstream": [str(b) for b in site.upstream],
             "https": site.https,
             "acme_webroot": None if tls is None else tls.acme_webroot,
