@@ -73,7 +73,19 @@ class Apache(Target):
         balanced = len(site.upstream) > 1
         balancer = f"balancer://{self.plan.app.slug}"
         host = bracket(site.listen_address or "*")
+        proxy_url = f"{balancer}{path}" if balanced else backend_url(site.upstream[0], path)
+        wsgi = self.plan.wsgi
+        split: dict[str, object] = {}
+        if wsgi is not None:
+            split = {
+                "wsgi_url": backend_url(wsgi.address, path),
+                # The balancer's members carry upgrade=websocket already.
+                "websocket_worker": None if balanced else backend_url(site.upstream[0], "/"),
+                "websocket_pattern": f"^{path}(.*)$",
+                "websocket_target": f"{proxy_url}$1",
+            }
         return {
+            **split,
             "plan": self.plan,
             "site": site,
             "https": site.https,
@@ -91,7 +103,7 @@ class Apache(Target):
             "app_path": path,
             "balancer": balancer if balanced else None,
             "members": [backend_url(b, "") for b in site.upstream],
-            "proxy_url": f"{balancer}{path}" if balanced else backend_url(site.upstream[0], path),
+            "proxy_url": proxy_url,
             "sticky": site.sticky_sessions and balanced,
             "https_redirect": https_origin(site) + "%{REQUEST_URI}",
             # ServerName takes one plain name (not a wildcard): the canonical one; ServerAlias the rest.

@@ -4,7 +4,7 @@ import re
 from pathlib import Path
 
 from deploykit import quoting
-from deploykit.plan import bracket
+from deploykit.plan import Bind, bracket
 from deploykit.targets.base import Target
 from deploykit.targets.tooling import run_tool, with_standin_certificates
 from deploykit.targets.web import (
@@ -43,6 +43,10 @@ def caddy_names(server_names: tuple[str, ...]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def caddy_upstream(bind: Bind) -> str:
+    return f"unix/{bind.path}" if bind.kind == "unix" else str(bind)
+
+
 class Caddy(Target):
     name = "caddy"
     description = "Caddyfile: reverse_proxy to the socket(s), file_server for static, automatic or given TLS"
@@ -62,8 +66,12 @@ class Caddy(Target):
         addresses = [bare_address(f"{scheme}://{bracket(name)}:{port}") for name in names]
         # With HTTPS, the site's names on the HTTP port redirect to the canonical one.
         redirect_addresses = [bare_address(f"http://{bracket(n)}:{site.http_port}") for n in names]
-        upstream = [f"unix/{b.path}" if b.kind == "unix" else str(b) for b in site.upstream]
+        upstream = [caddy_upstream(b) for b in site.upstream]
+        wsgi = self.plan.wsgi
+        proxies = [("", upstream)] if wsgi is None else [("@websocket", upstream), ("", [caddy_upstream(wsgi.address)])]
         return {
+            "proxies": proxies,
+            "wsgi_upstream": None if wsgi is None else caddy_upstream(wsgi.address),
             "plan": self.plan,
             "site": site,
             "addresses": addresses,
