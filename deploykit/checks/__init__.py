@@ -34,6 +34,7 @@ from deploykit.checks.site import (
     relative_static_url_under_sub_path,
     ssl_header_not_set_by_proxy,
 )
+from deploykit.checks.tls import hsts_preload_below_minimum
 from deploykit.exceptions import SpecError
 from deploykit.plan import Plan, app_routing, build_plan
 from deploykit.plan.reader import Reader
@@ -140,6 +141,7 @@ DEPLOY_CHECKS: list[Check] = [
     layer_missing,
     layer_disagrees,
     socket_outside_runtime_directory,
+    hsts_preload_below_minimum,
 ]
 
 
