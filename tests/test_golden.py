@@ -102,12 +102,12 @@ PLANS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
 
 def rendered(plan_name: str) -> dict[str, str]:
     overrides, settings = PLANS[plan_name]
-    with override_settings(**settings):
-        plan = build_plan(overrides)
     files: dict[str, str] = {}
     # The files as written where no nginx is installed, whichever nginx this machine has
     # (its version picks the http2 form: tests/test_tls.py covers both).
-    with mock.patch("deploykit.targets.nginx.installed_nginx_version", return_value=None):
+    with mock.patch("deploykit.plan.site.installed_nginx_version", return_value=None):
+        with override_settings(**settings):
+            plan = build_plan(overrides)
         for name in NAMES:
             target = TARGETS[name](plan)
             if target.applies() or name in PROXIES:

@@ -14,12 +14,14 @@ import pytest
 from django.test import override_settings
 
 from deploykit import quoting
+from deploykit.exceptions import SpecError
 from deploykit.nginxprefix import NginxPrefix
 from deploykit.plan import Plan, build_plan
+from deploykit.plan.machine import installed_nginx_version
 from deploykit.targets import web
 from deploykit.targets.apache import MODULES, Apache
 from deploykit.targets.caddy import Caddy
-from deploykit.targets.nginx import Nginx, installed_nginx_version
+from deploykit.targets.nginx import Nginx
 from deploykit.targets.tooling import with_standin_certificates
 from tests.conftest import require_tool
 from tests.parsers import nginx_tree
@@ -161,3 +163,16 @@ def test_caddy_tls_follows_the_guidelines() -> None:
 def test_the_guidelines_version_is_named_in_the_file(proxy: str) -> None:
     target = {"nginx": Nginx, "apache": Apache, "caddy": Caddy}[proxy]
     assert "guidelines 6.0" in target(tls_plan(proxy)).render()
+
+
+@pytest.mark.parametrize(("version", "form"), [("1.26.2", "http2 on;"), ("1.22.1", "ssl http2;")])
+def test_the_plans_nginx_version_picks_the_http2_form(version: str, form: str) -> None:
+    # NGINX_VERSION names the nginx that will load the file (deployconfig may run elsewhere).
+    plan = tls_plan("nginx", NGINX_VERSION=version)
+    assert plan.site.nginx_version == tuple(int(p) for p in version.split("."))
+    assert form in Nginx(plan).render()
+
+
+def test_an_invalid_nginx_version_names_the_setting() -> None:
+    with pytest.raises(SpecError, match=r"NGINX_VERSION"):
+        tls_plan("nginx", NGINX_VERSION="1.25;")

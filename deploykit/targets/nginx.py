@@ -1,9 +1,5 @@
 from __future__ import annotations
 
-import functools
-import re
-import shutil
-import subprocess
 from pathlib import Path
 
 from deploykit import quoting
@@ -29,21 +25,6 @@ from deploykit.targets.web import (
 #: older versions do not know the directive (``nginx -t``: unknown directive "http2").
 #: https://nginx.org/en/docs/http/ngx_http_v2_module.html#http2
 HTTP2_DIRECTIVE_SINCE = (1, 25, 1)
-_VERSION = re.compile(r"nginx version: [^/\s]+/(\d+)\.(\d+)\.(\d+)")
-
-
-@functools.cache
-def installed_nginx_version(binary: str = "nginx") -> tuple[int, ...] | None:
-    """The version of the nginx on PATH (``nginx -v``), or None without one."""
-    path = shutil.which(binary)
-    if path is None:
-        return None
-    try:
-        done = subprocess.run([path, "-v"], capture_output=True, text=True, timeout=10, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    found = _VERSION.search(done.stderr + done.stdout)
-    return None if found is None else tuple(int(part) for part in found.groups())
 
 
 class Nginx(Target):
@@ -54,8 +35,8 @@ class Nginx(Target):
     tool = "nginx"
 
     def __init__(self, plan: Plan, *, version: tuple[int, ...] | None = None) -> None:
-        """``version``: the nginx that will load the file. By default the one installed here, which
-        ``--check`` runs too: deployconfig usually runs on the server itself. Without one, the form
+        """``version``: the nginx that will load the file (Compose: its image's), else the plan's
+        (``NGINX_VERSION``, or the one installed where the plan is built). Without one, the form
         every version reads (``listen ... http2``: at worst a deprecation warning on nginx >= 1.25.1).
         """
         super().__init__(plan)
@@ -70,7 +51,7 @@ class Nginx(Target):
                 return [f"{port}{suffix}", f"[::]:{port}{suffix}"]
             return [f"{bracket(site.listen_address)}:{port}{suffix}"]
 
-        version = self.version or installed_nginx_version()
+        version = self.version or site.nginx_version
         http2_directive = version is not None and version >= HTTP2_DIRECTIVE_SINCE
         return {
             "plan": self.plan,
