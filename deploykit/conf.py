@@ -65,6 +65,7 @@ DEFAULTS: dict[str, Any] = {
     "MAX_BODY_SIZE": 100 * 1024 * 1024,
     "UPSTREAM": None,
     "STICKY_SESSIONS": False,
+    "NGINX_VERSION": None,
     # process manager
     "PROCESS_MANAGER": "systemd",
     "USER": None,

@@ -306,6 +306,17 @@ def dns_label(value: Any, setting: str) -> str:
     return text
 
 
+_VERSION_RE = re.compile(r"^[0-9]{1,4}(?:\.[0-9]{1,4}){1,3}$")
+
+
+def version(value: Any, setting: str) -> tuple[int, ...]:
+    """A program version such as ``1.26.2``."""
+    text = _string(value, setting)
+    if not _VERSION_RE.fullmatch(text):
+        raise _fail(setting, value, "must be a version such as 1.26.2")
+    return tuple(int(part) for part in text.split("."))
+
+
 def quantity(value: Any, setting: str) -> str:
     """A Kubernetes resource quantity such as ``250m``, ``1``, ``512Mi``."""
     text = str(value) if isinstance(value, int) and not isinstance(value, bool) else _string(value, setting)

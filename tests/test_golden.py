@@ -12,6 +12,7 @@ import json
 import os
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.test import override_settings
@@ -101,14 +102,17 @@ PLANS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
 
 def rendered(plan_name: str) -> dict[str, str]:
     overrides, settings = PLANS[plan_name]
-    with override_settings(**settings):
-        plan = build_plan(overrides)
     files: dict[str, str] = {}
-    for name in NAMES:
-        target = TARGETS[name](plan)
-        if target.applies() or name in PROXIES:
-            files.update((f.name, f.content) for f in target.files())
-    guide = bundle.install_guide(plan, bundle.parts(plan))
+    # The files as written where no nginx is installed, whichever nginx this machine has
+    # (its version picks the http2 form: tests/test_tls.py covers both).
+    with mock.patch("deploykit.plan.site.installed_nginx_version", return_value=None):
+        with override_settings(**settings):
+            plan = build_plan(overrides)
+        for name in NAMES:
+            target = TARGETS[name](plan)
+            if target.applies() or name in PROXIES:
+                files.update((f.name, f.content) for f in target.files())
+        guide = bundle.install_guide(plan, bundle.parts(plan))
     files[guide.name] = guide.content
     return files
 

@@ -34,6 +34,7 @@ from deploykit.checks.site import (
     relative_static_url_under_sub_path,
     ssl_header_not_set_by_proxy,
 )
+from deploykit.checks.tls import hsts_preload_below_minimum
 from deploykit.checks.wsgi import async_views_under_wsgi, wsgi_application_unusable, wsgi_server_not_installed
 from deploykit.exceptions import SpecError
 from deploykit.plan import Plan, app_routing, build_plan
@@ -141,6 +142,7 @@ DEPLOY_CHECKS: list[Check] = [
     layer_missing,
     layer_disagrees,
     socket_outside_runtime_directory,
+    hsts_preload_below_minimum,
     wsgi_application_unusable,
     async_views_under_wsgi,
     wsgi_server_not_installed,

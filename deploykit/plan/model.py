@@ -101,6 +101,9 @@ class Site:
     proxy_ssl_header: tuple[str, str] | None
     upstream: tuple[Bind, ...]
     sticky_sessions: bool
+    #: The nginx that loads the site (NGINX_VERSION, else the one installed where the plan is
+    #: built): it picks `http2 on;` (1.25.1+) or `listen ... http2`. None: unknown.
+    nginx_version: tuple[int, ...] | None = None
     #: Whether the proxies pass HEALTH_PATH on from any client (default: loopback only).
     health_public: bool = False
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from deploykit import validators as v
 from deploykit.conf import django_setting
 from deploykit.exceptions import SpecError
+from deploykit.plan.machine import installed_nginx_version
 from deploykit.plan.model import PROXIES, TLS, Bind, Server, Site
 from deploykit.plan.reader import Reader
 
@@ -81,8 +82,11 @@ def build_site(r: Reader, server: Server) -> Site:
             Bind("tcp", host=h, port=p) for h, p in (v.host_port(u, r.label("UPSTREAM")) for u in upstream_setting)
         )
 
+    version = r.get("NGINX_VERSION")
+    nginx_version = installed_nginx_version() if version is None else v.version(version, r.label("NGINX_VERSION"))
     return Site(
         proxy=proxy,
+        nginx_version=nginx_version,
         server_names=server_names,
         listen_address=listen,
         http_port=v.port(r.get("HTTP_PORT"), r.label("HTTP_PORT")),

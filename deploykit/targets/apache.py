@@ -13,7 +13,9 @@ from deploykit.targets.web import (
     HEALTH_SOURCES,
     IMMUTABLE_MAX_AGE,
     MEDIA_CSP,
+    MOZILLA_GUIDELINES,
     MOZILLA_INTERMEDIATE_CIPHERS,
+    MOZILLA_INTERMEDIATE_CURVES,
     https_origin,
     internal_health_path,
 )
@@ -21,11 +23,11 @@ from deploykit.targets.web import (
 #: The modules the site needs (a2enmod names); INSTALL.md enables them.
 MODULES = (
     "proxy", "proxy_http", "proxy_balancer", "lbmethod_byrequests", "slotmem_shm", "headers", "alias", "rewrite", "ssl",
-    "authz_host",
+    "authz_host", "socache_shmcb", "http2",
 )  # fmt: skip
 #: Debian's layout: https://wiki.debian.org/Apache
 MODULE_DIR = "/usr/lib/apache2/modules"
-_BASE_MODULES = ("mpm_event", "authz_core", "mime", "socache_shmcb")
+_BASE_MODULES = ("mpm_event", "authz_core", "mime")
 
 _CHECK_CONF = """\
 ServerRoot {root}
@@ -111,6 +113,8 @@ class Apache(Target):
             "catch_all_name": CATCH_ALL_NAME,
             "hsts": site.hsts,
             "ciphers": MOZILLA_INTERMEDIATE_CIPHERS,
+            "curves": ":".join(MOZILLA_INTERMEDIATE_CURVES),
+            "guidelines": MOZILLA_GUIDELINES,
             "hashed_static_regex": HASHED_STATIC_REGEX,
             "immutable_max_age": IMMUTABLE_MAX_AGE,
             "media_csp": MEDIA_CSP,

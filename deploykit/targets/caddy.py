@@ -8,10 +8,13 @@ from deploykit.plan import Bind, bracket
 from deploykit.targets.base import Target
 from deploykit.targets.tooling import run_tool, with_standin_certificates
 from deploykit.targets.web import (
+    CADDY_CURVES,
     HASHED_STATIC_REGEX_NO_BRACES,
     HEALTH_SOURCES,
     IMMUTABLE_MAX_AGE,
     MEDIA_CSP,
+    MOZILLA_GUIDELINES,
+    MOZILLA_INTERMEDIATE_CIPHERS_IANA,
     https_origin,
     internal_health_path,
 )
@@ -80,6 +83,10 @@ class Caddy(Target):
             "https_origin": https_origin(site) if https else None,
             "catch_all_address": bare_address(f"http://:{site.http_port}"),
             "certificate": None if tls is None else tls.certificate,
+            "https": https,
+            "guidelines": MOZILLA_GUIDELINES,
+            "ciphers": MOZILLA_INTERMEDIATE_CIPHERS_IANA,
+            "curves": CADDY_CURVES,
             "upstream": upstream,
             "app_matcher": f"{site.root_path}/*" if site.root_path else None,
             "hsts": site.hsts,

@@ -28,6 +28,8 @@ APP_SERVICE = "app"
 REDIS_SERVICE = "redis"
 #: Pinned images for the other services (a template override can change them).
 NGINX_IMAGE = "nginx:1.28-alpine"
+#: The image's nginx loads the site, not one installed here: its version picks the http2 form.
+NGINX_IMAGE_VERSION = tuple(int(part) for part in NGINX_IMAGE.split(":")[1].split("-")[0].split("."))
 REDIS_IMAGE = "redis:7.4-alpine"
 #: Mounted over the nginx image's default site (included inside http{}).
 NGINX_SITE = "/etc/nginx/conf.d/default.conf"
@@ -103,7 +105,7 @@ class Compose(Target):
         }
 
     def nginx_site(self) -> str:
-        return Nginx(compose_nginx_plan(self.plan)).render()
+        return Nginx(compose_nginx_plan(self.plan), version=NGINX_IMAGE_VERSION).render()
 
     def files(self) -> list[RenderedFile]:
         return [RenderedFile(self.filename, self.render()), RenderedFile(NGINX_FILENAME, self.nginx_site())]

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from deploykit import quoting
 from deploykit.nginxprefix import NginxPrefix
-from deploykit.plan import bracket
+from deploykit.plan import Plan, bracket
 from deploykit.targets.base import Target
 from deploykit.targets.tooling import run_tool, with_standin_certificates
 from deploykit.targets.web import (
@@ -12,12 +12,19 @@ from deploykit.targets.web import (
     HEALTH_SOURCES,
     IMMUTABLE_MAX_AGE,
     MEDIA_CSP,
+    MOZILLA_GUIDELINES,
     MOZILLA_INTERMEDIATE_CIPHERS,
+    MOZILLA_INTERMEDIATE_CURVES,
     MOZILLA_INTERMEDIATE_PROTOCOLS,
     has_ip_name,
     https_origin,
     internal_health_path,
 )
+
+#: nginx 1.25.1 added ``http2 on;`` and deprecated ``listen ... http2`` (a warning at every start);
+#: older versions do not know the directive (``nginx -t``: unknown directive "http2").
+#: https://nginx.org/en/docs/http/ngx_http_v2_module.html#http2
+HTTP2_DIRECTIVE_SINCE = (1, 25, 1)
 
 
 class Nginx(Target):
@@ -26,6 +33,14 @@ class Nginx(Target):
     template = "deploykit/nginx/site.conf"
     file_name = "nginx.conf"
     tool = "nginx"
+
+    def __init__(self, plan: Plan, *, version: tuple[int, ...] | None = None) -> None:
+        """``version``: the nginx that will load the file (Compose: its image's), else the plan's
+        (``NGINX_VERSION``, or the one installed where the plan is built). Without one, the form
+        every version reads (``listen ... http2``: at worst a deprecation warning on nginx >= 1.25.1).
+        """
+        super().__init__(plan)
+        self.version = version
 
     def context(self) -> dict[str, object]:
         site = self.plan.site
@@ -50,6 +65,8 @@ class Nginx(Target):
                 # round trip is the WebSocket side's.
                 "health_target": upstream_name,
             }
+        version = self.version or site.nginx_version
+        http2_directive = version is not None and version >= HTTP2_DIRECTIVE_SINCE
         return {
             **split,
             "plan": self.plan,
@@ -59,12 +76,15 @@ class Nginx(Target):
             "https": site.https,
             "acme_webroot": None if tls is None else tls.acme_webroot,
             "http_listen": listen(site.http_port),
-            "https_listen": listen(site.https_port, " ssl http2"),
+            "https_listen": listen(site.https_port, " ssl" if http2_directive else " ssl http2"),
+            "http2_directive": http2_directive,
             "https_origin": https_origin(site),
             "reject_handshake": not has_ip_name(site),
             "hsts": site.hsts,
             "protocols": " ".join(MOZILLA_INTERMEDIATE_PROTOCOLS),
             "ciphers": MOZILLA_INTERMEDIATE_CIPHERS,
+            "curves": ":".join(MOZILLA_INTERMEDIATE_CURVES),
+            "guidelines": MOZILLA_GUIDELINES,
             "app_location": f"{site.root_path}/" if site.root_path else "/",
             "hashed_static_regex": HASHED_STATIC_REGEX,
             "immutable_max_age": IMMUTABLE_MAX_AGE,

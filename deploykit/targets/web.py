@@ -10,13 +10,34 @@ import re
 
 from deploykit.plan import Plan, Site, bracket
 
-#: https://ssl-config.mozilla.org/#server=nginx&config=intermediate (guidelines 5.7)
+#: Mozilla's Server Side TLS guidelines, "intermediate" configuration, version 6.0 (2026-04-06):
+#: https://ssl-config.mozilla.org/guidelines/6.0.json, as its generator writes them for each server
+#: (https://ssl-config.mozilla.org/#server=nginx&config=intermediate). Each template names the version.
+MOZILLA_GUIDELINES = "6.0"
 MOZILLA_INTERMEDIATE_PROTOCOLS = ("TLSv1.2", "TLSv1.3")
+#: TLS 1.2 only (TLS 1.3 suites: OpenSSL's and Go's defaults are the guidelines' three). 6.0 dropped
+#: the DHE ones of 5.7, so no server needs a dhparam file.
 MOZILLA_INTERMEDIATE_CIPHERS = (
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
-    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
-    "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305"
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 )
+#: The same ciphers by their IANA names (Caddy's, Go's).
+MOZILLA_INTERMEDIATE_CIPHERS_IANA = (
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+)
+#: tls_curves without the first, X25519MLKEM768: OpenSSL before 3.5 (Debian 12 and 13, Ubuntu 24.04)
+#: and Caddy before 2.10 refuse the name at startup; Mozilla's generator drops it for them too.
+MOZILLA_INTERMEDIATE_CURVES = ("X25519", "prime256v1", "secp384r1")
+#: The same groups by Caddy's names.
+CADDY_CURVES = ("x25519", "secp256r1", "secp384r1")
+#: hsts_min_age: two years. The Strict-Transport-Security deploykit writes follows SECURE_HSTS_SECONDS
+#: (Django's own header must say the same); W011 warns when preload is asked with less.
+MOZILLA_HSTS_MIN_AGE = 63072000
 #: ManifestStaticFilesStorage names files name.<12 hex>.ext: those never change.
 HASH_DIGITS = 12
 HASHED_STATIC_REGEX = rf"\.[0-9a-f]{{{HASH_DIGITS}}}\.[A-Za-z0-9]+$"
