@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import load, report
-from bench.procs import ProcessSet, cpu_share, cpu_snapshot
-from bench.stacks import CORES, HELLO_TARGET, NGINX, REDIS, Lab, Stack, layer_configs
-from tests.procs import PYTHON
+from bench.procs import ProcessSet, cpu_share, cpu_snapshot, memory
+from bench.stacks import CORES, HELLO_TARGET, NGINX, PAGE_PATH, REDIS, Lab, Stack, layer_configs
+from tests.procs import PYTHON, http_get
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -145,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         "ws_echo": {},
         "broadcast": {},
         "commands": {},
+        "http_page": {},
+        "memory": {},
     }
     ok = False
     try:
@@ -154,9 +156,13 @@ def main(argv: list[str] | None = None) -> int:
         log(f"starting redis and the stacks in {tmp}")
         lab.start_redis()
         stacks: dict[str, Stack] = {}
+        cookie = lab.signed_in_cookie()
         if parts & {"http", "ws"}:
             stacks["a"] = lab.deploykit("a")
             stacks["b"] = lab.channels_docs("b")
+            # Split serving (issue 15): HTTP through a WSGI server, WebSockets through runasgi's ASGI one.
+            stacks["s_granian"] = lab.split("s_granian", "granian")
+            stacks["s_gunicorn"] = lab.split("s_gunicorn", "gunicorn")
         if "http" in parts:
             stacks["c"] = lab.umap_docs("c")
             stacks["d"] = lab.direct("d")
@@ -186,12 +192,23 @@ def main(argv: list[str] | None = None) -> int:
         log("stacks up: " + ", ".join(stacks) + (", broadcast servers" if bc_servers else ""))
 
         http_keys = [
-            k for k in ("a", "b", "c", "d", "d_hand", "e_direct", "e_nginx") if k in stacks and "http" in parts
+            k
+            for k in ("a", "b", "s_granian", "s_gunicorn", "c", "d", "d_hand", "e_direct", "e_nginx")
+            if k in stacks and "http" in parts
         ]
         results["http"] = {k: [] for k in http_keys}
+        page_keys = [k for k in ("a", "b", "s_granian", "s_gunicorn") if k in http_keys]
+        results["http_page"] = {k: [] for k in page_keys}
+        page_headers = {"Cookie": cookie}
+        for key in page_keys:
+            # The page itself, signed in: a redirect to the login page would measure nothing.
+            seen = http_get(("127.0.0.1", stacks[key].port), PAGE_PATH, page_headers, timeout=10)
+            if seen.status != 200 or b"Signed in as bench" not in seen.body:
+                raise RuntimeError(f"{key}: GET {PAGE_PATH} signed in answered {seen.status}: {seen.body[:300]!r}")
         echo_conns = ("100", "1000")
+        echo_keys = ["a", "b", "s_granian"]
         if "ws" in parts:
-            results["ws_echo"] = {c: {"a": [], "b": []} for c in echo_conns}
+            results["ws_echo"] = {c: {k: [] for k in echo_keys} for c in echo_conns}
         if "broadcast" in parts:
             results["broadcast"] = {v: [] for v in bc_servers}
         warmup = 1.0  # wrk takes whole seconds
@@ -204,9 +221,17 @@ def main(argv: list[str] | None = None) -> int:
                 res["cpu_cores"] = cpu_share(before, cpu_snapshot(stacks[key].procs), time.monotonic() - t0)
                 results["http"][key].append(res)
                 log(f"  http {key:9} {res['rps']:9,.0f} req/s  p99 {res['p99_ms']:7.2f} ms  errors {res['errors']}")
+            for key in rotated(page_keys, r):
+                url = f"http://127.0.0.1:{stacks[key].port}{PAGE_PATH}"
+                load.warm(url, warmup, headers=page_headers)
+                before, t0 = cpu_snapshot(stacks[key].procs), time.monotonic()
+                res = load.wrk(url, duration=duration, connections=args.connections, headers=page_headers)
+                res["cpu_cores"] = cpu_share(before, cpu_snapshot(stacks[key].procs), time.monotonic() - t0)
+                results["http_page"][key].append(res)
+                log(f"  page {key:9} {res['rps']:9,.0f} req/s  p99 {res['p99_ms']:7.2f} ms  errors {res['errors']}")
             if "ws" in parts:
                 for conns in echo_conns:
-                    for key in rotated(["a", "b"], r):
+                    for key in rotated(echo_keys, r):
                         before, t0 = cpu_snapshot(stacks[key].procs), time.monotonic()
                         res = load.ws_echo(stacks[key].ws_base, connections=int(conns), duration=duration)
                         # Over the whole call (connect, load, close): the split between processes is what tells.
@@ -226,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"  broadcast {variant:24} lost {res['lost']:6} of {res['expected_deliveries']}  "
                     f"{res['deliveries_per_s']:9,.0f} deliveries/s  per pid {res['clients_per_pid']}"
                 )
+        # After the loads: what each stack holds once warm (PSS of its process groups, nginx included).
+        results["memory"] = {key: memory(stack.procs) for key, stack in stacks.items()}
         ok = True
     except KeyboardInterrupt:
         log("interrupted: stopping everything")

@@ -25,9 +25,13 @@ def _tagged_json(stdout: str, tag: str) -> dict[str, Any]:
     raise LoadFailed(f"no {tag} line in the output:\n{stdout[-2000:]}")
 
 
-def wrk(url: str, *, duration: float, connections: int, threads: int = 2) -> dict[str, Any]:
+def wrk(
+    url: str, *, duration: float, connections: int, threads: int = 2, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
     """One wrk run; req/s and latency percentiles (ms) plus every error counter."""
     argv = [WRK, "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(duration))}s", "--timeout", "5s"]
+    for name, value in (headers or {}).items():
+        argv += ["-H", f"{name}: {value}"]
     argv += ["-s", str(WRK_SCRIPT), url]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 30)
     if done.returncode != 0:
@@ -48,9 +52,9 @@ def wrk(url: str, *, duration: float, connections: int, threads: int = 2) -> dic
     }
 
 
-def warm(url: str, seconds: float = 1.0) -> None:
+def warm(url: str, seconds: float = 1.0, headers: dict[str, str] | None = None) -> None:
     """A short unrecorded load: first requests pay for imports, caches and connection pools."""
-    wrk(url, duration=seconds, connections=8, threads=1)
+    wrk(url, duration=seconds, connections=8, threads=1, headers=headers)
 
 
 def wsload(*args: str, timeout: float) -> dict[str, Any]:

@@ -98,3 +98,28 @@ def cpu_snapshot(procs: Sequence[Proc]) -> dict[str, float]:
 def cpu_share(before: dict[str, float], after: dict[str, float], seconds: float) -> dict[str, float]:
     """Cores used per process group over ``seconds`` (1.0 = one core busy)."""
     return {name: round((after[name] - before[name]) / seconds, 3) for name in before if name in after}
+
+
+def group_pss_bytes(pgid: int) -> int:
+    """Proportional resident memory (PSS) of every live process in the group: a stack's servers with
+    their workers, pages shared after fork counted once over all of them (an RSS sum counts them per worker)."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+            if int(stat[stat.rindex(")") + 2 :].split()[2]) != pgid:
+                continue
+            with open(f"/proc/{entry}/smaps_rollup") as f:
+                pss = next(line for line in f if line.startswith("Pss:"))
+        except (OSError, StopIteration):
+            continue
+        total += int(pss.split()[1]) * 1024
+    return total
+
+
+def memory(procs: Sequence[Proc]) -> dict[str, int]:
+    """PSS per process group of a stack, bytes."""
+    return {p.name: group_pss_bytes(p.popen.pid) for p in procs}

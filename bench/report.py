@@ -11,6 +11,8 @@ from typing import Any
 LABELS = {
     "a": "(a) deploykit: deployconfig nginx + runasgi",
     "b": "(b) Channels docs: nginx + 2 daphne",
+    "s_granian": "(s) split: nginx + granian WSGI (HTTP) + runasgi (WebSockets)",
+    "s_gunicorn": "(s') split: nginx + gunicorn gthread WSGI (HTTP) + runasgi (WebSockets)",
     "c": "(c) uMap docs: nginx + uvicorn (UVICORN_WORKERS)",
     "d": "(d) (a)'s server direct (runasgi), no nginx",
     "d_hand": "(d') (a)'s server argv started by hand",
@@ -20,6 +22,8 @@ LABELS = {
 SHORT = {
     "a": "(a) deploykit",
     "b": "(b) Channels docs",
+    "s_granian": "(s) split, granian",
+    "s_gunicorn": "(s') split, gunicorn",
     "c": "(c) uMap docs",
     "d": "(d) direct",
     "d_hand": "(d') by hand",
@@ -44,8 +48,8 @@ def cpu_split(runs: list[dict[str, Any]]) -> tuple[float, float]:
     return median(proxy), median(server)
 
 
-def summarize(results: dict[str, Any]) -> dict[str, Any]:
-    http = {
+def _http(by_stack: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    return {
         key: {
             "rps": median([r["rps"] for r in runs]),
             "p50_ms": median([r["p50_ms"] for r in runs]),
@@ -57,9 +61,15 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
             "cpu_proxy": cpu_split(runs)[0],
             "cpu_server": cpu_split(runs)[1],
         }
-        for key, runs in results["http"].items()
+        for key, runs in by_stack.items()
         if runs
     }
+
+
+def summarize(results: dict[str, Any]) -> dict[str, Any]:
+    http = _http(results["http"])
+    page = _http(results.get("http_page", {}))
+    memory = {key: sum(groups.values()) for key, groups in results.get("memory", {}).items()}
     echo: dict[str, dict[str, Any]] = {}
     for conns, by_stack in results["ws_echo"].items():
         echo[conns] = {
@@ -96,8 +106,21 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
     def e(conns: str, key: str) -> float:
         return float(echo.get(conns, {}).get(key, {}).get("messages_per_s", float("nan")))
 
+    def p(key: str) -> float:
+        return float(page.get(key, {}).get("rps", float("nan")))
+
+    def mem(key: str) -> float:
+        return float(memory.get(key, float("nan")))
+
     dk = broadcast.get("deploykit", {})
     targets = [
+        ("split (granian) / (b), HTTP /whoami/", ratio(h("s_granian"), h("b")), ">=", 4.0),
+        ("split (granian) / (b), realistic page", ratio(p("s_granian"), p("b")), ">=", 3.0),
+        ("split (granian) / (a), HTTP /whoami/", ratio(h("s_granian"), h("a")), ">=", 2.5),
+        ("split (gunicorn) / (a), HTTP /whoami/", ratio(h("s_gunicorn"), h("a")), "info", None),
+        ("split (granian) / (a), realistic page", ratio(p("s_granian"), p("a")), "info", None),
+        ("WS echo split / (a), 100 conns", ratio(e("100", "s_granian"), e("100", "a")), ">=", 0.95),
+        ("memory (PSS) split (granian) / (a)", ratio(mem("s_granian"), mem("a")), "<=", 1.5),
         ("HTTP req/s (a)/(b)", ratio(h("a"), h("b")), ">=", 1.35),
         ("HTTP req/s (a)/(c)", ratio(h("a"), h("c")), ">=", 1.15),
         ("HTTP req/s (a)/(d)", ratio(h("a"), h("d")), ">=", 0.92),
@@ -124,7 +147,15 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
         else:
             met = value == goal
         rows.append({"name": name, "measured": value, "op": op, "target": goal, "met": met})
-    return {"http": http, "ws_echo": echo, "broadcast": broadcast, "commands": timing, "targets": rows}
+    return {
+        "http": http,
+        "http_page": page,
+        "memory": memory,
+        "ws_echo": echo,
+        "broadcast": broadcast,
+        "commands": timing,
+        "targets": rows,
+    }
 
 
 def _f(value: float, digits: int = 0) -> str:
@@ -161,6 +192,34 @@ def markdown(results: dict[str, Any], summary: dict[str, Any]) -> str:
             f"| {LABELS[key]} | {_f(s['rps'])} | {_f(s['p50_ms'], 2)} | {_f(s['p99_ms'], 2)} | "
             f"{_f(ratio(s['rps'], ref), 2)} | {s['errors']} | {_cpu(s)} |"
         )
+    if summary.get("http_page"):
+        out.append("")
+        out.append(
+            "Realistic page: `GET /account/` with a signed-in session cookie (Django's auth middleware loads the "
+            "user, the view runs one query on SQLite and renders a template); medians."
+        )
+        out.append("")
+        out.append(
+            "| stack | req/s | p50 ms | p99 ms | ratio to (a) | ratio to (b) | errors | CPU cores: nginx / server |"
+        )
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+        page = summary["http_page"]
+        ref_a = page.get("a", {}).get("rps", float("nan"))
+        ref_b = page.get("b", {}).get("rps", float("nan"))
+        for key, s in page.items():
+            out.append(
+                f"| {LABELS[key]} | {_f(s['rps'])} | {_f(s['p50_ms'], 2)} | {_f(s['p99_ms'], 2)} | "
+                f"{_f(ratio(s['rps'], ref_a), 2)} | {_f(ratio(s['rps'], ref_b), 2)} | {s['errors']} | {_cpu(s)} |"
+            )
+    if summary.get("memory"):
+        out.append("")
+        out.append("Memory after the loads: PSS of every process of the stack (nginx, servers and their workers).")
+        out.append("")
+        out.append("| stack | MiB | ratio to (a) |")
+        out.append("|---|---:|---:|")
+        ref_mem = summary["memory"].get("a", float("nan"))
+        for key, total in summary["memory"].items():
+            out.append(f"| {LABELS.get(key, key)} | {total / 2**20:,.0f} | {_f(ratio(total, ref_mem), 2)} |")
     if summary["ws_echo"]:
         out.append("")
         out.append("WebSocket echo (`/ws/echo/`, 64-byte text, each connection in a closed loop); medians.")
@@ -226,7 +285,15 @@ def chart(results: dict[str, Any], summary: dict[str, Any], path: Path) -> None:
         f"{results['meta']['duration_s']:g} s, medians (error bars: min-max over rounds)",
         fontsize=11,
     )
-    colors = {"a": "#2a7ab0", "b": "#d9822b", "c": "#b04a4a", "d": "#5a9e5a", "d_hand": "#8fbf8f"}
+    colors = {
+        "a": "#2a7ab0",
+        "b": "#d9822b",
+        "c": "#b04a4a",
+        "d": "#5a9e5a",
+        "d_hand": "#8fbf8f",
+        "s_granian": "#6a3d9a",
+        "s_gunicorn": "#9e7bc4",
+    }
     http = summary["http"]
     # Two panels, linear scales: the bare app answers ~10x faster than Django.
     for ax, keys, title in (

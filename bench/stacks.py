@@ -25,6 +25,8 @@ from tests.procs import PYTHON, REPO, Proc, RedisServer, free_port, manage
 NGINX = "/usr/sbin/nginx"
 REDIS = "/usr/bin/redis-server"
 DJANGO_PATH = "/whoami/"
+#: The realistic page (issue 15): signed-in session, one query, a template.
+PAGE_PATH = "/account/"
 HELLO_PATH = "/"
 HELLO_TARGET = "bench.hello:app"
 #: The processes per stack: one per core, as every doc recommends.
@@ -138,6 +140,8 @@ class Lab:
             # A loopback stack has no certificate: plain HTTP, like the seeds' blocks.
             DEPLOYKIT_TLS="off",
             DEPLOYKIT_LISTEN_ADDRESS="127.0.0.1",
+            # One SQLite database for every stack (the realistic page reads it), never the repository's.
+            DEMO_DATABASE=str(self.tmp / "db.sqlite3"),
             PYTHONPATH=str(REPO),
         )
         env.update(extra)
@@ -176,7 +180,39 @@ class Lab:
         d.mkdir(exist_ok=True)
         return self.procs.start(name, argv, env=env, log_dir=d, **kwargs)
 
+    def signed_in_cookie(self) -> str:
+        """Migrate the shared database, create the users, return a signed-in session's Cookie header value."""
+        env = self.django_env()
+        manage(env, "migrate", "--noinput", "-v0")
+        said = manage(env, "shell", "-c", (REPO / "bench" / "session.py").read_text())
+        return next(line.split(" ", 1)[1] for line in said.splitlines() if line.startswith("COOKIE "))
+
     # -- the stacks ----------------------------------------------------------
+
+    def split(self, key: str, wsgi: str) -> Stack:
+        """Split serving (issue 15): ``deployconfig nginx`` + ``runasgi --role http`` + ``--role websocket``."""
+        d = self.tmp / key
+        d.mkdir(exist_ok=True)
+        d.chmod(0o750)
+        port = free_port()
+        sock = str(d / "app.sock")
+        env = self.django_env(
+            DEPLOYKIT_SOCKET=sock,
+            DEPLOYKIT_RUNTIME_DIRECTORY=str(d),
+            DEPLOYKIT_HTTP_PORT=str(port),
+            DEPLOYKIT_WSGI_SERVER=wsgi,
+        )
+        site_text, gen_argv = self.generate_nginx(env, d / "generated-nginx.conf")
+        printed = manage(env, "runasgi", "--print-command")
+        servers = []
+        # Not named KEY-http: that is the WSGI side's runtime directory (below).
+        for role, name in (("http", "wsgi"), ("websocket", "asgi")):
+            servers.append(self.start_server(f"{key}-{name}", [PYTHON, "manage.py", "runasgi", "--role", role], env))
+        # The plan's WSGI socket: RUNTIME_DIRECTORY-http/NAME-http.sock.
+        wait_unix(f"{d}-http/testproject-http.sock", servers[0])
+        wait_unix(sock, servers[1])
+        nginx = self.start_nginx(key, site_text, port, DJANGO_PATH, b'"pid"', servers)
+        return Stack(key, "", port, DJANGO_PATH, [nginx, *servers], {"generate": gen_argv, "print_command": printed})
 
     def deploykit(self, key: str = "a", *, target: str | None = None) -> Stack:
         """(a): ``deployconfig nginx`` + ``runasgi``; with ``target``, that app in runasgi's argv (e)."""

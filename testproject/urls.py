@@ -8,4 +8,5 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("chat/<slug:room>/", views.room, name="room"),
     path("whoami/", views.whoami, name="whoami"),
+    path("account/", views.account, name="account"),
 ]

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import os
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 
@@ -30,3 +32,10 @@ def whoami(request: HttpRequest) -> JsonResponse:
             "script_name": request.META.get("SCRIPT_NAME", ""),
         }
     )
+
+
+@login_required
+def account(request: HttpRequest) -> HttpResponse:
+    """A realistic page for the benchmark (issue 15): an authenticated session, one query, a template."""
+    newest = list(get_user_model().objects.order_by("-id").values_list("username", flat=True)[:10])
+    return render(request, "chat/account.html", {"newest": newest})
