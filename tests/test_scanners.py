@@ -27,7 +27,7 @@ from tests.test_containers import CASES, case_plan
 from tests.test_targets_matrix import COMBOS, SERVERS, matrix_plan
 
 #: Findings another change is removing: the test fails once they are gone, so the entry goes too.
-PENDING = {"proxy_buffering_off": "issue 14 item 16: buffering stays on for HTTP (branch tls)"}
+PENDING: dict[str, str] = {}
 _EXPLAINED = re.compile(r"#\s*gixy\s+([a-z0-9_]+)\s*:")
 
 
