@@ -89,11 +89,16 @@ DEFAULTS: dict[str, Any] = {
     # containers (dockerfile, compose, kubernetes targets)
     "CONTAINERS": False,
     "IMAGE": None,
-    "IMAGE_TAG": "latest",
+    # No default: a Deployment needs a tag that names one build ('latest' moves, so a
+    # push rolls nothing out and nodes run different builds). Required with CONTAINERS.
+    "IMAGE_TAG": None,
     "PYTHON_IMAGE": "python:3.12-slim-bookworm",
     "REQUIREMENTS": ("requirements.txt",),
     "CONTAINER_PORT": 8000,
     "NAMESPACE": None,
+    # Where the ingress controller runs: the only pods the NetworkPolicy lets reach
+    # the app (ingress-nginx's own install namespace).
+    "INGRESS_NAMESPACE": "ingress-nginx",
     "REPLICAS": 2,
     "MAX_REPLICAS": None,
     "CPU_REQUEST": "250m",

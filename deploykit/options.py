@@ -50,7 +50,11 @@ PLAN_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("--acme-webroot", "ACME_WEBROOT", {"metavar": "PATH"}),
     ("--redis-url", "REDIS_URL", {"metavar": "URL"}),
     ("--image", "IMAGE", {"metavar": "NAME", "help": "container image name, without tag (default: NAME)"}),
-    ("--tag", "IMAGE_TAG", {"metavar": "TAG", "help": "container image tag (default: latest)"}),
+    (
+        "--tag",
+        "IMAGE_TAG",
+        {"metavar": "TAG", "help": "container image tag, e.g. 1.4.2 (required for compose and kubernetes)"},
+    ),
     ("--namespace", "NAMESPACE", {"metavar": "NAME", "help": "Kubernetes namespace (default: NAME)"}),
     (
         "--replicas",

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Generator
+from pathlib import Path
 from typing import NoReturn
 
 import pytest
@@ -19,9 +21,18 @@ def missing_tool(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
+#: Tools whose pins clash with the test environment's get a virtualenv each here (tests/setup.sh: checkov).
+TOOLS = Path(__file__).resolve().parent.parent / ".tools"
+
+
 def require_tool(name: str) -> str:
-    """The path of a real tool; a missing one skips the test on a developer's machine and fails it in CI."""
-    path = shutil.which(name)
+    """The path of a real tool; a missing one skips the test on a developer's machine and fails it in CI.
+
+    Looked up on PATH, then next to the interpreter (tools from PyPI in the test virtualenv, which need not
+    be on PATH), then in .tools/*/bin.
+    """
+    elsewhere = [str(Path(sys.executable).parent), *(str(p) for p in sorted(TOOLS.glob("*/bin")))]
+    path = shutil.which(name) or shutil.which(name, path=os.pathsep.join(elsewhere))
     if path is None:
         missing_tool(f"{name} is not installed")
     return path

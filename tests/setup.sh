@@ -20,3 +20,7 @@ fi
 python3 -m venv .venv
 .venv/bin/pip install -q -U pip
 .venv/bin/pip install -q -e '.[test,uvicorn,gunicorn,granian,hypercorn,lint,type]'
+# checkov pins packaging<24, which pytest 9 cannot take: it gets a virtualenv of its own,
+# where tests/conftest.py (require_tool) finds it.
+python3 -m venv .tools/checkov
+.tools/checkov/bin/pip install -q 'checkov>=3.3,<4'

@@ -80,6 +80,7 @@ CASES: dict[str, dict[str, Any]] = {
             "STICKY_SESSIONS": True,
             "ACME_WEBROOT": "/var/www/acme",
             "ENVIRONMENT": {"GREETING": 'costs $5, "quoted" ${HOME}'},
+            "IMAGE_TAG": "git-3f2c1a9",
             "CONTAINER_PORT": 9000,
             "REPLICAS": 3,
             "MAX_REPLICAS": 5,
@@ -239,7 +240,8 @@ def test_every_file_uses_the_plans_port_readiness_path_and_timeouts(case: str, t
     assert app["healthcheck"]["test"] == ["CMD", *health]
     assert int(app["stop_grace_period"].rstrip("s")) > graceful
     assert compose["services"]["nginx"]["depends_on"]["app"] == {"condition": "service_healthy"}
-    assert nginx_upstream_servers(files[NGINX_FILENAME], tmp_path) == [f"app:{port}"]
+    # Re-resolved while nginx runs, so `--scale` is picked up (issue 14 item 14).
+    assert nginx_upstream_servers(files[NGINX_FILENAME], tmp_path) == [f"app:{port} resolve"]
 
     # Kubernetes: container port, the three probes, grace period, Service -> Ingress.
     docs = {d["kind"]: d for d in yaml.safe_load_all(files["kubernetes.yaml"])}
@@ -340,12 +342,12 @@ def test_all_includes_the_container_files_when_the_plan_asks() -> None:
     assert {"dockerfile", "compose", "kubernetes"} <= set(TARGETS)
     plan = build_plan({"HEALTH_PATH": "/-/ready"})
     assert not any(TARGETS[name](plan).applies() for name in ("dockerfile", "compose", "kubernetes"))
-    plan = build_plan({"HEALTH_PATH": "/-/ready", "CONTAINERS": True})
+    plan = build_plan({"HEALTH_PATH": "/-/ready", "CONTAINERS": True, "IMAGE_TAG": "1.0"})
     names = {f.name for f in bundle.files(plan)}
     assert {"Dockerfile", ".dockerignore", "docker-compose.yml", NGINX_FILENAME, "kubernetes.yaml"} <= names
     install = bundle.install_guide(plan, bundle.parts(plan)).content
     for line in (
-        f"docker build -t example:latest {plan.app.base_dir}",
+        f"docker build -t example:1.0 {plan.app.base_dir}",
         "docker compose up -d --scale app=2",
         "kubectl -n example create secret generic example-secrets",
         "kubectl apply -f kubernetes.yaml",

@@ -31,3 +31,19 @@ def test_long_values_are_cut() -> None:
     error = SpecError('DEPLOYKIT["STATIC_URL"]', "/" + "a" * 100_000, "too long")
     print(len(str(error)))
     assert len(str(error)) < 400 and "100001 characters" in str(error)
+
+
+def test_e006_does_not_print_the_layers_password() -> None:
+    from django.test import override_settings
+
+    from deploykit import checks
+
+    layers = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": "redis://:hunter2@10.0.0.5:6379/0", "socket_timeout": None}]},
+        }
+    }
+    with override_settings(CHANNEL_LAYERS=layers, DEPLOYKIT={"REDIS_URL": "redis://10.0.0.9:6379/0"}):
+        [message] = [m for m in checks.check_deploy() if m.id == "deploykit.E006"]
+    assert "hunter2" not in message.msg and "10.0.0.5" in message.msg

@@ -20,7 +20,7 @@ from deploykit.targets.supervisor import Supervisor, parse
 from tests import settings as test_settings
 from tests.conftest import require_tool
 
-CONTAINERS = {"HEALTH_PATH": "/-/ready", "CONTAINERS": True}
+CONTAINERS = {"HEALTH_PATH": "/-/ready", "CONTAINERS": True, "IMAGE_TAG": "1.0"}
 
 
 def dk(**values: object) -> dict[str, object]:

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 from django.core import checks
 
 from deploykit.checks.versions import installed_version, release
+from deploykit.exceptions import shown
 from deploykit.plan import REDIS_DEFAULT_CAPACITY, REDIS_DEFAULT_GROUP_EXPIRY, Plan
 
 
@@ -58,7 +59,11 @@ def layer_disagrees(plan: Plan) -> list[checks.CheckMessage]:
     wanted = _netloc(layer.redis_url)
     if layer.kind in ("redis", "pubsub") and any(_netloc(h)[:2] == wanted[:2] for h in layer.hosts):
         return []
-    runs = ", ".join(layer.hosts) or f"sentinels {', '.join(f'{h}:{p}' for h, p in layer.sentinels)}"
+    # Hosts as the messages show values: a password in a URL never reaches the terminal.
+    runs = (
+        ", ".join(shown("CHANNEL_LAYERS", h).strip("'") for h in layer.hosts)
+        or f"sentinels {', '.join(f'{h}:{p}' for h, p in layer.sentinels)}"
+    )
     return [
         checks.Error(
             f'DEPLOYKIT["REDIS_URL"] names {wanted[0]}:{wanted[1]} but CHANNEL_LAYERS["default"] ({layer.backend}) '

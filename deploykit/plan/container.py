@@ -7,7 +7,15 @@ from typing import Any
 
 from deploykit import validators as v
 from deploykit.exceptions import SpecError
-from deploykit.plan.model import CONTAINER_VIRTUALENV, CONTAINER_WORKDIR, App, ChannelLayer, Container, Site
+from deploykit.plan.model import (
+    CONTAINER_VIRTUALENV,
+    CONTAINER_WORKDIR,
+    IMAGE_TAG_REQUIRED,
+    App,
+    ChannelLayer,
+    Container,
+    Site,
+)
 from deploykit.plan.process import build_process_manager
 from deploykit.plan.reader import Reader
 from deploykit.plan.server import build_server
@@ -41,6 +49,9 @@ def build_container(r: Reader, app: App, layer: ChannelLayer) -> Container:
     image = v.image_name(name if image is None else image, r.label("IMAGE"))
     namespace = r.get("NAMESPACE")
     namespace = v.dns_label(name if namespace is None else namespace, r.label("NAMESPACE"))
+    tag = r.get("IMAGE_TAG")
+    if tag is None and enabled:
+        raise SpecError(r.label("IMAGE_TAG"), None, IMAGE_TAG_REQUIRED)
     requirements = r.get("REQUIREMENTS")
     if isinstance(requirements, str) or not isinstance(requirements, (list, tuple)) or not requirements:
         raise SpecError(r.label("REQUIREMENTS"), requirements, "must be a list of requirement files")
@@ -75,11 +86,12 @@ def build_container(r: Reader, app: App, layer: ChannelLayer) -> Container:
         enabled=enabled,
         name=name,
         image=image,
-        tag=v.image_tag(r.get("IMAGE_TAG"), r.label("IMAGE_TAG")),
+        tag=None if tag is None else v.image_tag(tag, r.label("IMAGE_TAG")),
         python_image=v.image_reference(r.get("PYTHON_IMAGE"), r.label("PYTHON_IMAGE")),
         requirements=tuple(v.relative_path(f, r.label("REQUIREMENTS")) for f in requirements),
         port=port,
         namespace=namespace,
+        ingress_namespace=v.dns_label(r.get("INGRESS_NAMESPACE"), r.label("INGRESS_NAMESPACE")),
         replicas=replicas,
         max_replicas=3 * replicas
         if max_replicas is None

@@ -320,6 +320,12 @@ class App:
         return self.name.replace("-", "_")
 
 
+IMAGE_TAG_REQUIRED = (
+    "the container files need the image's version: set it (or --tag), e.g. a release '1.4.2' or a commit "
+    "'git-3f2c1a9'; a moving tag such as 'latest' lets a push roll nothing out and nodes run different builds"
+)
+
+
 @dataclass(frozen=True)
 class Container:
     """The image and the cluster: what the dockerfile, compose and kubernetes targets write."""
@@ -329,11 +335,14 @@ class Container:
     #: Kubernetes object and Compose service names: the app name as a DNS label.
     name: str
     image: str
-    tag: str
+    #: None when unset: the plan refuses that with CONTAINERS, a target that shows the reference too.
+    tag: str | None
     python_image: str
     requirements: tuple[str, ...]
     port: int
     namespace: str
+    #: The namespace whose pods (the ingress controller) the NetworkPolicy admits.
+    ingress_namespace: str
     replicas: int
     max_replicas: int
     cpu_request: str
@@ -350,6 +359,10 @@ class Container:
 
     @property
     def reference(self) -> str:
+        if self.tag is None:
+            from deploykit.exceptions import SpecError  # the model imports nothing else of deploykit
+
+            raise SpecError('DEPLOYKIT["IMAGE_TAG"]', None, IMAGE_TAG_REQUIRED)
         return f"{self.image}:{self.tag}"
 
 

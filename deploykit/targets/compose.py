@@ -2,7 +2,8 @@
 
 nginx gets the nginx target's own file, rendered from the container plan with
 the upstream ``app:PORT``: Compose's DNS answers the service name with every
-replica's address, and nginx's upstream balances over all of them.
+replica's address, and nginx's upstream balances over all of them, asking
+again every few seconds (``resolve``) so that ``--scale`` is picked up.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from deploykit.plan import Bind, Plan
+from deploykit.plan import CONTAINER_UID, Bind, Plan
 from deploykit.targets.base import RenderedFile, Target
 from deploykit.targets.docker import (
     PROBE_INTERVAL,
@@ -49,16 +50,44 @@ def compose_nginx_plan(plan: Plan) -> Plan:
     return replace(inside, site=site)
 
 
-def certificate_dir(path: str) -> str:
-    """The host directory to mount for a certificate file.
+def certificate_dirs(path: str) -> list[str]:
+    """The host directories to mount for a certificate file: its lineage's, nothing more.
 
-    A directory, not the file: a file bind mount keeps the old inode after
-    renewal. certbot's live/ names are links into ../../archive/, so all of
-    /etc/letsencrypt goes in (https://eff-certbot.readthedocs.io/en/stable/using.html#where-are-my-certificates).
+    Directories, not the file: a file bind mount keeps the old inode after
+    renewal. certbot's live/NAME/*.pem are links into ../../archive/NAME/
+    (https://eff-certbot.readthedocs.io/en/stable/using.html#where-are-my-certificates),
+    so live/NAME and archive/NAME go in, at the same paths, and the links
+    resolve inside the container. Not all of /etc/letsencrypt: it holds every
+    other site's private key and the ACME account key.
     """
-    if path.startswith(LETSENCRYPT + "/"):
-        return LETSENCRYPT
-    return path.rsplit("/", 1)[0] or "/"
+    live = LETSENCRYPT + "/live/"
+    if path.startswith(live) and path.count("/") == live.count("/") + 1:
+        lineage = path[len(live) :].split("/", 1)[0]
+        return [f"{live}{lineage}", f"{LETSENCRYPT}/archive/{lineage}"]
+    return [path.rsplit("/", 1)[0] or "/"]
+
+
+def nginx_image_version() -> tuple[int, ...]:
+    """The nginx release of :data:`NGINX_IMAGE` (its tag), which decides the directives the site may use."""
+    return tuple(int(part) for part in NGINX_IMAGE.split(":", 1)[1].split("-", 1)[0].split("."))
+
+
+#: Upstream servers with `resolve` (re-resolved while nginx runs) are in open-source nginx from 1.27.3 on
+#: (https://nginx.org/en/docs/http/ngx_http_upstream_module.html#resolve); Debian 12's nginx is 1.22.
+RESOLVE_SINCE = (1, 27, 3)
+#: Docker's embedded DNS server on user-defined networks (Compose's default network is one):
+#: https://docs.docker.com/engine/network/#dns-services
+DOCKER_RESOLVER = "127.0.0.11"
+#: Seconds nginx keeps an answer: a replica added by `--scale` gets traffic within this.
+RESOLVER_VALID = 10
+
+
+class ComposeNginx(Nginx):
+    """The nginx target's site as the Compose stack's nginx container runs it."""
+
+    def context(self) -> dict[str, object]:
+        # `resolve` needs the image's nginx: NGINX_IMAGE stays at RESOLVE_SINCE or later (a test holds it there).
+        return {**super().context(), "upstream_resolver": DOCKER_RESOLVER, "resolver_valid": RESOLVER_VALID}
 
 
 class Compose(Target):
@@ -79,7 +108,9 @@ class Compose(Target):
         environment.update(contract_environment(inside))
         ports = [plan.site.http_port] + ([plan.site.https_port] if tls and tls.certificate else [])
         # Certificates and the ACME webroot are host files, mounted at the same paths.
-        host_dirs = [] if tls is None else [certificate_dir(p) for p in (tls.certificate, tls.certificate_key) if p]
+        host_dirs = (
+            [] if tls is None else [d for p in (tls.certificate, tls.certificate_key) if p for d in certificate_dirs(p)]
+        )
         return {
             "plan": plan,
             "container": plan.container,
@@ -101,11 +132,12 @@ class Compose(Target):
             "ports": ports,
             "host_dirs": list(dict.fromkeys(host_dirs)),
             "acme_webroot": None if tls is None else tls.acme_webroot,
+            "uid": CONTAINER_UID,
             "collectstatic": [plan.container.process_manager.python, "-m", "django", "collectstatic", "--noinput"],
         }
 
     def nginx_site(self) -> str:
-        return Nginx(compose_nginx_plan(self.plan), version=NGINX_IMAGE_VERSION).render()
+        return ComposeNginx(compose_nginx_plan(self.plan), version=NGINX_IMAGE_VERSION).render()
 
     def files(self) -> list[RenderedFile]:
         return [RenderedFile(self.filename, self.render()), RenderedFile(NGINX_FILENAME, self.nginx_site())]

@@ -68,6 +68,8 @@ class Dockerfile(Target):
         return {
             "plan": self.plan,
             "container": self.plan.container,
+            # Only in the comments: the Dockerfile itself does not need the tag.
+            "image_reference": f"{self.plan.container.image}:{self.plan.container.tag or 'TAG'}",
             "argv": get_backend(inside).argv(),
             "environment": contract_environment(inside),
             "healthcheck": readiness_command(self.plan),

@@ -1,9 +1,9 @@
 """Kubernetes: one multi-document YAML with everything the app needs in a cluster.
 
-Namespace, ConfigMap (non-secret environment, Redis by URL or Sentinel), a
-Deployment running the image's server with probes on the readiness endpoint,
-Service, Ingress for ingress-nginx, PodDisruptionBudget and
-HorizontalPodAutoscaler. Secrets are referenced, never written: the user
+ConfigMap (non-secret environment, Redis by URL or Sentinel), a Deployment
+running the image's server with probes on the readiness endpoint, Service,
+NetworkPolicy (only the ingress controller reaches the pods), Ingress for
+ingress-nginx, PodDisruptionBudget and HorizontalPodAutoscaler. Secrets are referenced, never written: the user
 creates ``NAME-secrets`` from the env file. deploykit ships no Redis operator.
 """
 
@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
+from deploykit.exceptions import SpecError
 from deploykit.plan import CONTAINER_UID, Plan
 from deploykit.targets.base import Target
 from deploykit.targets.docker import PROBE_INTERVAL, PROBE_TIMEOUT, START_PERIOD, health_path
@@ -62,7 +63,8 @@ def redis_environment(plan: Plan) -> tuple[list[tuple[str, str]], list[str]]:
         # The cluster's Redis (--redis-url) wins: the settings read REDIS_URL into CHANNEL_LAYERS.
         url = layer.redis_url or layer.hosts[0]
         parts = urlsplit(url)
-        if parts.password:
+        # redis-py also reads the password from a ?password= query argument.
+        if parts.password or any(k.lower() == "password" for k, _ in parse_qsl(parts.query, keep_blank_values=True)):
             warnings.append("REDIS_URL has a password: put it in the Secret, not in this ConfigMap")
         else:
             entries.append(("REDIS_URL", url))
@@ -73,6 +75,36 @@ def redis_environment(plan: Plan) -> tuple[list[tuple[str, str]], list[str]]:
     if any(h in ("localhost", "127.0.0.1", "::1") for h in hosts):
         warnings.append("Redis on a loopback address is the pod itself: pass --redis-url with the cluster's host")
     return entries, warnings
+
+
+def checkov_skips(plan: Plan) -> list[tuple[str, str]]:
+    """checkov checks the Deployment deliberately fails, with the reason (written as checkov.io/skipN annotations)."""
+    skips = [
+        (
+            "CKV_K8S_15",
+            "the tag names one build (latest is refused), so IfNotPresent; Always ties every start to the registry",
+        ),
+        ("CKV_K8S_43", "the tag names one build; the digest exists only after the push"),
+        ("CKV_K8S_35", "Django settings read secrets from the environment, as from the env file on a host"),
+    ]
+    if plan.container.cpu_limit is None:
+        skips.append(
+            ("CKV_K8S_11", "no CPU limit unless CPU_LIMIT: throttling delays WebSocket pings; requests reserve CPU")
+        )
+    return skips
+
+
+def image_reference(plan: Plan) -> str:
+    """The Deployment's image: a tag that names one build, never 'latest'."""
+    c = plan.container
+    if c.tag == "latest":
+        raise SpecError(
+            'DEPLOYKIT["IMAGE_TAG"]',
+            c.tag,
+            "a Deployment needs a tag that names one build (e.g. '1.4.2'): with 'latest' a push rolls nothing out "
+            "and nodes that pulled at different times run different builds",
+        )
+    return c.reference
 
 
 class Kubernetes(Target):
@@ -105,7 +137,7 @@ class Kubernetes(Target):
             "tls": tls is not None,
             "acme": tls is not None and tls.certificate is None,
             "health_path": health_path(plan),
-            "pull_policy": "Always" if c.tag == "latest" else "IfNotPresent",
+            "image": image_reference(plan),
             "grace": grace,
             "prestop": ["sleep", str(PRESTOP_SLEEP)],
             "probe_interval": PROBE_INTERVAL,
@@ -120,6 +152,8 @@ class Kubernetes(Target):
             "cpu_utilization": CPU_UTILIZATION,
             "kubernetes_version": KUBERNETES_VERSION,
             "uid": CONTAINER_UID,
+            "ingress_namespace": c.ingress_namespace,
+            "checkov_skips": checkov_skips(plan),
         }
 
     def applies(self) -> bool:
