@@ -210,3 +210,15 @@ def test_role_http_refuses_an_application_that_cannot_load(recorder: Recorder) -
     ):
         run("--role", "http")
     assert recorder.runs == []
+
+
+@override_settings(**split(HEALTH_PATH="/-/ready", IMAGE_TAG="1.0"))
+def test_containers_run_one_asgi_service_for_now() -> None:
+    """Compose and Kubernetes do not split yet: their nginx must not point at the host's WSGI socket."""
+    from deploykit.targets.compose import Compose
+
+    plan = build_plan()
+    assert plan.wsgi is not None and plan.in_container().wsgi is None
+    files = {f.name: f.content for f in Compose(plan).files()}
+    nginx = next(text for name, text in files.items() if "nginx" in name)
+    assert "_wsgi" not in nginx and "-http.sock" not in nginx

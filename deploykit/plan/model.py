@@ -380,6 +380,9 @@ class Plan:
     notes: tuple[str, ...] = field(default=())
 
     def in_container(self) -> Plan:
-        """The plan as it runs inside the image (what the Dockerfile's CMD and the pods run)."""
+        """The plan as it runs inside the image (what the Dockerfile's CMD and the pods run).
+
+        One ASGI service, HTTP included: the container targets do not split serving (yet).
+        """
         c = self.container
-        return replace(self, site=c.site, app=c.app, server=c.server, process_manager=c.process_manager)
+        return replace(self, site=c.site, app=c.app, server=c.server, process_manager=c.process_manager, wsgi=None)
