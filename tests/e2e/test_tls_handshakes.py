@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -72,9 +73,15 @@ def test_tls12_sessions_resume(workdir: Path, proxy: str) -> None:
     plan = tls_plan(workdir, proxy)
     with serving(workdir, plan):
         s_client(plan.site.https_port, "-tls1_2")  # every server process up
-        out = s_client(plan.site.https_port, "-tls1_2", "-reconnect")
+        # Up to three tries: on a loaded machine (CI, -n 2) Apache's first sequence once showed six
+        # "New" while every run alone resumed. Without the session cache no try ever resumes.
+        for _ in range(3):
+            out = s_client(plan.site.https_port, "-tls1_2", "-reconnect")
+            handshakes = re.findall(r"^(New|Reused), TLSv1\.2", out, re.M)
+            if handshakes and handshakes[-1] == "Reused":
+                break
+            time.sleep(1)
         ticket = "TLS session ticket:" in s_client(plan.site.https_port, "-tls1_2")
-    handshakes = re.findall(r"^(New|Reused), TLSv1\.2", out, re.M)
     print(f"{proxy}: {handshakes}, ticket issued: {ticket}")
     # Before the session cache, Apache: six "New" (no way to resume with tickets off).
     assert handshakes[0] == "New" and handshakes[-1] == "Reused"
