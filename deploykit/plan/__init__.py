@@ -69,6 +69,8 @@ def build_plan(overrides: Mapping[str, Any] | None = None, labels: Mapping[str, 
     server = build_server(r, app, pm, layer, notes)
     pm = replace(pm, ip_address_allow=ip_address_allow(r, server, layer, app))
     wsgi = build_wsgi(r, app, pm, server, notes)
+    if wsgi is not None:
+        wsgi = replace(wsgi, ip_address_allow=ip_address_allow(r, wsgi, layer, app))
     site = build_site(r, server)
     container = build_container(r, app, layer)
     return Plan(

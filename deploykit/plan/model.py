@@ -101,6 +101,8 @@ class WsgiServer:
     keepalive_timeout: int
     access_log: bool
     log_level: str
+    #: Its unit's IPAddressAllow= peers: as the ASGI unit's, with the trusted proxies of its own bind.
+    ip_address_allow: tuple[str, ...] = ("localhost",)
 
     @property
     def address(self) -> Bind:

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from deploykit import quoting
 from deploykit import validators as v
 from deploykit.exceptions import SpecError
-from deploykit.plan.model import PROCESS_MANAGERS, App, ChannelLayer, ProcessManager, Server
+from deploykit.plan.model import PROCESS_MANAGERS, App, ChannelLayer, ProcessManager, Server, WsgiServer
 from deploykit.plan.reader import Reader
 
 #: Keywords systemd.resource-control(5) accepts in IPAddressAllow= besides addresses.
@@ -93,11 +93,13 @@ def _peer(host: str | None) -> str:
     return "localhost" if address.is_loopback else str(address)
 
 
-def ip_address_allow(r: Reader, server: Server, layer: ChannelLayer, app: App) -> tuple[str, ...]:
-    """The peers the service talks to: loopback, the trusted proxies on a public bind, the channel layer,
-    the databases and the mail server.
+def ip_address_allow(r: Reader, server: Server | WsgiServer, layer: ChannelLayer, app: App) -> tuple[str, ...]:
+    """The peers the service of ``server`` talks to: loopback, the trusted proxies on a public bind of its
+    own, the channel layer, the databases and the mail server.
 
-    ('any',) when one of them is a host name: set DEPLOYKIT["IP_ADDRESS_ALLOW"] then.
+    Each server of a split plan gets its own: the WSGI unit's bind (WSGI_BIND) may be public when the ASGI
+    side's socket is not, or the reverse. ('any',) when one of them is a host name: set
+    DEPLOYKIT["IP_ADDRESS_ALLOW"] then (it applies to both units).
     """
     value = r.get("IP_ADDRESS_ALLOW")
     if value is not None:

@@ -41,7 +41,7 @@ class Systemd(Target):
         plan = self.plan
         pm = plan.process_manager
         backend = get_backend(plan)
-        context = self._common(plan.process_manager.runtime_directory)
+        context = self._common(plan.process_manager.runtime_directory, plan.process_manager.ip_address_allow)
         context.update(
             unit=pm.name,
             kind="ASGI",
@@ -60,7 +60,7 @@ class Systemd(Target):
         plan = self.plan
         assert plan.wsgi is not None
         backend = get_wsgi_backend(plan)
-        context = self._common(plan.wsgi.runtime_directory)
+        context = self._common(plan.wsgi.runtime_directory, plan.wsgi.ip_address_allow)
         context.update(
             unit=plan.wsgi.name,
             kind="WSGI",
@@ -75,10 +75,9 @@ class Systemd(Target):
         )
         return context
 
-    def _common(self, runtime: str) -> dict[str, object]:
+    def _common(self, runtime: str, allow: tuple[str, ...]) -> dict[str, object]:
         plan = self.plan
         pm = plan.process_manager
-        allow = pm.ip_address_allow
         return {
             "plan": plan,
             "pm": pm,
