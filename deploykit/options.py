@@ -10,11 +10,16 @@ import argparse
 from collections.abc import Mapping
 from typing import Any
 
-from deploykit.plan import SERVERS
+from deploykit.plan import SERVERS, WSGI_SERVERS
 
 #: (flag, DEPLOYKIT key, argparse keyword arguments)
 PLAN_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("--server", "SERVER", {"choices": SERVERS, "help": "ASGI server (default: uvicorn if installed, else daphne)"}),
+    (
+        "--wsgi-server",
+        "WSGI_SERVER",
+        {"choices": WSGI_SERVERS, "help": "split serving: HTTP through this WSGI server, WebSockets through --server"},
+    ),
     ("--workers", "WORKERS", {"type": int, "metavar": "N", "help": "worker processes per server process"}),
     (
         "--processes",
@@ -66,7 +71,17 @@ PLAN_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
 
 #: What changes the server's argv: runasgi takes only these.
 SERVER_OPTIONS = frozenset(
-    {"--server", "--workers", "--processes", "--uds", "--bind", "--fd", "--root-path", "--proxy-headers"}
+    {
+        "--server",
+        "--wsgi-server",
+        "--workers",
+        "--processes",
+        "--uds",
+        "--bind",
+        "--fd",
+        "--root-path",
+        "--proxy-headers",
+    }
     | {"--forwarded-allow-ips", "--process-manager"}
 )
 

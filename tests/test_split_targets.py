@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from io import StringIO
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.test import override_settings
 
 from deploykit.plan import build_plan
@@ -59,3 +62,31 @@ def test_an_explicit_allow_list_applies_to_both_units() -> None:
     files = units(WSGI_BIND="0.0.0.0:9000", IP_ADDRESS_ALLOW=["localhost", "10.0.0.9"])
     assert allow_line(files["example.service"]) == allow_line(files["example-http.service"])
     assert allow_line(files["example-http.service"]) == "IPAddressAllow=localhost 10.0.0.9"
+
+
+def command(name: str, *args: str) -> tuple[str, str]:
+    out, err = StringIO(), StringIO()
+    extra = {"skip_checks": True} if name == "runasgi" else {}
+    call_command(name, *args, stdout=out, stderr=err, **extra)
+    return out.getvalue(), err.getvalue()
+
+
+@override_settings(WSGI_APPLICATION=WSGI_APP)
+@pytest.mark.parametrize("backend", ["granian", "gunicorn"])
+def test_runasgi_takes_wsgi_server(backend: str) -> None:
+    out, _ = command("runasgi", "--wsgi-server", backend, "--role", "http", "--print-command")
+    assert f"-m {backend} " in out
+
+
+@override_settings(WSGI_APPLICATION=WSGI_APP)
+def test_deployconfig_takes_wsgi_server(tmp_path: Path) -> None:
+    command("deployconfig", "systemd", "--wsgi-server", "granian", "-o", str(tmp_path))
+    assert "-m granian --interface wsgi" in (tmp_path / "example-http.service").read_text()
+
+
+@override_settings(WSGI_APPLICATION=WSGI_APP)
+def test_wsgi_server_errors_name_the_flag() -> None:
+    with pytest.raises(CommandError, match=r"--wsgi-server = 'granian': granian cannot take an inherited socket"):
+        command("deployconfig", "systemd", "--wsgi-server", "granian", "--process-manager", "supervisor")
+    with pytest.raises(CommandError, match=r"invalid choice: 'uwsgi'"):
+        command("runasgi", "--wsgi-server", "uwsgi", "--print-command")
