@@ -55,6 +55,8 @@ def _build() -> WsgiProxyHeaders:
     from django.utils.module_loading import import_string
 
     from deploykit import serverenv
+    from deploykit.plan import app_routing
+    from deploykit.wsgihealth import WsgiReadiness
 
     env = serverenv.read()
     if env.app is None:
@@ -62,7 +64,12 @@ def _build() -> WsgiProxyHeaders:
             f"{serverenv.APP} is not set: deploykit.wsgiproxy:application wraps the WSGI application it names "
             "(runasgi --role http and the generated units set it)"
         )
-    return WsgiProxyHeaders(import_string(env.app), env.trusted_proxies, env.root_path or "")
+    app = import_string(env.app)  # Django's get_wsgi_application(): settings are set up from here
+    _, health_path = app_routing()
+    if health_path is not None:
+        # Inside the proxy-headers wrapper: the root path is in SCRIPT_NAME by then.
+        app = WsgiReadiness(app, health_path)
+    return WsgiProxyHeaders(app, env.trusted_proxies, env.root_path or "")
 
 
 class _Application:
