@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.test import override_settings
 
 from deploykit.nginxprefix import NginxPrefix
 from deploykit.targets.compose import Compose
@@ -68,6 +69,12 @@ def test_gixy_finds_nothing_unexplained_in_the_nginx_sites(tmp_path: Path) -> No
     for case in CASES:
         with case_plan(case) as plan:
             sites[f"compose-{case}"] = Compose(plan).nginx_site()
+        # Split serving: the http and websocket services, both re-resolved.
+        with (
+            override_settings(WSGI_APPLICATION="testproject.wsgi.application"),
+            case_plan(case, WSGI_SERVER="gunicorn") as plan,
+        ):
+            sites[f"compose-split-{case}"] = Compose(plan).nginx_site()
     findings = gixy_findings(sites, tmp_path)
     serious = [f for f in findings if f["severity"] in ("HIGH", "MEDIUM")]
     pending = {f["plugin"] for f in serious if f["plugin"] in PENDING}

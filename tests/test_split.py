@@ -213,12 +213,12 @@ def test_role_http_refuses_an_application_that_cannot_load(recorder: Recorder) -
 
 
 @override_settings(**split(HEALTH_PATH="/-/ready", IMAGE_TAG="1.0"))
-def test_containers_run_one_asgi_service_for_now() -> None:
-    """Compose and Kubernetes do not split yet: their nginx must not point at the host's WSGI socket."""
+def test_compose_nginx_points_at_the_services_never_at_the_hosts_socket() -> None:
+    """The image's CMD stays the ASGI server (in_container); Compose's nginx reaches both services by name."""
     from deploykit.targets.compose import Compose
 
     plan = build_plan()
-    assert plan.wsgi is not None and plan.in_container().wsgi is None
+    assert plan.wsgi is not None and plan.in_container().wsgi is None and plan.container.wsgi is not None
     files = {f.name: f.content for f in Compose(plan).files()}
     nginx = next(text for name, text in files.items() if "nginx" in name)
-    assert "_wsgi" not in nginx and "-http.sock" not in nginx
+    assert "-http.sock" not in nginx and "server http:8000 resolve;" in nginx

@@ -15,11 +15,13 @@ from deploykit.plan.model import (
     ChannelLayer,
     Container,
     Site,
+    WsgiServer,
 )
 from deploykit.plan.process import build_process_manager
 from deploykit.plan.reader import Reader
 from deploykit.plan.server import build_server
 from deploykit.plan.site import build_site
+from deploykit.plan.wsgi import build_wsgi
 
 #: Whom the server in the image trusts for X-Forwarded-*: the private networks
 #: the proxy container (Compose) or the ingress controller (Kubernetes) reach
@@ -77,10 +79,17 @@ def build_container(r: Reader, app: App, layer: ChannelLayer) -> Container:
         inside["WORKERS"] = 1
     if r.get("FORWARDED_ALLOW_IPS") is None:
         inside["FORWARDED_ALLOW_IPS"] = CONTAINER_TRUSTED_PROXIES
+    if r.get("WSGI_SERVER") is not None:
+        # Split serving: the WSGI server is its own container (Compose service, Deployment), so it
+        # listens on the same container port; one worker, scaled with replicas like the ASGI side.
+        inside["WSGI_BIND"] = f"0.0.0.0:{port}"
+        if r.get("WSGI_WORKERS") is None:
+            inside["WSGI_WORKERS"] = 1
     inner = r.derive(inside, unset=("SOCKET", "FD"))
     inner_app = replace(app, base_dir=CONTAINER_WORKDIR)
     pm = build_process_manager(inner, inner_app)
     server = build_server(inner, inner_app, pm, layer, [])
+    wsgi: WsgiServer | None = build_wsgi(inner, inner_app, pm, server, [])
     site = build_site(r, server)
     return Container(
         enabled=enabled,
@@ -101,6 +110,7 @@ def build_container(r: Reader, app: App, layer: ChannelLayer) -> Container:
         memory_request=v.quantity(r.get("MEMORY_REQUEST"), r.label("MEMORY_REQUEST")),
         memory_limit=optional_quantity("MEMORY_LIMIT"),
         server=server,
+        wsgi=wsgi,
         process_manager=pm,
         site=_site_in_image(site, app),
         app=replace(inner_app, write_paths=tuple(p for w in app.write_paths if (p := in_image(app, w)))),

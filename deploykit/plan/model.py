@@ -247,6 +247,8 @@ class Container:
     process_manager: ProcessManager
     site: Site
     app: App
+    #: Split serving: the WSGI server in the image, on ``port`` too (its own container). None otherwise.
+    wsgi: WsgiServer | None = None
 
     @property
     def reference(self) -> str:

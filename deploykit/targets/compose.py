@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from deploykit.plan import CONTAINER_UID, Bind, Plan
+from deploykit.servers.wsgi import get_wsgi_backend
 from deploykit.targets.base import RenderedFile, Target
 from deploykit.targets.docker import (
     PROBE_INTERVAL,
@@ -26,6 +27,9 @@ from deploykit.targets.tooling import run_tool
 
 #: Compose service names; "app" is also the nginx upstream's host name.
 APP_SERVICE = "app"
+#: Split serving: the two app services (the nginx upstreams' host names), each restartable alone.
+HTTP_SERVICE = "http"
+WEBSOCKET_SERVICE = "websocket"
 REDIS_SERVICE = "redis"
 #: Pinned images for the other services (a template override can change them).
 NGINX_IMAGE = "nginx:1.28-alpine"
@@ -38,16 +42,26 @@ NGINX_FILENAME = "nginx-compose.conf"
 LETSENCRYPT = "/etc/letsencrypt"
 
 
+def split_container_plan(plan: Plan) -> Plan:
+    """The container plan, keeping the split: the WSGI server of the image (None without a split)."""
+    return replace(container_plan(plan), wsgi=plan.container.wsgi)
+
+
 def compose_nginx_plan(plan: Plan) -> Plan:
-    """The container plan with nginx's view of it: the app service as upstream, IPv4 listen."""
-    inside = container_plan(plan)
+    """The container plan with nginx's view of it: the app service(s) as upstream, IPv4 listen."""
+    inside = split_container_plan(plan)
+    port = plan.container.port
+    wsgi = inside.wsgi
     site = replace(
         inside.site,
-        upstream=(Bind("tcp", host=APP_SERVICE, port=plan.container.port),),
+        upstream=(Bind("tcp", host=APP_SERVICE if wsgi is None else WEBSOCKET_SERVICE, port=port),),
         # Docker networks are IPv4-only unless enabled: `listen [::]:80` would fail.
         listen_address=inside.site.listen_address or "0.0.0.0",
     )
-    return replace(inside, site=site)
+    if wsgi is not None:
+        # nginx reaches the WSGI server by its service name: the map on $http_upgrade picks the upstream.
+        wsgi = replace(wsgi, addresses=(Bind("tcp", host=HTTP_SERVICE, port=port),))
+    return replace(inside, site=site, wsgi=wsgi)
 
 
 def certificate_dirs(path: str) -> list[str]:
@@ -105,7 +119,19 @@ class Compose(Target):
         # The settings must read REDIS_URL (testproject.production does).
         environment["REDIS_URL"] = f"redis://{REDIS_SERVICE}:6379/0"
         environment.update(plan.process_manager.environment)
+        common = dict(environment)
         environment.update(contract_environment(inside))
+        healthcheck = ["CMD", *readiness_command(plan)]
+        services: list[dict[str, object]] = [
+            {"name": APP_SERVICE, "command": None, "environment": sorted(environment.items()), "serves": None}
+        ]
+        if plan.container.wsgi is not None:
+            wsgi = get_wsgi_backend(split_container_plan(plan))
+            http_environment = sorted({**common, **wsgi.environment()}.items())
+            services = [
+                {**services[0], "name": WEBSOCKET_SERVICE, "serves": "WebSockets (the image's CMD: the ASGI server)"},
+                {"name": HTTP_SERVICE, "command": wsgi.argv(), "environment": http_environment, "serves": "HTTP"},
+            ]
         ports = [plan.site.http_port] + ([plan.site.https_port] if tls and tls.certificate else [])
         # Certificates and the ACME webroot are host files, mounted at the same paths.
         host_dirs = (
@@ -115,6 +141,7 @@ class Compose(Target):
             "plan": plan,
             "container": plan.container,
             "app_service": APP_SERVICE,
+            "app_services": services,
             "redis_service": REDIS_SERVICE,
             "nginx_image": NGINX_IMAGE,
             "redis_image": REDIS_IMAGE,
@@ -122,7 +149,7 @@ class Compose(Target):
             "nginx_filename": NGINX_FILENAME,
             "env_file": f"{plan.app.name}.env",
             "environment": sorted(environment.items()),
-            "healthcheck": ["CMD", *readiness_command(plan)],
+            "healthcheck": healthcheck,
             "probe_interval": PROBE_INTERVAL,
             "probe_timeout": PROBE_TIMEOUT,
             "start_period": START_PERIOD,
