@@ -106,9 +106,12 @@ def checkov(framework: str, path: Path) -> dict[str, Any]:
     return report[0] if isinstance(report, list) else report
 
 
+@pytest.mark.parametrize("split", [False, True], ids=["asgi", "split"])
 @pytest.mark.parametrize("case", CASES)
-def test_checkov_passes_the_dockerfile_and_the_manifests(case: str, tmp_path: Path) -> None:
-    with case_plan(case) as plan:
+def test_checkov_passes_the_dockerfile_and_the_manifests(case: str, split: bool, tmp_path: Path) -> None:
+    # Split serving: two Deployments, Services, PDBs, HPAs and the canary Ingress, held to the same checks.
+    extra = {"WSGI_SERVER": "gunicorn"} if split else {}
+    with override_settings(WSGI_APPLICATION="testproject.wsgi.application"), case_plan(case, **extra) as plan:
         files = {"Dockerfile": Dockerfile(plan).render(), "kubernetes.yaml": Kubernetes(plan).render()}
     for name, framework in (("Dockerfile", "dockerfile"), ("kubernetes.yaml", "kubernetes")):
         path = tmp_path / name

@@ -69,3 +69,58 @@ def test_install_md_scales_both_services() -> None:
     install = next(f.content for f in bundle.files(plan) if f.name == "INSTALL.md")
     n = plan.container.replicas
     assert f"--scale http={n} --scale websocket={n}" in install and "--scale app=" not in install
+
+
+def manifests(plan: Plan) -> list[dict[str, Any]]:
+    from deploykit.targets.kubernetes import Kubernetes
+
+    return [doc for doc in yaml.safe_load_all(Kubernetes(plan).render()) if doc]
+
+
+def by_kind(docs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {doc["metadata"]["name"]: doc for doc in docs if doc["kind"] == kind}
+
+
+@pytest.mark.parametrize("wsgi", ["granian", "gunicorn"])
+def test_kubernetes_writes_two_deployments_and_services(wsgi: str) -> None:
+    docs = manifests(plan_for(wsgi))
+    deployments, services = by_kind(docs, "Deployment"), by_kind(docs, "Service")
+    assert set(deployments) == set(services) == {"example-http", "example-websocket"}
+    for name, deployment in deployments.items():
+        component = name.rsplit("-", 1)[1]
+        selector = deployment["spec"]["selector"]["matchLabels"]
+        assert selector["app.kubernetes.io/component"] == component
+        assert services[name]["spec"]["selector"] == selector
+        [pod] = deployment["spec"]["template"]["spec"]["containers"]
+        # Probes on each: the WSGI side answers HEALTH_PATH too.
+        assert pod["readinessProbe"]["httpGet"]["path"] == "/-/ready"
+    [http] = deployments["example-http"]["spec"]["template"]["spec"]["containers"]
+    [websocket] = deployments["example-websocket"]["spec"]["template"]["spec"]["containers"]
+    assert "command" not in websocket and http["command"][1:3] == ["-m", wsgi]
+    assert {"name": "DEPLOYKIT_SERVER_APP", "value": "testproject.wsgi.application"} in http["env"]
+    # One NetworkPolicy covers both: it selects the app's pods, whichever component.
+    [policy] = by_kind(docs, "NetworkPolicy").values()
+    assert policy["spec"]["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "example"}
+    assert set(by_kind(docs, "PodDisruptionBudget")) == set(by_kind(docs, "HorizontalPodAutoscaler")) == set(services)
+
+
+def test_the_ingress_routes_upgrades_to_the_websocket_service() -> None:
+    ingresses = by_kind(manifests(plan_for("gunicorn")), "Ingress")
+    main, canary = ingresses["example"], ingresses["example-websocket"]
+
+    def backends(ingress: dict[str, Any]) -> set[str]:
+        return {p["backend"]["service"]["name"] for r in ingress["spec"]["rules"] for p in r["http"]["paths"]}
+
+    assert backends(main) == {"example-http"} and backends(canary) == {"example-websocket"}
+    annotations = canary["metadata"]["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/canary"] == "true"
+    assert annotations["nginx.ingress.kubernetes.io/canary-by-header"] == "Upgrade"
+    assert annotations["nginx.ingress.kubernetes.io/canary-by-header-value"] == "websocket"
+
+
+def test_kubernetes_with_the_split_passes_kubernetes_validate(tmp_path: Path) -> None:
+    from deploykit.targets.kubernetes import Kubernetes
+
+    target = Kubernetes(plan_for("granian"))
+    target.require_tool()
+    target.validate(target.render(), tmp_path)

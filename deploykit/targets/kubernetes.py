@@ -5,16 +5,22 @@ running the image's server with probes on the readiness endpoint, Service,
 NetworkPolicy (only the ingress controller reaches the pods), Ingress for
 ingress-nginx, PodDisruptionBudget and HorizontalPodAutoscaler. Secrets are referenced, never written: the user
 creates ``NAME-secrets`` from the env file. deploykit ships no Redis operator.
+
+Split serving (issue 15): two Deployments and Services (NAME-http, NAME-websocket) and a canary Ingress
+that sends WebSocket handshakes (``Upgrade: websocket``) to NAME-websocket: see :func:`workloads`.
 """
 
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
+from deploykit import validators as v
 from deploykit.exceptions import SpecError
 from deploykit.plan import CONTAINER_UID, Plan
+from deploykit.servers.wsgi import get_wsgi_backend
 from deploykit.targets.base import Target
 from deploykit.targets.docker import PROBE_INTERVAL, PROBE_TIMEOUT, START_PERIOD, health_path
 from deploykit.targets.env import contract_environment
@@ -107,6 +113,38 @@ def image_reference(plan: Plan) -> str:
     return c.reference
 
 
+def workloads(plan: Plan, labels: list[tuple[str, str]]) -> list[dict[str, object]]:
+    """One Deployment + Service (+ PDB, HPA) per server: one, or with split serving the WSGI server's
+    (``NAME-http``, its argv as the container's command) and the ASGI server's (``NAME-websocket``, the
+    image's CMD). A component label keeps their selectors apart; the NetworkPolicy selects both.
+    """
+    c = plan.container
+    if c.wsgi is None:
+        return [{"name": c.name, "labels": labels, "command": None, "env": None, "serves": None}]
+    backend = get_wsgi_backend(replace(plan.in_container(), wsgi=c.wsgi))
+
+    def named(suffix: str) -> str:
+        return v.dns_label(f"{c.name}-{suffix}", 'DEPLOYKIT["NAME"] (+ "-websocket", as a Kubernetes name)')
+
+    component = "app.kubernetes.io/component"
+    return [
+        {
+            "name": named("http"),
+            "labels": [*labels, (component, "http")],
+            "command": backend.argv(),
+            "env": sorted(backend.environment().items()),
+            "serves": "Split serving: HTTP, through the WSGI server.",
+        },
+        {
+            "name": named("websocket"),
+            "labels": [*labels, (component, "websocket")],
+            "command": None,
+            "env": None,
+            "serves": "Split serving: WebSockets, through the ASGI server (the image's CMD).",
+        },
+    ]
+
+
 class Kubernetes(Target):
     name = "kubernetes"
     description = "Kubernetes: Deployment, Service, Ingress (ingress-nginx), ConfigMap, PDB, HPA in one YAML"
@@ -125,10 +163,16 @@ class Kubernetes(Target):
         # its graceful timeout, then the margin systemd and supervisor get too.
         grace = PRESTOP_SLEEP + c.process_manager.stop_timeout
         tls = plan.site.tls
+        labels = [("app.kubernetes.io/name", c.name)]
+        apps = workloads(plan, labels)
         return {
             "plan": plan,
             "container": c,
-            "labels": [("app.kubernetes.io/name", c.name)],
+            "labels": labels,
+            "workloads": apps,
+            # The Ingress sends everything to the first; with the split a canary Ingress sends upgrades to the second.
+            "ingress_service": apps[0]["name"],
+            "websocket_service": apps[1]["name"] if len(apps) > 1 else None,
             "config": sorted(config.items()),
             "warnings": warnings,
             "secret_name": f"{c.name}-secrets",
