@@ -121,6 +121,12 @@ def test_static_and_readiness_through_the_split_site(stack: Stack) -> None:
     assert (ready.status, ready.json()) == (200, {"status": "ok"})
 
 
+def test_the_wsgi_server_answers_the_readiness_path_itself(stack: Stack) -> None:
+    """What a probe aimed at the HTTP service gets (a Kubernetes Deployment of its own): the real check."""
+    ready = http_get(stack.servers[0].address, "/-/ready")
+    assert (ready.status, ready.json()) == (200, {"status": "ok"}), ready.body
+
+
 def test_a_chat_message_crosses_two_asgi_processes(stack: Stack) -> None:
     async def exchange() -> list[int]:
         a, b = await clients_on_distinct_pids(stack.address, ROOM)
