@@ -275,7 +275,8 @@ class Plan:
     def in_container(self) -> Plan:
         """The plan as it runs inside the image (what the Dockerfile's CMD and the pods run).
 
-        One ASGI service, HTTP included: the container targets do not split serving (yet).
+        The image's CMD runs the ASGI server; with split serving, the WSGI server is ``container.wsgi``,
+        which Compose and Kubernetes run as a second service from the same image.
         """
         c = self.container
         return replace(self, site=c.site, app=c.app, server=c.server, process_manager=c.process_manager, wsgi=None)
