@@ -24,9 +24,9 @@ _LIBRARIES = {"deploykit_quote": "deploykit.templatetags.deploykit_quote"}
 def engine() -> Engine:
     """The project's template dirs (TEMPLATES' DIRS) first, then the apps' (a project's own app can
     override ``deploykit/<target>/<file>``), then deploykit's."""
-    from django.conf import settings
+    from deploykit.conf import django_setting
 
-    dirs = [str(d) for backend in getattr(settings, "TEMPLATES", []) for d in backend.get("DIRS", [])]
+    dirs = [str(d) for backend in django_setting("TEMPLATES") or [] for d in backend.get("DIRS", [])]
     return Engine(dirs=[*dirs, str(_OWN_DIR)], app_dirs=True, autoescape=False, libraries=_LIBRARIES)
 
 

@@ -24,6 +24,8 @@ APP = PREFIX + "APP"
 #: Comma-separated addresses and networks whose X-Forwarded-* the wrapper applies; "*" for all.
 TRUSTED_PROXIES = PREFIX + "TRUSTED_PROXIES"
 ROOT_PATH = PREFIX + "ROOT_PATH"
+#: The readiness path the WSGI wrapper answers (HEALTH_PATH; the ASGI side's is build_application's).
+HEALTH_PATH = PREFIX + "HEALTH_PATH"
 WS_MAX_SIZE = PREFIX + "WS_MAX_SIZE"
 WS_PING_INTERVAL = PREFIX + "WS_PING_INTERVAL"
 WS_PING_TIMEOUT = PREFIX + "WS_PING_TIMEOUT"
@@ -40,6 +42,7 @@ class ServerEnvironment:
     app: str | None
     trusted_proxies: tuple[str, ...]
     root_path: str | None
+    health_path: str | None
     ws_max_size: int | None
     ws_ping_interval: float | None
     ws_ping_timeout: float | None
@@ -62,6 +65,7 @@ def read(environ: Mapping[str, str] | None = None) -> ServerEnvironment:
         if trusted is None
         else tuple(part.strip() for part in trusted.split(",") if part.strip()),
         root_path=env.get(ROOT_PATH),
+        health_path=env.get(HEALTH_PATH) or None,
         ws_max_size=None if size is None else int(size),
         ws_ping_interval=number(WS_PING_INTERVAL),
         ws_ping_timeout=number(WS_PING_TIMEOUT),

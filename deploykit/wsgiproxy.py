@@ -55,7 +55,6 @@ def _build() -> WsgiProxyHeaders:
     from django.utils.module_loading import import_string
 
     from deploykit import serverenv
-    from deploykit.plan import app_routing
     from deploykit.wsgihealth import WsgiReadiness
 
     env = serverenv.read()
@@ -65,10 +64,9 @@ def _build() -> WsgiProxyHeaders:
             "(runasgi --role http and the generated units set it)"
         )
     app = import_string(env.app)  # Django's get_wsgi_application(): settings are set up from here
-    _, health_path = app_routing()
-    if health_path is not None:
+    if env.health_path is not None:
         # Inside the proxy-headers wrapper: the root path is in SCRIPT_NAME by then.
-        app = WsgiReadiness(app, health_path)
+        app = WsgiReadiness(app, env.health_path)
     return WsgiProxyHeaders(app, env.trusted_proxies, env.root_path or "")
 
 

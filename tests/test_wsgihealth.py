@@ -81,9 +81,12 @@ def test_the_servers_application_answers_health_path(monkeypatch: pytest.MonkeyP
     """deploykit.wsgiproxy:application (what both WSGI servers load) puts it in front of Django."""
     monkeypatch.setenv("DEPLOYKIT_SERVER_APP", "tests.test_wsgihealth.django_app")
     monkeypatch.setenv("DEPLOYKIT_SERVER_TRUSTED_PROXIES", "127.0.0.1")
-    with override_settings(DEPLOYKIT=dk(HEALTH_PATH="/-/ready")):
+    # From the environment the WSGI backend writes next to its argv, not from settings.
+    monkeypatch.setenv("DEPLOYKIT_SERVER_HEALTH_PATH", "/-/ready")
+    with override_settings(DEPLOYKIT=dk()):
         app = wsgiproxy._build()
     assert call(app, "GET", "/-/ready")[:1] == (200,)
     assert call(app, "GET", "/other")[2] == b"django"
-    with override_settings(DEPLOYKIT=dk()):
+    monkeypatch.delenv("DEPLOYKIT_SERVER_HEALTH_PATH")
+    with override_settings(DEPLOYKIT=dk(HEALTH_PATH="/-/ready")):
         assert call(wsgiproxy._build(), "GET", "/-/ready")[2] == b"django"

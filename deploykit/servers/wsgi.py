@@ -58,6 +58,8 @@ class WsgiBackend:
         }
         if s.root_path:
             env[serverenv.ROOT_PATH] = s.root_path
+        if self.plan.app.health_path is not None:
+            env[serverenv.HEALTH_PATH] = self.plan.app.health_path
         return env
 
 
