@@ -46,6 +46,7 @@ from deploykit.plan.model import (
     Site,
     WsgiServer,
     bracket,
+    is_ip,
 )
 from deploykit.plan.process import build_process_manager, ip_address_allow
 from deploykit.plan.reader import Reader
@@ -118,4 +119,5 @@ __all__ = [
     "app_routing",
     "bracket",
     "build_plan",
+    "is_ip",
 ]

@@ -14,6 +14,7 @@ from deploykit.plan.sitemodel import TLS as TLS
 from deploykit.plan.sitemodel import Bind as Bind
 from deploykit.plan.sitemodel import Site as Site
 from deploykit.plan.sitemodel import bracket as bracket
+from deploykit.plan.sitemodel import is_ip as is_ip
 
 SERVERS = ("daphne", "uvicorn", "gunicorn", "granian", "hypercorn")
 #: The WSGI servers split serving can put HTTP on (issue 15).

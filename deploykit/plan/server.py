@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import ipaddress
 import os
 
 from deploykit import validators as v
@@ -11,6 +10,7 @@ from deploykit.conf import django_setting
 from deploykit.exceptions import SpecError
 from deploykit.plan.model import LOG_FORMATS, LOG_LEVELS, SERVERS, App, Bind, ChannelLayer, ProcessManager, Server
 from deploykit.plan.reader import Reader
+from deploykit.plan.sitemodel import is_ip
 
 
 def _default_backend(r: Reader) -> tuple[str, str]:
@@ -149,14 +149,6 @@ def access_log(r: Reader) -> bool:
     return v.boolean(value, r.label("ACCESS_LOG"))
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
 def _numbered(path: str, index: int) -> str:
     stem, dot, suffix = path.rpartition(".")
     return f"{stem}-{index}.{suffix}" if dot and "/" not in suffix else f"{path}-{index}"
@@ -182,7 +174,7 @@ def _build_binds(r: Reader, app: App, pm: ProcessManager, processes: int) -> tup
         path = v.socket_path(f"{pm.runtime_directory}/{app.name}.sock" if sock is None else sock, label)
         first = Bind("unix", path=path)
         many = tuple(Bind("unix", path=v.socket_path(_numbered(path, i), label)) for i in range(processes))
-    if first.kind == "tcp" and not _is_ip(first.host):
+    if first.kind == "tcp" and not is_ip(first.host):
         if pm.kind == "supervisor" or listen_fd is not None:
             # The process manager binds it: systemd's ListenStream= and supervisor's socket= take addresses.
             owner = "supervisor's socket=" if pm.kind == "supervisor" else "systemd's ListenStream="

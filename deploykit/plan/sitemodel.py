@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 
-def _is_ip(host: str) -> bool:
+def is_ip(host: str) -> bool:
+    """Whether ``host`` is an IP address literal (IPv6 with or without brackets)."""
     try:
         ipaddress.ip_address(host.strip("[]"))
     except ValueError:
@@ -120,7 +121,7 @@ class Site:
         refuses an IPv6 ServerName, and a certificate names hosts).
         """
         plain = [n for n in self.server_names if not n.startswith((".", "*"))]
-        named = [n for n in plain if not _is_ip(n)]
+        named = [n for n in plain if not is_ip(n)]
         if named or plain:
             return (named or plain)[0].rstrip(".") or (named or plain)[0]
         return self.server_names[0].lstrip("*.")

@@ -12,14 +12,13 @@ that sends WebSocket handshakes (``Upgrade: websocket``) to NAME-websocket: see 
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 from deploykit import validators as v
 from deploykit.exceptions import SpecError
-from deploykit.plan import CONTAINER_UID, Plan
+from deploykit.plan import CONTAINER_UID, Plan, is_ip
 from deploykit.servers.wsgi import get_wsgi_backend
 from deploykit.targets.base import Target
 from deploykit.targets.docker import PROBE_INTERVAL, PROBE_TIMEOUT, START_PERIOD, health_path
@@ -46,11 +45,8 @@ def ingress_hosts(plan: Plan) -> list[str]:
     """Server names as Ingress hosts: DNS names only, ``.example.com`` as ``*.example.com``."""
     hosts: list[str] = []
     for name in plan.site.server_names:
-        try:
-            ipaddress.ip_address(name)
+        if is_ip(name):
             continue  # an Ingress host cannot be an IP address
-        except ValueError:
-            pass
         name = name.rstrip(".")
         hosts.append(f"*{name}" if name.startswith(".") else name)
     return list(dict.fromkeys(hosts))

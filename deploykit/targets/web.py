@@ -5,10 +5,9 @@ One home for each: the templates differ by syntax, not by policy.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 
-from deploykit.plan import Plan, Site, bracket
+from deploykit.plan import Plan, Site, bracket, is_ip
 
 #: Mozilla's Server Side TLS guidelines, "intermediate" configuration, version 6.0 (2026-04-06):
 #: https://ssl-config.mozilla.org/guidelines/6.0.json, as its generator writes them for each server
@@ -95,10 +94,4 @@ def internal_health_path(plan: Plan) -> str | None:
 def has_ip_name(site: Site) -> bool:
     """Whether a server name is an IP address: TLS clients send no SNI for those, so the
     default server's handshake must succeed (nginx cannot reject it)."""
-    for name in site.server_names:
-        try:
-            ipaddress.ip_address(name.strip("[]"))
-        except ValueError:
-            continue
-        return True
-    return False
+    return any(is_ip(name) for name in site.server_names)
