@@ -44,6 +44,7 @@ def build_app(r: Reader) -> App:
         peer_hosts=_peer_hosts(),
         write_paths=_sqlite_directories(),
         environment_names=settings_environment(settings_module),
+        requirements=_requirements(base),
         allowed_hosts=_strings("ALLOWED_HOSTS"),
         serves_websockets=routes is not None or any(apps.is_installed(a) for a in ("channels", "daphne")),
         csrf_trusted_origins=_strings("CSRF_TRUSTED_ORIGINS"),
@@ -55,6 +56,25 @@ def build_app(r: Reader) -> App:
             if (url := django_setting(name)) and not str(url).startswith(("/", "http://", "https://", "//"))
         ),
     )
+
+
+_REQUIREMENT_RE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[([^\]]*)\])?")
+
+
+def _requirements(base_dir: str) -> tuple[str, ...] | None:
+    """The distributions ``BASE_DIR/requirements.txt`` names, normalised; ``deploykit[uvicorn]`` names uvicorn too."""
+    try:
+        text = (Path(base_dir) / "requirements.txt").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    names: list[str] = []
+    for line in text.splitlines():
+        match = _REQUIREMENT_RE.match(line.split("#", 1)[0])
+        if match:
+            name = re.sub(r"[-_.]+", "-", match.group(1)).lower()
+            extras = [e.strip().lower() for e in (match.group(2) or "").split(",") if e.strip()]
+            names += [name, *(extras if name == "deploykit" else [])]
+    return tuple(dict.fromkeys(names))
 
 
 def _strings(setting: str) -> tuple[str, ...]:

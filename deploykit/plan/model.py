@@ -192,6 +192,9 @@ class App:
     allowed_hosts: tuple[str, ...] = ()
     csrf_trusted_origins: tuple[str, ...] = ()
     middleware: tuple[str, ...] = ()
+    #: Distributions the project's requirements.txt names (deploykit's extras count as named too);
+    #: None: the project has none. INSTALL.md installs from it.
+    requirements: tuple[str, ...] | None = None
     #: Whether the app serves WebSockets: WEBSOCKET_ROUTES, or channels (or daphne) installed
     #: for an asgi.py of the project's own.
     serves_websockets: bool = False

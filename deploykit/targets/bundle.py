@@ -5,9 +5,6 @@ A function over the targets, not a target: nothing else special-cases it.
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 from deploykit.plan import Plan
 from deploykit.rendering import render
 from deploykit.servers import get_backend
@@ -32,37 +29,24 @@ def parts(plan: Plan) -> list[Target]:
 
 #: The pip distribution each server comes in (daphne is a dependency of deploykit itself).
 SERVER_DISTRIBUTIONS = {"uvicorn": "uvicorn", "gunicorn": "gunicorn", "granian": "granian", "hypercorn": "hypercorn"}
-_REQUIREMENT_NAME_RE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
 def requirements_problems(plan: Plan) -> list[str]:
     """What the project's requirements.txt lacks for this plan (a real one pinned Django 2.0 and had neither)."""
-    path = Path(plan.app.base_dir) / "requirements.txt"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError:
+    names = plan.app.requirements
+    if names is None:
         return ["the project has no requirements.txt: INSTALL.md installs from it; list deploykit and the server"]
-    names = set()
-    for line in text.splitlines():
-        match = _REQUIREMENT_NAME_RE.match(line.split("#", 1)[0])
-        if match:
-            names.add(re.sub(r"[-_.]+", "-", match.group(1)).lower())
-    wanted = ["deploykit"]
     servers = [SERVER_DISTRIBUTIONS.get(plan.server.backend)]
     if plan.wsgi is not None:
         servers.append(SERVER_DISTRIBUTIONS[plan.wsgi.backend])
     servers_needed = [s for s in dict.fromkeys(servers) if s is not None]
-    wanted += servers_needed
-    missing = [
-        name
-        for name in wanted
-        if name not in names and not (name in servers_needed and "deploykit" in names and f"[{name}]" in text)
-    ]
+    missing = [name for name in ["deploykit", *servers_needed] if name not in names]
     if not missing:
         return []
     extra = f"deploykit[{','.join(servers_needed)}]" if servers_needed else "deploykit"
     return [
-        f"{path} does not list {' or '.join(missing)}: add '{extra}' to the requirements, or the server cannot start"
+        f"the project's requirements.txt does not list {' or '.join(missing)}: add '{extra}' to it, "
+        "or the server cannot start"
     ]
 
 
