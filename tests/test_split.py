@@ -203,6 +203,29 @@ def test_development_reload_stays_one_asgi_process(recorder: Recorder) -> None:
     assert argv[:3] == [PY, "-m", "uvicorn"] and "--reload" in argv
 
 
+def test_without_wsgi_application_djangos_own_handler_is_served(recorder: Recorder) -> None:
+    """Django's runserver serves get_wsgi_application() when WSGI_APPLICATION is unset; so does the split.
+
+    A project written for ASGI often has no wsgi.py (tests/projects/envsettings): its pages are served all
+    the same, by Django's handler, through deploykit.wsgi (DJANGO_SETTINGS_MODULE from the environment).
+    """
+    with override_settings(CHANNEL_LAYERS=REDIS, DEPLOYKIT=dk(WSGI_SERVER="gunicorn"), WSGI_APPLICATION=None):
+        plan = build_plan()
+        run("--role", "http")
+    assert plan.wsgi is not None and plan.wsgi.application == "deploykit.wsgi.application"
+    assert "Django's own WSGI handler" in " ".join(plan.notes)
+    [(_, env, _)] = recorder.runs
+    assert env["DEPLOYKIT_SERVER_APP"] == "deploykit.wsgi.application"
+
+
+def test_deploykit_wsgi_is_djangos_handler() -> None:
+    from django.core.handlers.wsgi import WSGIHandler
+
+    from deploykit import wsgi
+
+    assert isinstance(wsgi.application, WSGIHandler)
+
+
 def test_role_http_refuses_an_application_that_cannot_load(recorder: Recorder) -> None:
     with (
         override_settings(CHANNEL_LAYERS=REDIS, DEPLOYKIT=dk(WSGI_SERVER="gunicorn"), WSGI_APPLICATION="nope.wsgi.app"),

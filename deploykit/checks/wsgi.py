@@ -16,21 +16,20 @@ from deploykit.plan import Plan
 def wsgi_application_unusable(plan: Plan) -> list[checks.CheckMessage]:
     if plan.wsgi is None:
         return []
+    # Unset, the plan serves Django's own handler (deploykit.wsgi), as runserver does.
     path = plan.wsgi.application
-    if not path:
-        problem = "WSGI_APPLICATION is not set"
+    try:
+        import_string(path)
+    except Exception as exc:  # noqa: BLE001 (whatever the import raises is the reason to show)
+        problem = f"WSGI_APPLICATION {path!r} cannot be imported: {type(exc).__name__}: {exc}"
     else:
-        try:
-            import_string(path)
-        except Exception as exc:  # noqa: BLE001 (whatever the import raises is the reason to show)
-            problem = f"WSGI_APPLICATION {path!r} cannot be imported: {type(exc).__name__}: {exc}"
-        else:
-            return []
+        return []
     return [
         checks.Warning(
             f"{problem}: the WSGI server ({plan.wsgi.backend}) that DEPLOYKIT['WSGI_SERVER'] puts HTTP on has no "
             "application, so every page would fail while WebSockets work.",
-            hint="Set WSGI_APPLICATION = 'myproject.wsgi.application' (startproject writes that wsgi.py).",
+            hint="Fix the module WSGI_APPLICATION names (startproject writes myproject/wsgi.py), or unset it to serve "
+            "Django's own WSGI handler.",
             id="deploykit.W013",
         )
     ]

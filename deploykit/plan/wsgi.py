@@ -20,6 +20,8 @@ from deploykit.plan.server import access_log, forwarded_allow_ips, root_path
 
 #: gthread threads per worker (and granian's blocking threads) unless WSGI_THREADS says otherwise.
 DEFAULT_THREADS = 4
+#: The WSGI application when WSGI_APPLICATION is unset (deploykit/wsgi.py).
+DEFAULT_APPLICATION = "deploykit.wsgi.application"
 #: What the WSGI service's name adds to NAME (its unit, program, socket and runtime directory).
 SUFFIX = "-http"
 
@@ -29,11 +31,15 @@ def build_wsgi(r: Reader, app: App, pm: ProcessManager, server: Server, notes: l
     if backend is None:
         return None
     backend = v.choice(backend, r.label("WSGI_SERVER"), WSGI_SERVERS)
-    application = django_setting("WSGI_APPLICATION") or ""
-    if application:
-        application = v.dotted_path(application, "WSGI_APPLICATION")
-        if "." not in application:
-            raise SpecError("WSGI_APPLICATION", application, "must be 'module.attribute'")
+    application = django_setting("WSGI_APPLICATION")
+    if not application:
+        # What runserver serves without WSGI_APPLICATION: Django's own handler (projects written for ASGI
+        # often have no wsgi.py), as the ASGI side falls back to deploykit.asgi.
+        application = DEFAULT_APPLICATION
+        notes.append(f"WSGI application: {DEFAULT_APPLICATION} (Django's own WSGI handler; WSGI_APPLICATION is unset)")
+    application = v.dotted_path(application, "WSGI_APPLICATION")
+    if "." not in application:
+        raise SpecError("WSGI_APPLICATION", application, "must be 'module.attribute'")
     workers = r.get("WSGI_WORKERS")
     if workers is None:
         # No channel layer to share: a WSGI worker per core is always right.

@@ -150,8 +150,6 @@ class Command(BaseCommand):
         # The server imports it in its workers, where a failure only shows in a
         # log while the supervisor exits 0 or respawns forever: fail here, with
         # the reason, before anything starts.
-        if not path:
-            raise CommandError(f"{setting} is not set: the WSGI server has no application to serve (deploykit.W013).")
         try:
             import_string(path)
         except Exception as exc:
