@@ -23,6 +23,9 @@ Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
+#: What the trust list decides: dropped from a peer outside it.
+FORWARDED = ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO")
+
 
 class WsgiProxyHeaders(TrustedProxies):
     """Apply X-Forwarded-For and X-Forwarded-Proto from trusted peers; move the root path to SCRIPT_NAME."""
@@ -48,6 +51,11 @@ class WsgiProxyHeaders(TrustedProxies):
             host = self.client_host(forwarded) if forwarded else None
             if host:
                 environ["REMOTE_ADDR"] = host
+        else:
+            # Django's SECURE_PROXY_SSL_HEADER reads X-Forwarded-Proto from request.META whoever sent it (and
+            # apps read X-Forwarded-For): a peer outside the trust list must not reach them either.
+            for name in FORWARDED:
+                environ.pop(name, None)
         return self.app(environ, start_response)
 
 

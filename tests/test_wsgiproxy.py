@@ -43,6 +43,18 @@ def test_untrusted_peer_changes_nothing() -> None:
     assert (environ["REMOTE_ADDR"], environ["wsgi.url_scheme"]) == ("127.0.0.2", "http")
 
 
+def test_untrusted_peer_headers_do_not_reach_the_app() -> None:
+    """Django's SECURE_PROXY_SSL_HEADER reads X-Forwarded-Proto from request.META whoever sent it; the
+    server's trust list decides, so the headers of a peer outside it are dropped (is_secure() stays False)."""
+    environ = seen(("127.0.0.1",), request("127.0.0.2", "6.6.6.6", "https"))
+    assert "HTTP_X_FORWARDED_PROTO" not in environ and "HTTP_X_FORWARDED_FOR" not in environ
+
+
+def test_trusted_peer_headers_reach_the_app() -> None:
+    environ = seen(("127.0.0.1",), request("127.0.0.1", "6.6.6.6", "https"))
+    assert (environ["HTTP_X_FORWARDED_PROTO"], environ["HTTP_X_FORWARDED_FOR"]) == ("https", "6.6.6.6")
+
+
 def test_unix_socket_peer_is_trusted_under_star() -> None:
     # granian and gunicorn give a unix socket's peer as an empty address.
     environ = seen(("*",), request("", "203.0.113.7", "https"))
