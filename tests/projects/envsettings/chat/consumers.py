@@ -1,6 +1,6 @@
 # chat/consumers.py: the tutorial's async consumer. Two additions for the tests:
-# a "hello" with the pid on connect (which process serves the socket), and a
-# "type" on every message.
+# a "hello" on connect with the pid (which process serves the socket) and the
+# client address and scheme the server believes, and a "type" on every message.
 import json
 import os
 
@@ -16,7 +16,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(self.room_group_name, self.channel_name)
 
         await self.accept()
-        await self.send(text_data=json.dumps({"type": "hello", "pid": os.getpid()}))
+        client = self.scope.get("client")
+        hello = {"type": "hello", "pid": os.getpid(), "client": client[0] if client else None}
+        await self.send(text_data=json.dumps({**hello, "scheme": self.scope.get("scheme")}))
 
     async def disconnect(self, close_code):
         # Leave room group

@@ -1,3 +1,5 @@
+import os
+
 from django.core.files.storage import default_storage
 from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -20,4 +22,6 @@ def upload(request):
 
 
 def whoami(request):
-    return JsonResponse({"remote_addr": request.META.get("REMOTE_ADDR"), "is_secure": request.is_secure()})
+    return JsonResponse(
+        {"remote_addr": request.META.get("REMOTE_ADDR"), "is_secure": request.is_secure(), "pid": os.getpid()}
+    )

@@ -1,3 +1,5 @@
+import os
+
 from django.http import JsonResponse
 from django.shortcuts import render
 
@@ -12,4 +14,6 @@ def room(request, room_name):
 
 def whoami(request):
     """Not in the tutorial: what Django believes about the client (the tests' forwarded-header probe)."""
-    return JsonResponse({"remote_addr": request.META.get("REMOTE_ADDR"), "is_secure": request.is_secure()})
+    return JsonResponse(
+        {"remote_addr": request.META.get("REMOTE_ADDR"), "is_secure": request.is_secure(), "pid": os.getpid()}
+    )
