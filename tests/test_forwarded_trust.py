@@ -335,3 +335,35 @@ def test_wsgi_side_ignores_forged_headers_from_outside(wsgi_side: Served) -> Non
 def test_wsgi_side_believes_the_trusted_proxy(wsgi_side: Served) -> None:
     seen = wsgi_side.whoami(source=TRUSTED, headers=FORGED)
     assert (seen["remote_addr"], seen["scheme"], seen["is_secure"]) == (FORGED_ADDRESS, "https", True)
+
+
+@pytest.fixture(scope="module")
+def wsgi_on_unix(request: pytest.FixtureRequest, workdir: Path) -> Iterator[tuple[str, Proc]]:
+    """``runasgi --role http`` with WSGI_SERVER=S on the plan's own unix socket (trust "*": no peer address)."""
+    server: str = request.param
+    runtime = workdir / f"unix-{server}"
+    env = environment(workdir, "tests.trust_settings")
+    env.update(DEPLOYKIT_WSGI_SERVER=server, DEPLOYKIT_WSGI_WORKERS="1", DEPLOYKIT_RUNTIME_DIRECTORY=str(runtime))
+    env["DEPLOYKIT_SOCKET"] = str(runtime / "app.sock")
+    # The plan's WSGI socket: RUNTIME_DIRECTORY-http/NAME-http.sock.
+    sock = f"{runtime}-http/testproject-http.sock"
+    proc = start_server(f"wsgi-unix-{server}", env, ["--role", "http"], workdir)
+    try:
+        wait_ready(proc, sock, "/whoami/", timeout=STARTUP_TIMEOUT)
+        yield sock, proc
+    finally:
+        proc.stop()
+
+
+@pytest.mark.parametrize("wsgi_on_unix", ["granian", "gunicorn"], indirect=True)
+def test_wsgi_side_on_a_unix_socket_takes_the_address_the_proxy_appended(wsgi_on_unix: tuple[str, Proc]) -> None:
+    """On a unix socket only the proxy is a peer (the folder is 0750), so every peer is trusted; a proxy that
+    appends to X-Forwarded-For (Apache's mod_proxy) passes the client's forged value on, and the WSGI side
+    takes the address the proxy wrote (the rightmost), never the client's own claim."""
+    sock, proc = wsgi_on_unix
+    as_appended = {"X-Forwarded-For": f"{FORGED_ADDRESS}, {UNTRUSTED}", "X-Forwarded-Proto": "http"}
+    response = http_get(sock, "/whoami/", as_appended, timeout=10)
+    assert response.status == 200, proc.log()[-3000:]
+    seen = response.json()
+    print(f"{proc.name} over {sock} with {as_appended}: {seen}")
+    assert (seen["remote_addr"], seen["scheme"], seen["is_secure"]) == (UNTRUSTED, "http", False)
