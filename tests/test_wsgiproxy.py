@@ -89,3 +89,18 @@ def test_the_client_is_the_one_the_asgi_side_finds(trusted: tuple[str, ...], for
     asgi = ProxyHeadersMiddleware(None, trusted).client_host(forwarded)
     environ = seen(trusted, request(peer, forwarded))
     assert environ["REMOTE_ADDR"] == (asgi or peer)
+
+
+def test_the_trust_caches_stay_bounded_and_right() -> None:
+    """Answers are cached per address (parsing was most of the wrapper's cost); forged values only cycle them."""
+    from deploykit import proxy
+
+    trusted = proxy.TrustedProxies(("127.0.0.1", "10.0.0.0/8"))
+    for i in range(proxy._CACHED + 100):
+        assert not trusted.trusts(f"192.0.2.{i % 250}-{i}")
+        assert trusted.trusts(f"10.0.{i // 250}.{i % 250}")
+    assert len(trusted._answers) <= proxy._CACHED
+    assert trusted.trusts("127.0.0.1") and not trusted.trusts("127.0.0.2")
+    assert trusted.client_host("6.6.6.6, 10.0.0.1") == "6.6.6.6"
+    assert proxy._address(" " + "1" * 200 + " ") is None
+    assert proxy._parse.cache_info().maxsize == proxy._CACHED
