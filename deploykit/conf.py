@@ -66,6 +66,10 @@ DEFAULTS: dict[str, Any] = {
     "UPSTREAM": None,
     "STICKY_SESSIONS": False,
     "NGINX_VERSION": None,
+    # The CDN or load balancer in front of the proxy (addresses or networks), whose
+    # X-Forwarded-For and X-Forwarded-Proto the proxy believes (issue 17 item 4). Empty:
+    # the proxy is the edge, and the client is whoever connects to it.
+    "TRUSTED_PROXIES": (),
     # process manager
     "PROCESS_MANAGER": "systemd",
     "USER": None,
