@@ -126,7 +126,7 @@ def _trusted_proxies(r: Reader) -> tuple[str, ...]:
         text = v.ip_or_network(item, label)
         if text == "*":
             raise SpecError(
-                label, written, "'*' would let every client name its own address: list the edge's addresses or networks"
+                label, item, "'*' would let every client name its own address: list the edge's addresses or networks"
             )
         trusted.append(text)
     return tuple(dict.fromkeys(trusted))

@@ -54,6 +54,7 @@ async def app(scope, receive, send):
         "client": scope["client"][0] if scope.get("client") else None,
         "scheme": scope["scheme"],
         "x_forwarded_for": headers.get(b"x-forwarded-for", b"").decode("latin-1"),
+        "x_real_ip": headers.get(b"x-real-ip", b"").decode("latin-1") or None,
     }).encode()
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
     await send({"type": "http.response.body", "body": body})
@@ -101,7 +102,7 @@ def test_the_app_sees_the_client_the_trusted_edge_names(workdir: Path, proxy: st
     port = plan.site.http_port
     with real_stack(workdir, plan):
         via_edge = seen(port, EDGE, {"X-Forwarded-For": CLIENT})
-        stranger = seen(port, STRANGER, {"X-Forwarded-For": CLIENT})
+        stranger = seen(port, STRANGER, {"X-Forwarded-For": CLIENT, "X-Real-IP": CLIENT})
         forged_chain = seen(port, EDGE, {"X-Forwarded-For": f"{FORGED}, {CLIENT}"})
         stranger_chain = seen(port, STRANGER, {"X-Forwarded-For": f"{FORGED}, {CLIENT}"})
         no_header = seen(port, EDGE, {})
@@ -117,6 +118,8 @@ def test_the_app_sees_the_client_the_trusted_edge_names(workdir: Path, proxy: st
     # The server is handed exactly one address, the one it must believe (it trusts its proxy).
     for result, address in ((via_edge, CLIENT), (stranger, STRANGER), (forged_chain, CLIENT)):
         assert result["x_forwarded_for"] == address
+    # And no second header naming another one (a client's X-Real-IP, which some libraries read).
+    assert stranger["x_real_ip"] is None
 
 
 @pytest.mark.parametrize("proxy", PROXIES)
