@@ -154,3 +154,14 @@ def test_the_gateway_validator_refuses_a_wrong_route(tmp_path: Path) -> None:
         validate_gateway_api(text.replace('request: "0s"', 'request: "forever"'))
     with pytest.raises(AssertionError, match="parentRefs/0 must have required property name"):
         validate_gateway_api(text.replace('      name: "public"\n', '      sectionName: "public"\n'))
+
+
+def test_install_guide_names_the_entry() -> None:
+    from deploykit.targets import TARGETS
+    from deploykit.targets.bundle import install_guide
+
+    with case_plan(CASE, GATEWAY="infra/public", INGRESS_NAMESPACE="infra") as plan:
+        guide = install_guide(plan, [t for t in (T(plan) for T in TARGETS.values()) if t.applies()]).content
+    assert (
+        "A cluster (the Gateway infra/public admitting routes from example-prod, its pods in namespace infra;" in guide
+    )
