@@ -259,6 +259,11 @@ class Container:
     wsgi: WsgiServer | None = None
 
     @property
+    def ingress_namespace(self) -> str:
+        """The namespace whose pods the NetworkPolicy admits (the ingress controller's, the Gateway's)."""
+        return self.entry.ingress_namespace
+
+    @property
     def reference(self) -> str:
         if self.tag is None:
             from deploykit.exceptions import SpecError  # the model imports nothing else of deploykit

@@ -196,7 +196,7 @@ class Kubernetes(Target):
             "cpu_utilization": CPU_UTILIZATION,
             "kubernetes_version": KUBERNETES_VERSION,
             "uid": CONTAINER_UID,
-            "ingress_namespace": c.entry.ingress_namespace,
+            "ingress_namespace": c.ingress_namespace,
             "checkov_skips": checkov_skips(plan),
         }
 
