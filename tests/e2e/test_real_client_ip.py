@@ -13,6 +13,7 @@ import contextlib
 import http.client
 import json
 import os
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -148,9 +149,79 @@ def test_two_trusted_edges_in_a_row(workdir: Path, proxy: str) -> None:
     assert chained["x_forwarded_for"] == CLIENT
 
 
+def test_caddy_believes_one_edge_hop(workdir: Path) -> None:
+    """Caddy 2.6 has no client placeholder past several hops: behind two edges the app sees the outer one,
+    never an address a client wrote (README: use nginx or Apache there)."""
+    plan = edge_plan(workdir, "caddy", [EDGE, INNER_EDGE])
+    with real_stack(workdir, plan):
+        chained = seen(plan.site.http_port, EDGE, {"X-Forwarded-For": f"{FORGED}, {CLIENT}, {INNER_EDGE}"})
+    assert (chained["client"], chained["x_forwarded_for"]) == (INNER_EDGE, INNER_EDGE)
+
+
 def test_without_trusted_proxies_the_edge_is_the_client(workdir: Path) -> None:
     """Today's behaviour stays the default: with no TRUSTED_PROXIES, nobody can name another address."""
     plan = edge_plan(workdir, "nginx", [])
     with real_stack(workdir, plan):
         result = seen(plan.site.http_port, EDGE, {"X-Forwarded-For": CLIENT, "X-Forwarded-Proto": "https"})
     assert (result["client"], result["scheme"], result["x_forwarded_for"]) == (EDGE, "http", EDGE)
+
+
+def test_a_real_project_behind_a_cdn() -> None:
+    """tests/projects/envsettings (its own settings package, SECURE_PROXY_SSL_HEADER) with TRUSTED_PROXIES in its
+    DEPLOYKIT: ``runasgi`` and ``deployconfig nginx --check`` from its manage.py, real nginx, Django's REMOTE_ADDR."""
+    from tests.e2e.test_projects import ENVSETTINGS, copy_project
+    from tests.procs import (
+        Nginx,
+        RedisServer,
+        free_port,
+        project_manage,
+        settings_variant,
+        short_tmpdir,
+        start_or_refuse,
+    )
+
+    workdir = short_tmpdir("edgeproj")
+    redis = RedisServer(workdir)
+    nginx: Nginx | None = None
+    outcome = None
+    try:
+        redis.start()
+        project_dir, env = copy_project(ENVSETTINGS, workdir, redis)
+        port = free_port()
+        body = f'DEPLOYKIT = {{"TRUSTED_PROXIES": ["{EDGE}"], "LISTEN_ADDRESS": "127.0.0.1", "HTTP_PORT": {port}}}'
+        settings_variant(project_dir / "envsite" / "settings", "edge", "envsite.settings.production", body)
+        env["DJANGO_SETTINGS_MODULE"] = "envsite.settings.edge"
+        sock = str(workdir / "app.sock")
+        args = ["--server", "uvicorn", "--workers", "1", "--uds", sock]
+        outcome = start_or_refuse("uvicorn", project_dir, env, args, sock, workdir, timeout=40)
+        assert not outcome.refused, outcome.output[-2000:]
+        done = project_manage(project_dir, env, "deployconfig", "nginx", "--check", *args)
+        assert done.returncode == 0, done.stderr
+        assert f"set_real_ip_from {EDGE};" in done.stdout
+        (workdir / "site.conf").write_text(done.stdout)
+        nginx = Nginx(workdir / "nginx", workdir / "site.conf", port)
+        nginx.start()
+
+        def whoami(source: str, headers: dict[str, str]) -> dict[str, Any]:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=(source, 0))
+            try:
+                conn.request("GET", "/whoami/", headers={"Host": "127.0.0.1", **headers})
+                resp = conn.getresponse()
+                body = resp.read()
+                assert resp.status == 200, body[:300]
+                return dict(json.loads(body))
+            finally:
+                conn.close()
+
+        cdn = whoami(EDGE, {"X-Forwarded-For": f"{FORGED}, {CLIENT}", "X-Forwarded-Proto": "https"})
+        stranger = whoami(STRANGER, {"X-Forwarded-For": CLIENT, "X-Forwarded-Proto": "https"})
+    finally:
+        if nginx is not None:
+            nginx.stop()
+        if outcome is not None:
+            outcome.proc.stop(timeout=15)
+        redis.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(f"envsettings: via the CDN {cdn}; stranger {stranger}")
+    assert cdn == {"remote_addr": CLIENT, "is_secure": True}
+    assert stranger == {"remote_addr": STRANGER, "is_secure": False}
