@@ -222,6 +222,7 @@ def test_check_deploy_fires_on_a_misconfigured_project() -> None:
         "deploykit.W003",
         "deploykit.W005",
         "deploykit.W006",
+        "deploykit.W023",
         "deploykit.I001",
         # Its CHANNEL_LAYERS host is a bare URL: W009 fires with the redis-py 8 installed here.
         *(["deploykit.W009"] if release(installed_version("redis") or "0") >= (8,) else []),
