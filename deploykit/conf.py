@@ -66,6 +66,10 @@ DEFAULTS: dict[str, Any] = {
     "UPSTREAM": None,
     "STICKY_SESSIONS": False,
     "NGINX_VERSION": None,
+    # The CDN or load balancer in front of the proxy (addresses or networks), whose
+    # X-Forwarded-For and X-Forwarded-Proto the proxy believes (issue 17 item 4). Empty:
+    # the proxy is the edge, and the client is whoever connects to it.
+    "TRUSTED_PROXIES": (),
     # process manager
     "PROCESS_MANAGER": "systemd",
     "USER": None,
@@ -96,9 +100,15 @@ DEFAULTS: dict[str, Any] = {
     "REQUIREMENTS": ("requirements.txt",),
     "CONTAINER_PORT": 8000,
     "NAMESPACE": None,
-    # Where the ingress controller runs: the only pods the NetworkPolicy lets reach
-    # the app (ingress-nginx's own install namespace).
-    "INGRESS_NAMESPACE": "ingress-nginx",
+    # Where the ingress controller (or the Gateway's data plane) runs: the only pods the
+    # NetworkPolicy lets reach the app. None: ingress-nginx's own install namespace, which
+    # only an ingress-nginx Ingress may assume (plan.cluster refuses it otherwise).
+    "INGRESS_NAMESPACE": None,
+    # The Ingress's ingressClassName (issue 17 item 6). None: "nginx" (ingress-nginx), or no
+    # Ingress when GATEWAY is set; ingress-nginx's annotations only for "nginx".
+    "INGRESS_CLASS": None,
+    # A Gateway API Gateway ("name" or "namespace/name") to attach an HTTPRoute to. None: none.
+    "GATEWAY": None,
     "REPLICAS": 2,
     "MAX_REPLICAS": None,
     "CPU_REQUEST": "250m",

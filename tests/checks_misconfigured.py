@@ -23,4 +23,5 @@ DEPLOYKIT = {
     "TLS_CERTIFICATE": "/etc/ssl/chat.pem",
     "TLS_CERTIFICATE_KEY": "/etc/ssl/chat.key",
     "PROXY_READ_TIMEOUT": 10,
+    "TRUSTED_PROXIES": ["0.0.0.0/0"],
 }

@@ -24,3 +24,8 @@ python3 -m venv .venv
 # where tests/conftest.py (require_tool) finds it.
 python3 -m venv .tools/checkov
 .tools/checkov/bin/pip install -q 'checkov>=3.3,<4'
+# The Gateway API schema the Kubernetes tests check HTTPRoutes against (kubernetes-validate knows no
+# CRDs): npm's @kubernetes-models/gateway-api, compiled from Gateway API's v1 types. Node comes with
+# the machine; Debian's nodejs leaves npm to a package of its own.
+command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; }
+npm install --prefix .tools/gateway-api --no-audit --no-fund --silent '@kubernetes-models/gateway-api@2.0.0'

@@ -54,6 +54,8 @@ def test_ids_are_unique_and_stable() -> None:
         # W007 (daphne older than 4.2.2) is retired: setup.cfg requires daphne>=4.2.2.
         + [f"deploykit.W{i:03}" for i in range(1, 13) if i != 7]
         + [f"deploykit.W{i:03}" for i in range(13, 16)]
+        # Issue 17 item 4: TRUSTED_PROXIES.
+        + ["deploykit.W023", "deploykit.W024"]
         + ["deploykit.I001"]
     )
     # Every id is documented in the README's table.
@@ -220,6 +222,7 @@ def test_check_deploy_fires_on_a_misconfigured_project() -> None:
         "deploykit.W003",
         "deploykit.W005",
         "deploykit.W006",
+        "deploykit.W023",
         "deploykit.I001",
         # Its CHANNEL_LAYERS host is a bare URL: W009 fires with the redis-py 8 installed here.
         *(["deploykit.W009"] if release(installed_version("redis") or "0") >= (8,) else []),
@@ -308,3 +311,24 @@ def test_w015_wsgi_server_not_installed(monkeypatch: pytest.MonkeyPatch) -> None
     [message] = checks.check_deploy()
     assert message.id == "deploykit.W015"
     assert "pip install 'deploykit[granian]'" in message.hint
+
+
+@override_settings(DEPLOYKIT=dk(TRUSTED_PROXIES=["173.245.48.0/20", "0.0.0.0/0"]))
+def test_w023_trusted_proxies_that_trust_the_internet() -> None:
+    [message] = [m for m in checks.check_deploy() if m.id]
+    assert message.id == "deploykit.W023" and "0.0.0.0/0" in message.msg
+    for broad in ("::/0", "0.0.0.0/4", "2000::/3"):
+        with override_settings(DEPLOYKIT=dk(TRUSTED_PROXIES=[broad])):
+            assert ids() == ["deploykit.W023"], broad
+    # A CDN's networks and a private load balancer's are what the setting is for.
+    with override_settings(DEPLOYKIT=dk(TRUSTED_PROXIES=["104.16.0.0/13", "2400:cb00::/32", "10.0.0.0/8"])):
+        assert ids() == []
+
+
+@override_settings(DEPLOYKIT=dk(TRUSTED_PROXIES=["10.0.0.0/8"], PROXY_HEADERS=False))
+def test_w024_trusted_proxies_while_the_server_ignores_forwarded_headers() -> None:
+    assert ids() == ["deploykit.W024"]
+    with override_settings(DEPLOYKIT=dk(TRUSTED_PROXIES=["10.0.0.0/8"])):
+        assert ids() == []
+    with override_settings(DEPLOYKIT=dk(PROXY_HEADERS=False)):
+        assert ids() == []

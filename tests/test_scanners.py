@@ -25,7 +25,7 @@ from deploykit.targets.kubernetes import Kubernetes
 from deploykit.targets.nginx import Nginx
 from tests.conftest import require_tool
 from tests.test_containers import CASES, case_plan
-from tests.test_targets_matrix import COMBOS, SERVERS, matrix_plan
+from tests.test_targets_matrix import COMBOS, EDGE, SERVERS, matrix_plan
 
 #: Findings another change is removing: the test fails once they are gone, so the entry goes too.
 PENDING: dict[str, str] = {}
@@ -66,6 +66,9 @@ def test_gixy_finds_nothing_unexplained_in_the_nginx_sites(tmp_path: Path) -> No
     for server in SERVERS:
         for bind, tls, subpath in COMBOS:
             sites[f"{server}-{bind}-{tls}-{subpath}"] = Nginx(matrix_plan(server, bind, tls, subpath)).render()
+    for bind, tls, subpath in COMBOS:
+        # Behind a CDN (TRUSTED_PROXIES): realip, the geo and map on the edge's scheme.
+        sites[f"edge-{bind}-{tls}-{subpath}"] = Nginx(matrix_plan("uvicorn", bind, tls, subpath, **EDGE)).render()
     for case in CASES:
         with case_plan(case) as plan:
             sites[f"compose-{case}"] = Compose(plan).nginx_site()

@@ -244,3 +244,25 @@ def test_split_proxies_pass_their_validators(server: str, wsgi: str, tmp_path: P
             wsgi_address = plan.wsgi.address.path or str(plan.wsgi.address)
             assert wsgi_address in content, target.name
             target.validate(content, workdir)
+
+
+#: A CDN's networks (both families) and a load balancer's address in front of the proxy (issue 17 item 4).
+EDGE = {"TRUSTED_PROXIES": ["173.245.48.0/20", "2400:cb00::/32", "10.0.0.5"]}
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_proxies_behind_an_edge_pass_their_validators(split: bool, tmp_path: Path) -> None:
+    for tool in ("nginx", "apachectl", "caddy", "openssl"):
+        require_tool(tool)
+    for bind, tls, subpath in COMBOS:
+        if split:
+            plan = split_plan("uvicorn", "gunicorn", bind, tls, subpath, **EDGE)
+        else:
+            plan = matrix_plan("uvicorn", bind, tls, subpath, **EDGE)
+        for target in (Nginx(plan), Apache(plan), Caddy(plan)):
+            workdir = tmp_path / f"{target.name}-{bind}-{tls}-{subpath}"
+            workdir.mkdir()
+            content = target.render()
+            # The edge is in the file: not silently dropped by a template.
+            assert "2400:cb00::/32" in content, target.name
+            target.validate(content, workdir)

@@ -77,6 +77,10 @@ BAD: list[tuple[str, str, Any, str]] = [
     ("IPv6 zone (free text)", "SERVER_NAMES", ["[fe80::1%x{}]"], 'DEPLOYKIT["SERVER_NAMES"]'),
     ("IPv6 zone (free text)", "BIND", "[fe80::1%lo]:80", 'DEPLOYKIT["BIND"]'),
     ("unknown choice", "SERVER", "gunicorn;rm", 'DEPLOYKIT["SERVER"]'),
+    ("a name, not an address", "TRUSTED_PROXIES", ["cloudflare"], 'DEPLOYKIT["TRUSTED_PROXIES"]'),
+    ("every client", "TRUSTED_PROXIES", ["*"], 'DEPLOYKIT["TRUSTED_PROXIES"]'),
+    ("IPv6 zone (free text)", "TRUSTED_PROXIES", ["fe80::1%eth0"], 'DEPLOYKIT["TRUSTED_PROXIES"]'),
+    ("int for list", "TRUSTED_PROXIES", 10, 'DEPLOYKIT["TRUSTED_PROXIES"]'),
 ]
 
 

@@ -33,6 +33,8 @@ from deploykit.checks.site import (
     proxy_read_timeout_not_above_ping,
     relative_static_url_under_sub_path,
     ssl_header_not_set_by_proxy,
+    trusted_proxies_too_broad,
+    trusted_proxies_while_server_ignores_them,
 )
 from deploykit.checks.tls import hsts_preload_below_minimum
 from deploykit.checks.wsgi import async_views_under_wsgi, wsgi_application_unusable, wsgi_server_not_installed
@@ -146,6 +148,8 @@ DEPLOY_CHECKS: list[Check] = [
     wsgi_application_unusable,
     async_views_under_wsgi,
     wsgi_server_not_installed,
+    trusted_proxies_too_broad,
+    trusted_proxies_while_server_ignores_them,
 ]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from django.core import checks
 
 from deploykit.plan import Plan, bracket
@@ -105,6 +107,43 @@ def relative_static_url_under_sub_path(plan: Plan) -> list[checks.CheckMessage]:
                 + ", ".join(f'{name} = "{plan.site.root_path}/{name.split("_")[0].lower()}/"' for name in relative)
                 + ".",
                 id="deploykit.W008",
+            )
+        ]
+    return []
+
+
+#: Shorter prefixes than these cover whole regions of the internet, not one CDN's or load balancer's
+#: addresses: Cloudflare's widest network is a /13, a VPC's a /8.
+BROADEST_EDGE_PREFIX = {4: 8, 6: 16}
+
+
+def trusted_proxies_too_broad(plan: Plan) -> list[checks.CheckMessage]:
+    broad = [
+        network
+        for network in plan.site.trusted_proxies
+        if (parsed := ipaddress.ip_network(network, strict=False)).prefixlen < BROADEST_EDGE_PREFIX[parsed.version]
+    ]
+    if broad:
+        return [
+            checks.Warning(
+                f'DEPLOYKIT["TRUSTED_PROXIES"] trusts {", ".join(broad)}: a client from there can write any '
+                "address in X-Forwarded-For (and https in X-Forwarded-Proto) and the app believes it.",
+                hint="List only the CDN's published networks or the load balancer's own addresses (its subnet).",
+                id="deploykit.W023",
+            )
+        ]
+    return []
+
+
+def trusted_proxies_while_server_ignores_them(plan: Plan) -> list[checks.CheckMessage]:
+    if plan.site.trusted_proxies and not plan.server.proxy_headers:
+        return [
+            checks.Warning(
+                'DEPLOYKIT["TRUSTED_PROXIES"] is set while PROXY_HEADERS is off: the proxy finds the client '
+                "behind the edge and passes it on in X-Forwarded-For, and the server ignores it, so the app sees "
+                "the proxy's address for every request.",
+                hint='Leave DEPLOYKIT["PROXY_HEADERS"] on (the server then trusts the proxy, FORWARDED_ALLOW_IPS).',
+                id="deploykit.W024",
             )
         ]
     return []

@@ -7,6 +7,7 @@ from typing import Any
 
 from deploykit import validators as v
 from deploykit.exceptions import SpecError
+from deploykit.plan.cluster import build_cluster_entry
 from deploykit.plan.model import (
     CONTAINER_VIRTUALENV,
     CONTAINER_WORKDIR,
@@ -100,7 +101,7 @@ def build_container(r: Reader, app: App, layer: ChannelLayer) -> Container:
         requirements=tuple(v.relative_path(f, r.label("REQUIREMENTS")) for f in requirements),
         port=port,
         namespace=namespace,
-        ingress_namespace=v.dns_label(r.get("INGRESS_NAMESPACE"), r.label("INGRESS_NAMESPACE")),
+        entry=build_cluster_entry(r, split=wsgi is not None),
         replicas=replicas,
         max_replicas=3 * replicas
         if max_replicas is None

@@ -7,7 +7,7 @@ Properties here are derived facts every output shares (``Site.https``,
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 # The site's own model (addresses, TLS, what the proxy serves) lives beside this one; re-exported.
 from deploykit.plan.sitemodel import TLS as TLS
@@ -15,6 +15,9 @@ from deploykit.plan.sitemodel import Bind as Bind
 from deploykit.plan.sitemodel import Site as Site
 from deploykit.plan.sitemodel import bracket as bracket
 from deploykit.plan.sitemodel import is_ip as is_ip
+
+if TYPE_CHECKING:  # the model imports nothing of deploykit at run time
+    from deploykit.plan.cluster import ClusterEntry
 
 SERVERS = ("daphne", "uvicorn", "gunicorn", "granian", "hypercorn")
 #: The WSGI servers split serving can put HTTP on (issue 15).
@@ -236,8 +239,9 @@ class Container:
     requirements: tuple[str, ...]
     port: int
     namespace: str
-    #: The namespace whose pods (the ingress controller) the NetworkPolicy admits.
-    ingress_namespace: str
+    #: How traffic enters the cluster: the Ingress's class, the Gateway an HTTPRoute attaches to, and
+    #: the namespace whose pods (the controller's, the Gateway's data plane) the NetworkPolicy admits.
+    entry: ClusterEntry
     replicas: int
     max_replicas: int
     cpu_request: str
@@ -253,6 +257,11 @@ class Container:
     app: App
     #: Split serving: the WSGI server in the image, on ``port`` too (its own container). None otherwise.
     wsgi: WsgiServer | None = None
+
+    @property
+    def ingress_namespace(self) -> str:
+        """The namespace whose pods the NetworkPolicy admits (the ingress controller's, the Gateway's)."""
+        return self.entry.ingress_namespace
 
     @property
     def reference(self) -> str:

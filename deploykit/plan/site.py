@@ -106,7 +106,30 @@ def build_site(r: Reader, server: Server) -> Site:
         upstream=upstream,
         sticky_sessions=v.boolean(r.get("STICKY_SESSIONS"), r.label("STICKY_SESSIONS")),
         health_public=v.boolean(r.get("HEALTH_PUBLIC"), r.label("HEALTH_PUBLIC")),
+        trusted_proxies=_trusted_proxies(r),
     )
+
+
+def _trusted_proxies(r: Reader) -> tuple[str, ...]:
+    """TRUSTED_PROXIES: the edge in front of the proxy. Not FORWARDED_ALLOW_IPS, whom the app server
+    believes (the proxy itself); a '*' here would let every client name its own address."""
+    label = r.label("TRUSTED_PROXIES")
+    value = written = r.get("TRUSTED_PROXIES")
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, (list, tuple)):
+        raise SpecError(label, written, "must be a list of the CDN's or load balancer's addresses or networks")
+    trusted = []
+    for item in value:
+        text = v.ip_or_network(item, label)
+        if text == "*":
+            raise SpecError(
+                label, item, "'*' would let every client name its own address: list the edge's addresses or networks"
+            )
+        trusted.append(text)
+    return tuple(dict.fromkeys(trusted))
 
 
 def _static(url_setting: str, root_setting: str, root_path: str) -> tuple[str | None, str | None]:

@@ -85,6 +85,10 @@ class Site:
     nginx_version: tuple[int, ...] | None = None
     #: Whether the proxies pass HEALTH_PATH on from any client (default: loopback only).
     health_public: bool = False
+    #: The CDN or load balancer in front of the proxy (addresses, networks): the proxy takes the
+    #: client from their X-Forwarded-For (past every trusted hop) and the scheme from their
+    #: X-Forwarded-Proto, then hands the app server that one address. Empty: the proxy is the edge.
+    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def https(self) -> bool:

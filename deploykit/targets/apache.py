@@ -4,7 +4,7 @@ from pathlib import Path
 
 from deploykit import quoting
 from deploykit.exceptions import SpecError
-from deploykit.plan import Bind, bracket
+from deploykit.plan import Bind, Plan, bracket
 from deploykit.targets.base import Target
 from deploykit.targets.tooling import run_tool, with_standin_certificates
 from deploykit.targets.web import (
@@ -48,9 +48,23 @@ def backend_url(bind: Bind, path: str) -> str:
     return f"http://{bind}{path}"
 
 
-def check_conf(root: Path, site: Path) -> Path:
-    """A minimal httpd.conf in ``root`` that loads the modules and includes ``site``; ``apachectl -t -f`` it."""
-    modules = "\n".join(f"LoadModule {name}_module {MODULE_DIR}/mod_{name}.so" for name in (*_BASE_MODULES, *MODULES))
+def modules(plan: Plan) -> tuple[str, ...]:
+    """What the plan's site needs enabled: mod_remoteip only behind a TRUSTED_PROXIES edge."""
+    return (*MODULES, "remoteip") if plan.site.trusted_proxies else MODULES
+
+
+def _edge_scheme(trusted: tuple[str, ...]) -> str | None:
+    """An ap_expr true when the peer (the connection's, not the client mod_remoteip found) is a trusted
+    edge that sent X-Forwarded-Proto http or https: the one case the site keeps the header it got."""
+    if not trusted:
+        return None
+    peers = " || ".join(f"%{{CONN_REMOTE_ADDR}} -ipmatch '{network}'" for network in trusted)
+    return f"({peers}) && %{{HTTP:X-Forwarded-Proto}} in {{'http', 'https'}}"
+
+
+def check_conf(root: Path, site: Path, enabled: tuple[str, ...] = MODULES) -> Path:
+    """A minimal httpd.conf in ``root`` that loads ``enabled`` and includes ``site``; ``apachectl -t -f`` it."""
+    modules = "\n".join(f"LoadModule {name}_module {MODULE_DIR}/mod_{name}.so" for name in (*_BASE_MODULES, *enabled))
     conf = root / "httpd.conf"
     conf.write_text(_CHECK_CONF.format(root=root, modules=modules, site=site), encoding="utf-8")
     return conf
@@ -121,7 +135,8 @@ class Apache(Target):
             "health_location": internal_health_path(self.plan),
             "health_sources": HEALTH_SOURCES,
             "timeout": site.proxy_read_timeout,
-            "modules": MODULES,
+            "modules": modules(self.plan),
+            "edge_scheme": _edge_scheme(site.trusted_proxies),
         }
 
     def applies(self) -> bool:
@@ -131,5 +146,5 @@ class Apache(Target):
         apachectl = self.require_tool()
         site = workdir / "site.conf"
         site.write_text(with_standin_certificates(self.plan, content, workdir, quoting.apache), encoding="utf-8")
-        conf = check_conf(workdir, site)
+        conf = check_conf(workdir, site, modules(self.plan))
         run_tool([apachectl, "-t", "-d", str(workdir), "-f", str(conf)])

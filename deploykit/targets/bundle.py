@@ -8,7 +8,7 @@ from __future__ import annotations
 from deploykit.plan import Plan
 from deploykit.rendering import render
 from deploykit.servers import get_backend
-from deploykit.targets.apache import MODULES
+from deploykit.targets.apache import modules as apache_modules
 from deploykit.targets.base import RenderedFile, Target
 from deploykit.targets.env import contract_environment
 
@@ -71,7 +71,7 @@ def install_guide(plan: Plan, targets: list[Target]) -> RenderedFile:
         "files": {t.name: [f.name for f in t.files()] for t in targets},
         "argv": get_backend(plan).argv(),
         "environment": contract_environment(plan),
-        "apache_modules": MODULES,
+        "apache_modules": apache_modules(plan),
         "socket_dir": socket_dir,
         "env_dir": pm.env_file.rpartition("/")[0] or "/",
         "static_roots": [p for p in (plan.site.static_root, plan.site.media_root) if p],

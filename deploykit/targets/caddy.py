@@ -26,6 +26,12 @@ from deploykit.targets.web import (
 _BARE_ADDRESS = re.compile(r"https?://(?:[A-Za-z0-9*.-]+|\[[0-9A-Fa-f:.]+\])?:[0-9]+")
 
 
+#: X-Forwarded-For as Caddy passes it on from a trusted edge, "CLIENT-WRITTEN..., EDGE-SAW, PEER":
+#: the address the edge appended, the one before the peer Caddy appended. From an untrusted peer
+#: Caddy's header is the peer alone, which this does not match (kept).
+EDGE_HOP_PATTERN = r"^(?:.*,)?\s*([0-9A-Fa-f:.]+)\s*,\s*[0-9A-Fa-f:.]+$"
+
+
 def bare_address(address: str) -> str:
     if not _BARE_ADDRESS.fullmatch(address):
         raise ValueError(f"{address!r} cannot be a bare Caddyfile site address")
@@ -73,6 +79,7 @@ class Caddy(Target):
         wsgi = self.plan.wsgi
         proxies = [("", upstream)] if wsgi is None else [("@websocket", upstream), ("", [caddy_upstream(wsgi.address)])]
         return {
+            "edge_hop_pattern": EDGE_HOP_PATTERN,
             "proxies": proxies,
             "wsgi_upstream": None if wsgi is None else caddy_upstream(wsgi.address),
             "plan": self.plan,

@@ -2,8 +2,9 @@
 
 ConfigMap (non-secret environment, Redis by URL or Sentinel), a Deployment
 running the image's server with probes on the readiness endpoint, Service,
-NetworkPolicy (only the ingress controller reaches the pods), Ingress for
-ingress-nginx, PodDisruptionBudget and HorizontalPodAutoscaler. Secrets are referenced, never written: the user
+NetworkPolicy (only the ingress controller reaches the pods), an Ingress (ingress-nginx's
+annotations for class ``nginx``) and/or a Gateway API HTTPRoute (``plan.cluster``),
+PodDisruptionBudget and HorizontalPodAutoscaler. Secrets are referenced, never written: the user
 creates ``NAME-secrets`` from the env file. deploykit ships no Redis operator.
 
 Split serving (issue 15): two Deployments and Services (NAME-http, NAME-websocket) and a canary Ingress
@@ -29,9 +30,6 @@ from deploykit.targets.tooling import run_tool
 #: ships its schemas offline); a supported release at the time of writing,
 #: https://kubernetes.io/releases/
 KUBERNETES_VERSION = "1.33.0"
-#: ingress-nginx's class name and annotations:
-#: https://kubernetes.github.io/ingress-nginx/user-guide/nginx-configuration/annotations/
-INGRESS_CLASS = "nginx"
 #: Seconds the pod keeps serving after it is marked terminating, while the
 #: ingress controller and kube-proxy drop it from their endpoints
 #: (https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#pod-termination).
@@ -143,7 +141,9 @@ def workloads(plan: Plan, labels: list[tuple[str, str]]) -> list[dict[str, objec
 
 class Kubernetes(Target):
     name = "kubernetes"
-    description = "Kubernetes: Deployment, Service, Ingress (ingress-nginx), ConfigMap, PDB, HPA in one YAML"
+    description = (
+        "Kubernetes: Deployment, Service, Ingress and/or Gateway API HTTPRoute, ConfigMap, PDB, HPA in one YAML"
+    )
     template = "deploykit/kubernetes/kubernetes.yaml"
     file_name = "kubernetes.yaml"
     tool = "kubernetes-validate"
@@ -184,7 +184,11 @@ class Kubernetes(Target):
             "probe_timeout": PROBE_TIMEOUT,
             "startup_failures": START_PERIOD // 5,
             "service_port": SERVICE_PORT,
-            "ingress_class": INGRESS_CLASS,
+            "ingress_class": c.entry.ingress_class,
+            "ingress_nginx": c.entry.ingress_nginx,
+            "gateway": c.entry.gateway,
+            # The HTTPRoute's handshake rule: the WebSocket Service with split serving, else the one Service.
+            "route_websocket": apps[-1]["name"],
             "hosts": ingress_hosts(plan),
             "path": plan.site.root_path or "/",
             "timeout": str(plan.site.proxy_read_timeout),

@@ -67,8 +67,12 @@ class Nginx(Target):
             }
         version = self.version or site.nginx_version
         http2_directive = version is not None and version >= HTTP2_DIRECTIVE_SINCE
+        edge = bool(site.trusted_proxies)
         return {
             **split,
+            "edge_flag": f"{self.plan.app.slug}_from_edge",
+            "forwarded_proto_variable": f"{self.plan.app.slug}_forwarded_proto",
+            "forwarded_proto": f"${self.plan.app.slug}_forwarded_proto" if edge else "$scheme",
             "plan": self.plan,
             "site": site,
             "upstream_name": upstream_name,

@@ -21,6 +21,7 @@ from django.test import override_settings
 from deploykit import quoting
 from deploykit.plan import Plan, build_plan
 from deploykit.targets.apache import Apache, check_conf
+from deploykit.targets.apache import modules as apache_modules
 from deploykit.targets.caddy import Caddy
 from deploykit.targets.nginx import Nginx as NginxTarget
 from deploykit.targets.tooling import with_standin_certificates
@@ -208,7 +209,7 @@ def test_nginx_tls_redirects_to_the_canonical_name_and_rejects_other_names(workd
 def apache_serving(workdir: Path, plan: Plan) -> Iterator[str]:
     root = workdir / "apache"
     text = write_site(Apache(plan).render(), plan, root / "site.conf", quoting.apache)
-    conf = check_conf(root, root / "site.conf")
+    conf = check_conf(root, root / "site.conf", apache_modules(plan))
     # As root, the children drop to User: give them one that exists.
     conf.write_text(conf.read_text() + "TypesConfig /etc/mime.types\nUser nobody\nGroup nogroup\n")
     with running(
