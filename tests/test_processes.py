@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 import pytest
@@ -174,3 +175,25 @@ def test_celery_broker_is_a_peer_of_every_unit() -> None:
         # The view that enqueues a task (the web unit) and the worker (same allow list) both reach the broker.
         with override_settings(CELERY_BROKER_URL="redis://:pw@10.1.2.3:6379/2", CELERY_RESULT_BACKEND="rpc://"):
             assert build_plan().process_manager.ip_address_allow == ("localhost", "10.1.2.3")
+
+
+def test_runprocess_prints_the_argv_the_units_contain() -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from deploykit.targets.processes import SystemdProcesses
+    from tests.parsers import systemd_exec, systemd_unit
+
+    with override_settings(DEPLOYKIT=dk(BACKGROUND_PROCESSES=CELERY, TIMERS={"c": {"command": "clearsessions", "schedule": "daily"}}), CHANNEL_LAYERS=REDIS):
+        plan = build_plan()
+        units = {f.name: f.content for f in SystemdProcesses(plan).files()}
+        for name, unit in (("celery", "example-celery"), ("beat", "example-beat"), ("c", "example-c"), ("release", "example-release")):
+            out = StringIO()
+            call_command("runprocess", name, "--print-command", stdout=out)
+            exec_start = dict((k, val) for _, k, val in systemd_unit(units[f"{unit}.service"]))["ExecStart"]
+            assert shlex.split(out.getvalue())[1:] == systemd_exec(exec_start), name
+            assert out.getvalue().startswith("DJANGO_SETTINGS_MODULE=tests.settings ")
+        out = StringIO()
+        call_command("runprocess", "--list", stdout=out)
+        assert out.getvalue().split() == ["celery", "beat", "c", "release"]
