@@ -197,3 +197,28 @@ def test_runprocess_prints_the_argv_the_units_contain() -> None:
         out = StringIO()
         call_command("runprocess", "--list", stdout=out)
         assert out.getvalue().split() == ["celery", "beat", "c", "release"]
+
+
+@pytest.mark.parametrize("manager", ["systemd", "supervisor"])
+def test_install_md_runs_the_release_before_the_code_serves(manager: str) -> None:
+    from deploykit.targets import bundle
+
+    extra = {"PROCESS_MANAGER": manager, "BIND": "127.0.0.1:8001"} if manager == "supervisor" else {}
+    plan = plan_with(BACKGROUND_PROCESSES=CELERY, TIMERS={"c": {"command": "clearsessions", "schedule": "daily"}}, **extra)
+    guide = bundle.install_guide(plan, bundle.parts(plan)).content
+    lines = guide.splitlines()
+
+    def line(text: str) -> int:
+        [index] = [i for i, line in enumerate(lines) if text in line]
+        return index
+
+    if manager == "systemd":
+        assert "manage.py migrate" not in guide  # the release unit migrates
+        assert line("install -m 0644 example-release.service") < line("systemctl enable example-release.service")
+        assert line("systemctl enable example-release.service") < line("systemctl enable --now example.service")
+        assert "example-celery.service example-beat.service example-c.timer" in guide
+        assert "systemctl restart example-release.service" in guide
+    else:
+        assert line("runrelease --step 'migrate --noinput'") < line("supervisorctl reread && supervisorctl update")
+        assert line("install -d -o example -g example -m 0700 /var/lib/example-beat") < line("supervisorctl reread")
+        assert "0 0 * * * cd /srv/example/app && env DJANGO_SETTINGS_MODULE=tests.settings" in guide
