@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-
 import stat
 import sys
 from io import StringIO
@@ -167,7 +166,15 @@ def test_all_writes_every_file_that_fits(tmp_path: Path) -> None:
     install = (folder / "INSTALL.md").read_text()
     # The env file (secrets, what the settings read) before the first manage.py command (issue 12 item 9).
     # migrate and collectstatic: the release unit, enabled before the app starts (issue 17 item 2).
-    order = ["useradd", "install -m 0600", "set -a", "daemon-reload", "enable example-release", "enable --now", "nginx -t"]
+    order = [
+        "useradd",
+        "install -m 0600",
+        "set -a",
+        "daemon-reload",
+        "enable example-release",
+        "enable --now",
+        "nginx -t",
+    ]
     positions = [install.index(step) for step in order]
     assert positions == sorted(positions)
 

@@ -169,7 +169,9 @@ def test_names_are_unique_across_processes_and_timers() -> None:
 
 
 def test_celery_broker_is_a_peer_of_every_unit() -> None:
-    layer = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": ["redis://127.0.0.1"]}}}
+    layer = {
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": ["redis://127.0.0.1"]}}
+    }
     with override_settings(DEPLOYKIT=dk(BACKGROUND_PROCESSES=CELERY), CHANNEL_LAYERS=layer):
         assert build_plan().process_manager.ip_address_allow == ("localhost",)
         # The view that enqueues a task (the web unit) and the worker (same allow list) both reach the broker.
@@ -185,10 +187,18 @@ def test_runprocess_prints_the_argv_the_units_contain() -> None:
     from deploykit.targets.processes import SystemdProcesses
     from tests.parsers import systemd_exec, systemd_unit
 
-    with override_settings(DEPLOYKIT=dk(BACKGROUND_PROCESSES=CELERY, TIMERS={"c": {"command": "clearsessions", "schedule": "daily"}}), CHANNEL_LAYERS=REDIS):
+    with override_settings(
+        DEPLOYKIT=dk(BACKGROUND_PROCESSES=CELERY, TIMERS={"c": {"command": "clearsessions", "schedule": "daily"}}),
+        CHANNEL_LAYERS=REDIS,
+    ):
         plan = build_plan()
         units = {f.name: f.content for f in SystemdProcesses(plan).files()}
-        for name, unit in (("celery", "example-celery"), ("beat", "example-beat"), ("c", "example-c"), ("release", "example-release")):
+        for name, unit in (
+            ("celery", "example-celery"),
+            ("beat", "example-beat"),
+            ("c", "example-c"),
+            ("release", "example-release"),
+        ):
             out = StringIO()
             call_command("runprocess", name, "--print-command", stdout=out)
             exec_start = dict((k, val) for _, k, val in systemd_unit(units[f"{unit}.service"]))["ExecStart"]
@@ -204,7 +214,9 @@ def test_install_md_runs_the_release_before_the_code_serves(manager: str) -> Non
     from deploykit.targets import bundle
 
     extra = {"PROCESS_MANAGER": manager, "BIND": "127.0.0.1:8001"} if manager == "supervisor" else {}
-    plan = plan_with(BACKGROUND_PROCESSES=CELERY, TIMERS={"c": {"command": "clearsessions", "schedule": "daily"}}, **extra)
+    plan = plan_with(
+        BACKGROUND_PROCESSES=CELERY, TIMERS={"c": {"command": "clearsessions", "schedule": "daily"}}, **extra
+    )
     guide = bundle.install_guide(plan, bundle.parts(plan)).content
     lines = guide.splitlines()
 

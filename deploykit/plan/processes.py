@@ -83,7 +83,15 @@ def _background(
     state_directory = None
     if kind in ("celery-worker", "celery-beat"):
         celery_app = v.dotted_path(entry.get("app"), f'{label}["app"]')
-        args: tuple[str, ...] = ("-m", "celery", "--app", celery_app, kind.removeprefix("celery-"), "--loglevel", "INFO")
+        args: tuple[str, ...] = (
+            "-m",
+            "celery",
+            "--app",
+            celery_app,
+            kind.removeprefix("celery-"),
+            "--loglevel",
+            "INFO",
+        )
         if kind == "celery-worker":
             # TERM is Celery's warm shutdown: no new tasks, running ones finish. Give them time.
             stop = CELERY_STOP_TIMEOUT
@@ -163,7 +171,8 @@ def build_processes(
     """The section for the host (state under /var/lib) or, ``in_image``, for the containers (state in /tmp)."""
     state = "/tmp" if in_image else "/var/lib"
     background = tuple(
-        _background(name, label, entry, app, pm, layer, state) for name, label, entry in _entries(r, "BACKGROUND_PROCESSES")
+        _background(name, label, entry, app, pm, layer, state)
+        for name, label, entry in _entries(r, "BACKGROUND_PROCESSES")
     )
     timers = tuple(_timer(name, label, entry, pm) for name, label, entry in _entries(r, "TIMERS"))
     taken = {b.name for b in background}

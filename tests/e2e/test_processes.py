@@ -30,11 +30,11 @@ from tests.procs import (
     PYTHON,
     Proc,
     RedisServer,
-    running_redis,
     free_port,
     http_get,
     project_env,
     project_manage,
+    running_redis,
     short_tmpdir,
     wait_until,
 )
