@@ -113,7 +113,13 @@ PLANS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         {"CELERY_BROKER_URL": "redis://127.0.0.1:6379/1"},
     ),
     "processes-supervisor": (
-        {"SERVER": "uvicorn", "PROCESS_MANAGER": "supervisor", "BIND": "127.0.0.1:8000", "REDIS_URL": REDIS, **PROCESSES},
+        {
+            "SERVER": "uvicorn",
+            "PROCESS_MANAGER": "supervisor",
+            "BIND": "127.0.0.1:8000",
+            "REDIS_URL": REDIS,
+            **PROCESSES,
+        },
         {"CELERY_BROKER_URL": "redis://127.0.0.1:6379/1"},
     ),
 }

@@ -234,3 +234,38 @@ def test_install_md_runs_the_release_before_the_code_serves(manager: str) -> Non
         assert line("runrelease --step 'migrate --noinput'") < line("supervisorctl reread && supervisorctl update")
         assert line("install -d -o example -g example -m 0700 /var/lib/example-beat") < line("supervisorctl reread")
         assert "0 0 * * * cd /srv/example/app && env DJANGO_SETTINGS_MODULE=tests.settings" in guide
+
+
+# -- checks: E008, W021, W022 -------------------------------------------------------------------------------
+
+
+def deploy_ids(**values: Any) -> list[str]:
+    from deploykit import checks
+
+    with override_settings(DEPLOYKIT=dk(**values), CHANNEL_LAYERS=REDIS):
+        return [m.id for m in checks.check_deploy() if m.id]
+
+
+def test_e008_release_on_a_database_without_a_lock() -> None:
+    oracle = {"default": {"ENGINE": "django.db.backends.oracle", "NAME": "xe", "HOST": "10.0.0.9"}}
+    with override_settings(DATABASES=oracle):
+        assert "deploykit.E008" in deploy_ids()
+        assert "deploykit.E008" not in deploy_ids(RELEASE_COMMANDS=[])
+    assert "deploykit.E008" not in deploy_ids()  # SQLite: a file lock
+
+
+def test_w021_celery_configured_without_a_worker() -> None:
+    with override_settings(CELERY_BROKER_URL="redis://127.0.0.1:6379/1"):
+        assert "deploykit.W021" in deploy_ids()
+        assert "deploykit.W021" not in deploy_ids(BACKGROUND_PROCESSES=CELERY)
+    assert "deploykit.W021" not in deploy_ids()
+
+
+def test_w022_worker_stop_timeout_below_the_task_time_limit() -> None:
+    with override_settings(CELERY_TASK_TIME_LIMIT=900):
+        assert "deploykit.W022" in deploy_ids(BACKGROUND_PROCESSES=CELERY)
+        longer = {**CELERY, "celery": {**CELERY["celery"], "stop_timeout": 960}}
+        assert "deploykit.W022" not in deploy_ids(BACKGROUND_PROCESSES=longer)
+    # cookiecutter-django's 5 minutes fit the default 300 s.
+    with override_settings(CELERY_TASK_TIME_LIMIT=300):
+        assert "deploykit.W022" not in deploy_ids(BACKGROUND_PROCESSES=CELERY)

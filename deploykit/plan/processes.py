@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from deploykit import validators as v
+from deploykit.conf import django_setting
 from deploykit.exceptions import SpecError
 from deploykit.plan import schedule
 from deploykit.plan.model import App, ChannelLayer, ProcessManager
@@ -184,4 +185,21 @@ def build_processes(
         release=_release(r, static_at_build=in_image, has_static=has_static),
         release_unit=f"{pm.name}-{RELEASE}",
         timers=timers,
+        **_celery_and_database(),
     )
+
+
+def _celery_and_database() -> dict[str, Any]:
+    from deploykit.release import engine_vendor
+
+    databases = django_setting("DATABASES") or {}
+    default = databases.get("default") if isinstance(databases, Mapping) else None
+    engine = str(default.get("ENGINE", "")) if isinstance(default, Mapping) else ""
+    limit = django_setting("CELERY_TASK_TIME_LIMIT")
+    return {
+        "database_vendor": engine_vendor(engine),
+        "celery_broker": bool(django_setting("CELERY_BROKER_URL")),
+        "celery_task_time_limit": None
+        if limit is None
+        else v.integer(int(limit) if isinstance(limit, float) else limit, "CELERY_TASK_TIME_LIMIT", minimum=1),
+    }
