@@ -269,3 +269,16 @@ def test_w022_worker_stop_timeout_below_the_task_time_limit() -> None:
     # cookiecutter-django's 5 minutes fit the default 300 s.
     with override_settings(CELERY_TASK_TIME_LIMIT=300):
         assert "deploykit.W022" not in deploy_ids(BACKGROUND_PROCESSES=CELERY)
+
+
+def test_celerysite_passes_check_deploy_without_deploykit_messages() -> None:
+    from tests.procs import PROJECTS, project_env, project_manage
+
+    project = PROJECTS / "celerysite"
+    env = project_env(project, DJANGO_SETTINGS_MODULE="config.settings.production", DJANGO_SECRET_KEY="k" * 60)
+    done = project_manage(project, env, "check", "--deploy")
+    assert done.returncode == 0, done.stderr
+    assert "deploykit." not in done.stdout + done.stderr
+    # Its worker and beat are in the plan, with the cookiecutter app path.
+    listed = project_manage(project, env, "runprocess", "--list")
+    assert listed.stdout.split() == ["celeryworker", "celerybeat", "clearsessions", "release"]
