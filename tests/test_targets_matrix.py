@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -355,3 +356,65 @@ def test_supervisor_programs_run_exactly_the_plans_argv(tmp_path: Path) -> None:
     assert sorted(parsed) == sorted((b.unit, argv(plan, b), environment) for b in plan.processes.background)
     content = target.render()
     assert "stopsignal=INT" in content and "stopwaitsecs=300" in content
+
+
+def cron_times(cron: str, start: Any, count: int) -> list[Any]:
+    """The next ``count`` times (after ``start``, UTC) cron itself would run ``cron``: minute by minute, as cron
+    matches (days of the month and of the week are never both restricted: the plan refuses that)."""
+    import datetime
+
+    from deploykit.plan.schedule import FIELDS
+
+    names = {d: i for i, d in enumerate(("sun", "mon", "tue", "wed", "thu", "fri", "sat"))}
+
+    def allowed(field: str, index: int) -> set[int]:
+        low, high = FIELDS[index][1], FIELDS[index][2]
+        values: set[int] = set()
+        for item in field.split(","):
+            span, _, step = item.partition("/")
+            if span == "*":
+                first, last = low, high
+            else:
+                a, _, b = span.partition("-")
+                first = names.get(a, None) if index == 4 and a in names else int(a)
+                last = (names[b] if index == 4 and b in names else int(b)) if b else first
+            values |= set(range(first, last + 1, int(step) if step else 1))  # type: ignore[arg-type]
+        return {0 if index == 4 and v == 7 else v for v in values}
+
+    minute, hour, dom, month, dow = (allowed(f, i) for i, f in enumerate(cron.split()))
+    found, t = [], start.replace(second=0, microsecond=0) + datetime.timedelta(minutes=1)
+    while len(found) < count:
+        weekday = (t.weekday() + 1) % 7  # cron: 0 is Sunday
+        if t.minute in minute and t.hour in hour and t.day in dom and t.month in month and weekday in dow:
+            found.append(t)
+        t += datetime.timedelta(minutes=1)
+    return found
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    ["daily", "hourly", "weekly", "monthly", "30 3 * * *", "*/15 8-18 * * mon-fri", "5,35 8-18/2 * * 0", "0 0 1 */3 *"],
+)
+def test_systemd_runs_a_timer_when_cron_would(schedule: str) -> None:
+    """systemd-analyze calendar's next runs of the OnCalendar= the plan writes are cron's own next runs."""
+    import datetime
+    import subprocess
+
+    from deploykit.plan.schedule import parse
+
+    systemd_analyze = require_tool("systemd-analyze")
+    cron, calendar = parse(schedule, "TIMERS")
+    base = datetime.datetime(2026, 12, 30, 23, 50, tzinfo=datetime.timezone.utc)  # across a year's end
+    done = subprocess.run(
+        [systemd_analyze, "calendar", "--iterations=5", f"--base-time={base:%Y-%m-%d %H:%M:%S} UTC", calendar],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"TZ": "UTC", "PATH": "/usr/bin:/bin"},
+    )
+    assert done.returncode == 0, done.stderr
+    seen = [
+        datetime.datetime.strptime(m, "%Y-%m-%d %H:%M:%S").replace(tzinfo=datetime.timezone.utc)
+        for m in re.findall(r"(?:Next elapse|Iter\. #\d+): \w+ (\S+ \S+) UTC", done.stdout)
+    ]
+    assert seen == cron_times(cron, base, 5), done.stdout
