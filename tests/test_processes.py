@@ -280,3 +280,21 @@ def test_celerysite_passes_check_deploy_without_deploykit_messages() -> None:
     done = project_manage(project, env, "check", "--deploy")
     assert done.returncode == 0, done.stderr
     assert "deploykit." not in done.stdout + done.stderr
+
+
+def test_runprocess_execs_the_same_argv_and_refuses_unknown_names() -> None:
+    from django.core.management import CommandError, call_command
+
+    from deploykit.management.commands.runprocess import Command
+
+    ran: list[tuple[list[str], dict[str, str]]] = []
+    with (
+        override_settings(DEPLOYKIT=dk(BACKGROUND_PROCESSES=CELERY), CHANNEL_LAYERS=REDIS),
+        pytest.MonkeyPatch.context() as patch,
+    ):
+        patch.setattr(Command, "run_process", staticmethod(lambda plan, argv, env: ran.append((argv, env))))
+        call_command("runprocess", "celery")
+        plan = build_plan()
+        assert ran == [(argv(plan, plan.processes.background[0]), {"DJANGO_SETTINGS_MODULE": "tests.settings"})]
+        with pytest.raises(CommandError, match=r"Name a process of the plan \(celery, beat, release\)"):
+            call_command("runprocess", "celerybeat")
