@@ -298,3 +298,11 @@ def test_runprocess_execs_the_same_argv_and_refuses_unknown_names() -> None:
         assert ran == [(argv(plan, plan.processes.background[0]), {"DJANGO_SETTINGS_MODULE": "tests.settings"})]
         with pytest.raises(CommandError, match=r"Name a process of the plan \(celery, beat, release\)"):
             call_command("runprocess", "celerybeat")
+
+
+def test_celery_args_must_be_a_list() -> None:
+    with pytest.raises(SpecError, match="must be a list of arguments") as info:
+        plan_with(BACKGROUND_PROCESSES={"w": {"kind": "celery-worker", "app": "a.b", "args": "--autoscale=4,2"}})
+    assert info.value.setting == 'DEPLOYKIT["BACKGROUND_PROCESSES"]["w"]["args"]'
+    plan = plan_with(BACKGROUND_PROCESSES={"w": {"kind": "celery-worker", "app": "a.b", "args": ["--autoscale=4,2"]}})
+    assert argv(plan, plan.processes.background[0])[-1] == "--autoscale=4,2"

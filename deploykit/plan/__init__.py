@@ -75,7 +75,7 @@ def build_plan(overrides: Mapping[str, Any] | None = None, labels: Mapping[str, 
         wsgi = replace(wsgi, ip_address_allow=ip_address_allow(r, wsgi, layer, app))
     site = build_site(r, server)
     container = build_container(r, app, layer)
-    processes = build_processes(r, app, pm, layer, has_static=site.static_root is not None)
+    processes = build_processes(r, pm, layer, has_static=site.static_root is not None)
     return Plan(
         site=site,
         server=server,

@@ -92,7 +92,7 @@ def build_container(r: Reader, app: App, layer: ChannelLayer) -> Container:
     server = build_server(inner, inner_app, pm, layer, [])
     wsgi: WsgiServer | None = build_wsgi(inner, inner_app, pm, server, [])
     site = build_site(r, server)
-    processes = build_processes(inner, inner_app, pm, layer, has_static=site.static_root is not None, in_image=True)
+    processes = build_processes(inner, pm, layer, has_static=site.static_root is not None, in_image=True)
     return Container(
         enabled=enabled,
         name=name,

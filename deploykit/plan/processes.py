@@ -15,7 +15,7 @@ from deploykit import validators as v
 from deploykit.conf import django_setting
 from deploykit.exceptions import SpecError
 from deploykit.plan import schedule
-from deploykit.plan.model import App, ChannelLayer, ProcessManager
+from deploykit.plan.model import ChannelLayer, ProcessManager
 from deploykit.plan.processmodel import PROCESS_KINDS, RELEASE, Background, Processes, Timer
 from deploykit.plan.reader import Reader
 
@@ -73,7 +73,7 @@ def _entries(r: Reader, key: str) -> list[tuple[str, str, Mapping[str, Any]]]:
 
 
 def _background(
-    name: str, label: str, entry: Mapping[str, Any], app: App, pm: ProcessManager, layer: ChannelLayer, state: str
+    name: str, label: str, entry: Mapping[str, Any], pm: ProcessManager, layer: ChannelLayer, *, in_image: bool
 ) -> Background:
     kind = v.choice(entry.get("kind"), f'{label}["kind"]', PROCESS_KINDS)
     unknown = sorted(set(entry) - _KEYS[kind])
@@ -106,10 +106,14 @@ def _background(
                 raise SpecError(
                     f'{label}["replicas"]', replicas, "celery beat must run once: two send every periodic task twice"
                 )
-            # The schedule's state is written, and the working directory is read-only.
-            state_directory = f"{state}/{pm.name}-{name}" if state.startswith("/var/lib") else state
+            # beat writes its schedule, and the working directory is read-only: systemd's StateDirectory=
+            # on a host, the container's writable /tmp in the image.
+            state_directory = "/tmp" if in_image else f"/var/lib/{pm.name}-{name}"
             args += ("--schedule", f"{state_directory}/celerybeat-schedule")
-        args += tuple(v.argument(a, f'{label}["args"]') for a in entry.get("args", ()))
+        extra = entry.get("args", ())
+        if isinstance(extra, str) or not isinstance(extra, Sequence):
+            raise SpecError(f'{label}["args"]', extra, "must be a list of arguments")
+        args += tuple(v.argument(a, f'{label}["args"]') for a in extra)
     elif kind == "runworker":
         if not layer.crosses_processes:
             raise SpecError(
@@ -167,12 +171,11 @@ def _timer(name: str, label: str, entry: Mapping[str, Any], pm: ProcessManager) 
 
 
 def build_processes(
-    r: Reader, app: App, pm: ProcessManager, layer: ChannelLayer, *, has_static: bool, in_image: bool = False
+    r: Reader, pm: ProcessManager, layer: ChannelLayer, *, has_static: bool, in_image: bool = False
 ) -> Processes:
-    """The section for the host (state under /var/lib) or, ``in_image``, for the containers (state in /tmp)."""
-    state = "/tmp" if in_image else "/var/lib"
+    """The section for the host or, ``in_image``, for the containers (the image collected static files)."""
     background = tuple(
-        _background(name, label, entry, app, pm, layer, state)
+        _background(name, label, entry, pm, layer, in_image=in_image)
         for name, label, entry in _entries(r, "BACKGROUND_PROCESSES")
     )
     timers = tuple(_timer(name, label, entry, pm) for name, label, entry in _entries(r, "TIMERS"))
