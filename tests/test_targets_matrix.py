@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -266,3 +267,174 @@ def test_proxies_behind_an_edge_pass_their_validators(split: bool, tmp_path: Pat
             # The edge is in the file: not silently dropped by a template.
             assert "2400:cb00::/32" in content, target.name
             target.validate(content, workdir)
+# -- issue 17: background processes, the release step, timers ---------------------------------------------
+
+PROCESSES = {
+    "celery": {"kind": "celery-worker", "app": "config.celery_app", "concurrency": 2, "queues": ["default"]},
+    "beat": {"kind": "celery-beat", "app": "config.celery_app"},
+    "thumbnails": {"kind": "runworker", "channels": ["thumbnails"]},
+    "sessions": {"kind": "command", "command": ["clearsessions"]},
+}
+TIMERS = {
+    "clearsessions": {"command": "clearsessions", "schedule": "daily"},
+    "report": {"command": ["check", "--deploy"], "schedule": "*/15 8-18 * * mon-fri", "timeout": 600},
+}
+
+
+#: runworker needs a layer that crosses processes; the workers' allow list must hold Redis.
+REDIS_LAYER = {
+    "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": ["redis://127.0.0.1:6379/0"]}}
+}
+
+
+def processes_plan(bind: str, split: bool, **extra: Any) -> Plan:
+    from django.test import override_settings
+
+    values = {"BACKGROUND_PROCESSES": PROCESSES, "TIMERS": TIMERS, **extra}
+    with override_settings(CHANNEL_LAYERS=REDIS_LAYER):
+        if split:
+            return split_plan("uvicorn", "gunicorn", bind, False, False, **values)
+        return matrix_plan("uvicorn", bind, False, False, **values)
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_process_units_verify_are_hardened_and_run_the_plans_argv(split: bool, tmp_path: Path) -> None:
+    require_tool("systemd-analyze")
+    from deploykit.processes import argv
+    from deploykit.targets.processes import SystemdProcesses
+
+    for bind in ("unix", "tcp"):
+        plan = processes_plan(bind, split)
+        name, p = plan.app.name, plan.processes
+        files = {f.name: f.content for f in SystemdProcesses(plan).files()}
+        assert sorted(files) == sorted(
+            [f"{name}-release.service"]
+            + [f"{name}-{b}.service" for b in PROCESSES]
+            + [f"{name}-{t}.{suffix}" for t in TIMERS for suffix in ("service", "timer")]
+        )
+        units = {n: {(s, k): val for s, k, val in systemd_unit(c)} for n, c in files.items()}
+        web = {(s, k): val for s, k, val in systemd_unit(Systemd(plan).render())}
+        dependents = [f"{name}.service", *([f"{name}-http.service"] if split else [])]
+        dependents += [f"{b.unit}.service" for b in p.background]
+        release = units[f"{name}-release.service"]
+        assert release[("Service", "Type")] == "oneshot" and release[("Service", "RemainAfterExit")] == "yes"
+        assert release[("Unit", "Before")].split() == release[("Install", "RequiredBy")].split() == dependents
+        assert systemd_exec(release[("Service", "ExecStart")]) == argv(plan, p.release_process)
+        for process in (*p.background, *p.timers):
+            unit = units[f"{process.unit}.service"]
+            assert systemd_exec(unit[("Service", "ExecStart")]) == argv(plan, process)
+        for unit in units.values():
+            if ("Service", "ExecStart") not in unit:
+                continue
+            # Shared with the web unit: who runs it, where, with which secrets and network peers.
+            for key in ("User", "Group", "WorkingDirectory", "EnvironmentFile", "IPAddressAllow", "IPAddressDeny"):
+                assert unit.get(("Service", key)) == web.get(("Service", key)), key
+        worker = units[f"{name}-celery.service"]
+        assert worker[("Service", "KillSignal")] == "SIGTERM" and int(worker[("Service", "TimeoutStopSec")]) >= 300
+        assert units[f"{name}-thumbnails.service"][("Service", "KillSignal")] == "SIGINT"
+        assert units[f"{name}-beat.service"][("Service", "StateDirectory")] == f"{name}-beat"
+        assert units[f"{name}-report.timer"][("Timer", "OnCalendar")] == "Mon..Fri *-*-* 08..18:00/15:00 UTC"
+        workdir = tmp_path / f"{bind}-{split}"
+        workdir.mkdir()
+        (workdir / "web.service").write_text(Systemd(plan).render())
+        web_score = exposure(workdir / "web.service")
+        paths = []
+        for file_name, content in files.items():
+            path = workdir / file_name
+            path.write_text(content)
+            paths.append(path)
+            if file_name.endswith(".service"):
+                # Rated as the web unit: the same sandbox.
+                assert exposure(path) == web_score <= MAX_EXPOSURE, file_name
+        verify(paths)
+        SystemdProcesses(plan).check(SystemdProcesses(plan).files(), workdir)
+
+
+def test_timer_calendars_are_what_systemd_reads(tmp_path: Path) -> None:
+    """systemd-analyze calendar normalises each OnCalendar= to itself: systemd reads the schedule as written."""
+    import subprocess
+
+    systemd_analyze = require_tool("systemd-analyze")
+    plan = processes_plan("unix", False)
+    for timer in plan.processes.timers:
+        done = subprocess.run(
+            [systemd_analyze, "calendar", timer.on_calendar], capture_output=True, text=True, timeout=30
+        )
+        assert done.returncode == 0, done.stderr
+        assert f"Normalized form: {timer.on_calendar}" in done.stdout
+
+
+def test_supervisor_programs_run_exactly_the_plans_argv(tmp_path: Path) -> None:
+    from deploykit.processes import argv
+    from deploykit.targets.processes import SupervisorProcesses
+
+    plan = processes_plan("tcp", False, PROCESS_MANAGER="supervisor")
+    target = SupervisorProcesses(plan)
+    assert target.applies()
+    parsed = parse(target.render(), tmp_path)
+    environment = {"DJANGO_SETTINGS_MODULE": "tests.settings"}
+    assert sorted(parsed) == sorted((b.unit, argv(plan, b), environment) for b in plan.processes.background)
+    content = target.render()
+    assert "stopsignal=INT" in content and "stopwaitsecs=300" in content
+
+
+def cron_times(cron: str, start: Any, count: int) -> list[Any]:
+    """The next ``count`` times (after ``start``, UTC) cron itself would run ``cron``: minute by minute, as cron
+    matches (days of the month and of the week are never both restricted: the plan refuses that)."""
+    import datetime
+
+    from deploykit.plan.schedule import FIELDS
+
+    names = {d: i for i, d in enumerate(("sun", "mon", "tue", "wed", "thu", "fri", "sat"))}
+
+    def allowed(field: str, index: int) -> set[int]:
+        low, high = FIELDS[index][1], FIELDS[index][2]
+        values: set[int] = set()
+        for item in field.split(","):
+            span, _, step = item.partition("/")
+            if span == "*":
+                first, last = low, high
+            else:
+                a, _, b = span.partition("-")
+                first = names.get(a, None) if index == 4 and a in names else int(a)
+                last = (names[b] if index == 4 and b in names else int(b)) if b else first
+            values |= set(range(first, last + 1, int(step) if step else 1))  # type: ignore[arg-type]
+        return {0 if index == 4 and v == 7 else v for v in values}
+
+    minute, hour, dom, month, dow = (allowed(f, i) for i, f in enumerate(cron.split()))
+    found, t = [], start.replace(second=0, microsecond=0) + datetime.timedelta(minutes=1)
+    while len(found) < count:
+        weekday = (t.weekday() + 1) % 7  # cron: 0 is Sunday
+        if t.minute in minute and t.hour in hour and t.day in dom and t.month in month and weekday in dow:
+            found.append(t)
+        t += datetime.timedelta(minutes=1)
+    return found
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    ["daily", "hourly", "weekly", "monthly", "30 3 * * *", "*/15 8-18 * * mon-fri", "5,35 8-18/2 * * 0", "0 0 1 */3 *"],
+)
+def test_systemd_runs_a_timer_when_cron_would(schedule: str) -> None:
+    """systemd-analyze calendar's next runs of the OnCalendar= the plan writes are cron's own next runs."""
+    import datetime
+    import subprocess
+
+    from deploykit.plan.schedule import parse
+
+    systemd_analyze = require_tool("systemd-analyze")
+    cron, calendar = parse(schedule, "TIMERS")
+    base = datetime.datetime(2026, 12, 30, 23, 50, tzinfo=datetime.timezone.utc)  # across a year's end
+    done = subprocess.run(
+        [systemd_analyze, "calendar", "--iterations=5", f"--base-time={base:%Y-%m-%d %H:%M:%S} UTC", calendar],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"TZ": "UTC", "PATH": "/usr/bin:/bin"},
+    )
+    assert done.returncode == 0, done.stderr
+    seen = [
+        datetime.datetime.strptime(m, "%Y-%m-%d %H:%M:%S").replace(tzinfo=datetime.timezone.utc)
+        for m in re.findall(r"(?:Next elapse|Iter\. #\d+): \w+ (\S+ \S+) UTC", done.stdout)
+    ]
+    assert seen == cron_times(cron, base, 5), done.stdout

@@ -49,6 +49,7 @@ from deploykit.plan.model import (
     is_ip,
 )
 from deploykit.plan.process import build_process_manager, ip_address_allow
+from deploykit.plan.processes import build_processes
 from deploykit.plan.reader import Reader
 from deploykit.plan.server import build_server
 from deploykit.plan.site import build_site
@@ -74,6 +75,7 @@ def build_plan(overrides: Mapping[str, Any] | None = None, labels: Mapping[str, 
         wsgi = replace(wsgi, ip_address_allow=ip_address_allow(r, wsgi, layer, app))
     site = build_site(r, server)
     container = build_container(r, app, layer)
+    processes = build_processes(r, pm, layer, has_static=site.static_root is not None)
     return Plan(
         site=site,
         server=server,
@@ -82,6 +84,7 @@ def build_plan(overrides: Mapping[str, Any] | None = None, labels: Mapping[str, 
         app=app,
         container=container,
         wsgi=wsgi,
+        processes=processes,
         notes=tuple(notes),
     )
 

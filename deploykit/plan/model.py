@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
 
 # The site's own model (addresses, TLS, what the proxy serves) lives beside this one; re-exported.
+from deploykit.plan.processmodel import Processes as Processes
 from deploykit.plan.sitemodel import TLS as TLS
 from deploykit.plan.sitemodel import Bind as Bind
 from deploykit.plan.sitemodel import Site as Site
@@ -257,6 +258,8 @@ class Container:
     app: App
     #: Split serving: the WSGI server in the image, on ``port`` too (its own container). None otherwise.
     wsgi: WsgiServer | None = None
+    #: Background processes, release and timers as they run from the image (argv with its virtualenv).
+    processes: Processes = field(default_factory=Processes)
 
     @property
     def ingress_namespace(self) -> str:
@@ -282,6 +285,8 @@ class Plan:
     container: Container
     #: Split serving: HTTP through this WSGI server (None: the ASGI server serves everything).
     wsgi: WsgiServer | None = None
+    #: What runs besides the web servers: background processes, the release step, timers (issue 17).
+    processes: Processes = field(default_factory=Processes)
     #: Choices made for the user, printed by the commands (never silent).
     notes: tuple[str, ...] = field(default=())
 
@@ -292,4 +297,12 @@ class Plan:
         which Compose and Kubernetes run as a second service from the same image.
         """
         c = self.container
-        return replace(self, site=c.site, app=c.app, server=c.server, process_manager=c.process_manager, wsgi=None)
+        return replace(
+            self,
+            site=c.site,
+            app=c.app,
+            server=c.server,
+            process_manager=c.process_manager,
+            wsgi=None,
+            processes=c.processes,
+        )

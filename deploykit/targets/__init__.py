@@ -15,6 +15,7 @@ from deploykit.targets.gunicorn import Gunicorn
 from deploykit.targets.kubernetes import Kubernetes
 from deploykit.targets.logconfig import Logging
 from deploykit.targets.nginx import Nginx
+from deploykit.targets.processes import SupervisorProcesses, SystemdProcesses
 from deploykit.targets.supervisor import Supervisor
 from deploykit.targets.systemd import Systemd, SystemdSocket
 
@@ -29,8 +30,10 @@ TARGETS: dict[str, type[Target]] = {
         Caddy,
         Systemd,
         SystemdSocket,
+        SystemdProcesses,
         Env,
         Supervisor,
+        SupervisorProcesses,
         Gunicorn,
         Logging,
         Dockerfile,
