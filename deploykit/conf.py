@@ -66,6 +66,9 @@ DEFAULTS: dict[str, Any] = {
     "UPSTREAM": None,
     "STICKY_SESSIONS": False,
     "NGINX_VERSION": None,
+    # A PaaS (heroku, render, fly) whose router is the proxy: `deployconfig all` writes its files
+    # (Procfile, render.yaml, fly.toml + Dockerfile) instead of a host's; None: a host of ours.
+    "PLATFORM": None,
     # process manager
     "PROCESS_MANAGER": "systemd",
     "USER": None,

@@ -27,6 +27,7 @@ from deploykit.plan.model import (
     IN_MEMORY_BACKEND,
     LOG_FORMATS,
     LOG_LEVELS,
+    PLATFORMS,
     PROCESS_MANAGERS,
     PROXIES,
     PUBSUB_BACKEND,
@@ -37,10 +38,12 @@ from deploykit.plan.model import (
     TLS,
     WSGI_SERVERS,
     App,
+    BackgroundProcess,
     Bind,
     ChannelLayer,
     Container,
     Plan,
+    Platform,
     ProcessManager,
     Server,
     Site,
@@ -48,6 +51,7 @@ from deploykit.plan.model import (
     bracket,
     is_ip,
 )
+from deploykit.plan.platform import build_platform
 from deploykit.plan.process import build_process_manager, ip_address_allow
 from deploykit.plan.reader import Reader
 from deploykit.plan.server import build_server
@@ -74,6 +78,7 @@ def build_plan(overrides: Mapping[str, Any] | None = None, labels: Mapping[str, 
         wsgi = replace(wsgi, ip_address_allow=ip_address_allow(r, wsgi, layer, app))
     site = build_site(r, server)
     container = build_container(r, app, layer)
+    platform = build_platform(r, server, layer, wsgi is not None, notes)
     return Plan(
         site=site,
         server=server,
@@ -82,6 +87,7 @@ def build_plan(overrides: Mapping[str, Any] | None = None, labels: Mapping[str, 
         app=app,
         container=container,
         wsgi=wsgi,
+        platform=platform,
         notes=tuple(notes),
     )
 
@@ -98,6 +104,7 @@ __all__ = [
     "IN_MEMORY_BACKEND",
     "LOG_FORMATS",
     "LOG_LEVELS",
+    "PLATFORMS",
     "PROCESS_MANAGERS",
     "PROXIES",
     "PUBSUB_BACKEND",
@@ -108,10 +115,12 @@ __all__ = [
     "TLS",
     "WSGI_SERVERS",
     "App",
+    "BackgroundProcess",
     "Bind",
     "ChannelLayer",
     "Container",
     "Plan",
+    "Platform",
     "ProcessManager",
     "Server",
     "Site",

@@ -21,6 +21,8 @@ SERVERS = ("daphne", "uvicorn", "gunicorn", "granian", "hypercorn")
 WSGI_SERVERS = ("granian", "gunicorn")
 PROCESS_MANAGERS = ("systemd", "supervisor")
 PROXIES = ("nginx", "apache", "caddy")
+#: The platforms (PaaS) whose files ``deployconfig all`` writes instead of a host's (issue 17 item 5).
+PLATFORMS = ("heroku", "render", "fly")
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 LOG_FORMATS = ("text", "json")
 
@@ -264,6 +266,36 @@ class Container:
 
 
 @dataclass(frozen=True)
+class BackgroundProcess:
+    """A long-running process beside the web one (Celery, ``runworker``): a Procfile type, a Fly
+    process group, a Render worker. ``argv`` runs from the project's directory with the platform's
+    ``python`` (the image's virtualenv on Fly)."""
+
+    name: str
+    argv: tuple[str, ...]
+
+
+#: What every platform runs once per deploy, before the new release serves (Heroku's release phase,
+#: Fly's release_command, Render's preDeployCommand).
+RELEASE_COMMANDS: tuple[tuple[str, ...], ...] = (("python", "manage.py", "migrate", "--noinput"),)
+
+
+@dataclass(frozen=True)
+class Platform:
+    """The PaaS the app runs on (PLATFORM): its router is the proxy, it hands the port in $PORT."""
+
+    #: heroku, render, fly; None: a host of ours (nginx, systemd...).
+    kind: str | None = None
+    #: Whom the server trusts for X-Forwarded-*: the router's networks (FORWARDED_ALLOW_IPS narrows it).
+    forwarded_allow_ips: tuple[str, ...] = ()
+    #: ``--workers`` where the platform sets no WEB_CONCURRENCY; None: no ``--workers`` at all
+    #: (daphne has none; a channel layer within one process must stay one process).
+    web_workers: int | None = None
+    release: tuple[tuple[str, ...], ...] = RELEASE_COMMANDS
+    background: tuple[BackgroundProcess, ...] = ()
+
+
+@dataclass(frozen=True)
 class Plan:
     site: Site
     server: Server
@@ -273,6 +305,7 @@ class Plan:
     container: Container
     #: Split serving: HTTP through this WSGI server (None: the ASGI server serves everything).
     wsgi: WsgiServer | None = None
+    platform: Platform = field(default=Platform())
     #: Choices made for the user, printed by the commands (never silent).
     notes: tuple[str, ...] = field(default=())
 

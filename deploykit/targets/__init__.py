@@ -11,10 +11,13 @@ from deploykit.targets.channels import Channels
 from deploykit.targets.compose import Compose
 from deploykit.targets.docker import Dockerfile
 from deploykit.targets.env import Env
+from deploykit.targets.fly import Fly
 from deploykit.targets.gunicorn import Gunicorn
 from deploykit.targets.kubernetes import Kubernetes
 from deploykit.targets.logconfig import Logging
 from deploykit.targets.nginx import Nginx
+from deploykit.targets.paas import Procfile
+from deploykit.targets.render import Render
 from deploykit.targets.supervisor import Supervisor
 from deploykit.targets.systemd import Systemd, SystemdSocket
 
@@ -36,6 +39,9 @@ TARGETS: dict[str, type[Target]] = {
         Dockerfile,
         Compose,
         Kubernetes,
+        Procfile,
+        Render,
+        Fly,
     )
 }
 

@@ -21,10 +21,13 @@ BOOTSTRAP_FILENAME = "nginx-bootstrap.conf"
 
 
 def parts(plan: Plan) -> list[Target]:
-    """The targets that fit the plan's server, proxy and process manager."""
+    """The targets that fit the plan's server, proxy and process manager, or its platform's (PLATFORM)."""
     from deploykit.targets import TARGETS
 
-    return [t for t in (cls(plan) for cls in TARGETS.values() if cls.bundled) if t.applies()]
+    kind = plan.platform.kind
+    # On a platform its router is the proxy and it runs the processes: no nginx, unit or program of ours.
+    fits = [cls for cls in TARGETS.values() if cls.bundled and (kind is None or kind in cls.platforms)]
+    return [t for t in (cls(plan) for cls in fits) if t.applies()]
 
 
 #: The pip distribution each server comes in (daphne is a dependency of deploykit itself).

@@ -1,0 +1,84 @@
+"""fly.toml: the image of the dockerfile target on Fly Machines, Fly's proxy in front.
+
+Fly builds the Dockerfile and runs its CMD (the container plan's argv: a TCP bind on the container
+port, trusting the private networks Fly's proxy reaches the machine from), so the web process is
+the one the image already runs; fly.toml adds the proxy's side: the port, HTTPS, the WebSocket
+connection limits, the readiness check, the release step and the background process groups.
+"""
+
+from __future__ import annotations
+
+import shlex
+import tomllib
+from pathlib import Path
+
+from deploykit.plan import Plan
+from deploykit.servers import get_backend
+from deploykit.targets.base import Target, ValidationFailed
+from deploykit.targets.docker import PROBE_INTERVAL, PROBE_TIMEOUT, START_PERIOD, health_path
+
+#: Per machine. Fly's proxy counts load by connections or requests (https://fly.io/docs/apps/concurrency/);
+#: a WebSocket holds its connection for hours, so connections it is, and its default (soft 20, hard
+#: 25) would turn the 26th chat client away from a machine that is idle. One uvicorn process holds
+#: a thousand idle sockets in well under its memory (the benchmark's echo ran 1000 over two).
+SOFT_LIMIT = 750
+HARD_LIMIT = 1000
+#: Fly's own ceiling for kill_timeout (https://fly.io/docs/reference/configuration/#kill_timeout).
+FLY_MAX_KILL_TIMEOUT = 300
+
+#: The keys https://fly.io/docs/reference/configuration/ documents for what this file writes;
+#: there is no published JSON schema to validate against (none on PyPI, npm or Debian).
+REQUIRED = {
+    "": ("app", "build", "deploy", "http_service", "kill_signal", "kill_timeout"),
+    "http_service": ("internal_port", "force_https", "concurrency", "checks"),
+}
+
+
+def in_image(plan: Plan, argv: tuple[str, ...]) -> list[str]:
+    """A platform command (``python ...``) as the image runs it: its virtualenv's python."""
+    python = plan.container.process_manager.python
+    return [python if i == 0 and a == "python" else a for i, a in enumerate(argv)]
+
+
+class Fly(Target):
+    name = "fly"
+    description = "fly.toml for Fly.io: the Dockerfile's image, release_command (migrate), WebSocket limits, checks"
+    template = "deploykit/fly/fly.toml"
+    file_name = "fly.toml"
+    platforms = frozenset({"fly"})
+
+    def context(self) -> dict[str, object]:
+        plan = self.plan
+        inside = plan.in_container()
+        background = [(p.name, shlex.join(in_image(plan, p.argv))) for p in plan.platform.background]
+        processes = [("app", shlex.join(get_backend(inside).argv())), *background] if background else []
+        return {
+            "plan": plan,
+            "container": plan.container,
+            "release_command": " && ".join(shlex.join(in_image(plan, argv)) for argv in plan.platform.release),
+            "processes": processes,
+            "environment": list(plan.process_manager.environment),
+            "health_path": health_path(plan),
+            "kill_timeout": plan.container.process_manager.stop_timeout,
+            "soft_limit": SOFT_LIMIT,
+            "hard_limit": HARD_LIMIT,
+            "probe_interval": PROBE_INTERVAL,
+            "probe_timeout": PROBE_TIMEOUT,
+            "start_period": START_PERIOD,
+        }
+
+    def applies(self) -> bool:
+        return self.plan.platform.kind in self.platforms
+
+    def validate(self, content: str, workdir: Path) -> None:
+        try:
+            data = tomllib.loads(content)
+        except tomllib.TOMLDecodeError as exc:
+            raise ValidationFailed(f"fly.toml is not TOML: {exc}") from exc
+        for table, keys in REQUIRED.items():
+            section = data.get(table, {}) if table else data
+            missing = [k for k in keys if k not in section]
+            if missing:
+                raise ValidationFailed(f"fly.toml: [{table or 'top level'}] lacks {', '.join(missing)}")
+        if data["kill_timeout"] > FLY_MAX_KILL_TIMEOUT:
+            raise ValidationFailed(f"fly.toml: kill_timeout {data['kill_timeout']} is above Fly's 300 s")
