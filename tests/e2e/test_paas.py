@@ -1,0 +1,127 @@
+"""Issue 17 item 5 end to end: the generated Procfile, run by a real Procfile runner (honcho).
+
+The envsettings project (twelve-factor settings: SECRET_KEY, ALLOWED_HOSTS, REDIS_URL from the
+environment, the shape a Heroku app has) is copied to a temp dir with ``PLATFORM = "heroku"``;
+``deployconfig procfile --check`` writes its Procfile, ``honcho start release`` migrates, and
+``honcho start web`` runs the web line with ``$PORT`` and ``WEB_CONCURRENCY=2`` from the environment,
+as the platform would. Asserted: a page answers on $PORT, a chat message crosses the two worker
+processes through Redis, the router's forwarded headers are applied and a forged one from any other
+peer is not. 127.0.0.2 stands in for the router (FORWARDED_ALLOW_IPS narrows the platform's private
+networks to it): on loopback no private-network address can be had.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import require_tool
+from tests.e2e.ws import clients_on_distinct_pids
+from tests.procs import (
+    PROJECTS,
+    PYTHON,
+    Proc,
+    free_port,
+    http_get,
+    project_env,
+    project_manage,
+    running_redis,
+    settings_variant,
+    short_tmpdir,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-paas")]
+
+ROUTER = "127.0.0.2"
+PAAS_SETTINGS = f"""
+DEPLOYKIT = {{"PLATFORM": "heroku", "SERVER": "uvicorn", "FORWARDED_ALLOW_IPS": ["{ROUTER}"]}}
+"""
+
+
+def test_procfile_under_honcho() -> None:
+    honcho = require_tool("honcho")
+    workdir = short_tmpdir("paas")
+    try:
+        project = workdir / "envsettings"
+        shutil.copytree(PROJECTS / "envsettings", project, ignore=shutil.ignore_patterns("__pycache__", "db.sqlite3"))
+        extra = settings_variant(workdir / "extra", "paas_settings", "envsite.settings.production", PAAS_SETTINGS)
+        with running_redis(workdir) as redis:
+            env = project_env(
+                project,
+                extra,
+                DJANGO_SETTINGS_MODULE="paas_settings",
+                SECRET_KEY="paas-e2e-not-secret",
+                ALLOWED_HOSTS="127.0.0.1",
+                REDIS_URL=redis.url,
+                # `python` in the Procfile is the platform's: here the suite's virtualenv.
+                PATH=os.pathsep.join([str(Path(PYTHON).parent), os.environ["PATH"]]),
+            )
+            done = project_manage(project, env, "deployconfig", "procfile", "--check", "-o", "Procfile")
+            assert done.returncode == 0, done.stderr
+            procfile = (project / "Procfile").read_text()
+            assert procfile.count("web:") == 1, procfile
+
+            release = subprocess.run(
+                [honcho, "start", "release"], cwd=project, env=env, capture_output=True, text=True, timeout=120
+            )
+            assert release.returncode == 0, release.stdout + release.stderr
+            assert "Applying" in release.stdout and (project / "db.sqlite3").exists()
+
+            port = free_port()
+            web = Proc(
+                "honcho-web",
+                [honcho, "start", "--port", str(port), "web"],
+                log_dir=workdir,
+                env={**env, "WEB_CONCURRENCY": "2"},
+                cwd=project,
+            )
+            try:
+                _serve(web, port)
+            finally:
+                stopped = web.stop(signal.SIGTERM, timeout=20)
+            assert not stopped.killed, web.log()[-3000:]
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _serve(web: Proc, port: int) -> None:
+    address = ("127.0.0.1", port)
+
+    def page() -> bool:
+        web.check_alive()
+        try:
+            return http_get(address, "/", timeout=5).status == 200
+        except OSError:
+            return False
+
+    wait_until(page, 60, f"the Procfile's web process on $PORT {port}", interval=0.2)
+    # The web line's argv, as runasgi logged it: $PORT and WEB_CONCURRENCY expanded by the shell.
+    assert f"--port {port} --workers 2" in web.log(), web.log()[-3000:]
+
+    async def chat() -> None:
+        first, second = await clients_on_distinct_pids(address, "/ws/chat/lobby/", 2)
+        try:
+            await first.send("across processes")
+            assert await second.expect(["across processes"]) == ["across processes"]
+        finally:
+            await first.close()
+            await second.close()
+
+    asyncio.run(chat())
+
+    forged = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}
+    # The router (a trusted peer): its headers say who the client is and that it came over HTTPS.
+    routed = http_get(address, "/whoami/", forged, source=ROUTER).json()
+    assert routed == {"remote_addr": "203.0.113.9", "is_secure": True}
+    # Any other peer that reaches the port: its forged address is ignored. (Its X-Forwarded-Proto is
+    # not: the project's own SECURE_PROXY_SSL_HEADER trusts it in Django, whoever sends it; on the
+    # platform only the router reaches the port, and it overwrites that header.)
+    direct = http_get(address, "/whoami/", forged, source="127.0.0.1").json()
+    assert direct["remote_addr"] == "127.0.0.1"
