@@ -129,6 +129,11 @@ def test_split_plan_serves_everything_through_the_asgi_server_on_a_paas() -> Non
     argv = expand(procfile(render("procfile"))["web"], PORT="5000")
     assert argv[argv.index("--role") + 1] == "websocket"
     assert any("one web process" in note for note in build_plan().notes)
+    # runasgi runs that line (alone it refuses a split plan): the ASGI server on $PORT.
+    out = StringIO()
+    call_command(*argv[2:], "--print-command", stdout=out, stderr=StringIO())
+    [printed] = out.getvalue().splitlines()
+    assert "uvicorn" in printed and "--port 5000" in printed
 
 
 @override_settings(DEPLOYKIT=dk(PLATFORM="heroku", PROXY_HEADERS=False))
@@ -258,12 +263,17 @@ def test_render_yaml_workers() -> None:
 )
 def test_all_includes_the_platforms_files_only(platform: str | None, expected: set[str]) -> None:
     with override_settings(CHANNEL_LAYERS=REDIS_LAYER, DEPLOYKIT=dk(PLATFORM=platform, IMAGE_TAG="1.0")):
-        names = {f.name for f in bundle.files(build_plan())}
+        plan = build_plan()
+        files = {f.name: f.content for f in bundle.files(plan)}
+    names = set(files)
     paas = {"Procfile", "fly.toml", "render.yaml", "Dockerfile"}
     assert names & paas == expected
     if platform is not None:
-        # A platform runs no nginx, systemd or supervisor of ours.
+        # A platform runs no nginx, systemd or supervisor of ours, and INSTALL.md says how to deploy there.
         assert not names & {"example.service", "nginx.conf", "supervisor.conf"}
+        guide = files["INSTALL.md"]
+        assert "systemctl" not in guide and "nginx -t" not in guide
+        assert web_command(plan) in guide
 
 
 def test_platform_is_validated() -> None:
@@ -299,3 +309,50 @@ def test_daphne_procfile_is_refused_by_runasgi() -> None:
     argv = expand(web_command(build_plan()), PORT="5123")
     with pytest.raises(CommandError, match="W001"):
         call_command(*argv[2:], stdout=StringIO(), stderr=StringIO())
+
+
+# -- golden files ---------------------------------------------------------------------------
+
+GOLDEN = Path(__file__).parent / "golden" / "paas"
+BLESS = os.environ.get("DEPLOYKIT_BLESS") == "1"
+
+#: name -> (DEPLOYKIT overrides, Django settings overrides, with background processes)
+GOLDEN_PLANS: dict[str, tuple[dict[str, Any], dict[str, Any], bool]] = {
+    # The common case: uvicorn, Redis, a Celery worker and a runworker beside the web process.
+    "uvicorn-redis-workers": ({"SERVER": "uvicorn", "ENVIRONMENT": {"GREETING": 'a "100%" day'}}, {}, True),
+    # Split serving, a host-only process manager, settings the platform asks for, no background processes.
+    "split-supervisor": (
+        {"SERVER": "uvicorn", "WSGI_SERVER": "gunicorn", "PROCESS_MANAGER": "supervisor", "WORKERS": 3},
+        {"WSGI_APPLICATION": "testproject.wsgi.application"},
+        False,
+    ),
+}
+
+
+@pytest.mark.parametrize("plan_name", list(GOLDEN_PLANS))
+@pytest.mark.parametrize("target", ["procfile", "fly", "render"])
+def test_golden(plan_name: str, target: str) -> None:
+    overrides, django_settings, background = GOLDEN_PLANS[plan_name]
+    with override_settings(CHANNEL_LAYERS=REDIS_LAYER, DEPLOYKIT=dk(PLATFORM="heroku", **overrides), **django_settings):
+        plan = build_plan()
+    if background:
+        plan = with_background(plan)
+    [rendered] = TARGETS[target](plan).files()
+    path = GOLDEN / plan_name / rendered.name
+    if BLESS:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(rendered.content, encoding="utf-8")
+    assert rendered.content == path.read_text(encoding="utf-8"), f"re-bless: DEPLOYKIT_BLESS=1 pytest {__file__}"
+
+
+@pytest.mark.parametrize("target", ["procfile", "fly", "render"])
+def test_check_passes_on_every_golden_plan(target: str, tmp_path: Path) -> None:
+    """Each target's --check validator (honcho check; the parsed fields) on every golden plan's file."""
+    for plan_name, (overrides, django_settings, background) in GOLDEN_PLANS.items():
+        with override_settings(
+            CHANNEL_LAYERS=REDIS_LAYER, DEPLOYKIT=dk(PLATFORM="heroku", **overrides), **django_settings
+        ):
+            plan = build_plan()
+        plan = with_background(plan) if background else plan
+        instance = TARGETS[target](plan)
+        instance.check(instance.files(), tmp_path)

@@ -65,7 +65,31 @@ def bootstrap_site(plan: Plan) -> RenderedFile | None:
     return RenderedFile(BOOTSTRAP_FILENAME, render(BOOTSTRAP_TEMPLATE, {"plan": plan, "site": plan.site}))
 
 
+PLATFORM_TEMPLATE = "deploykit/install/platform.md"
+PLATFORM_TITLES = {"heroku": "Heroku", "render": "Render", "fly": "Fly.io"}
+
+
+def platform_guide(plan: Plan, targets: list[Target]) -> RenderedFile:
+    """INSTALL.md for a platform: its processes and its deploy commands, nothing of a host's."""
+    from deploykit.targets.paas import background_commands, release_command, web_command
+    from deploykit.targets.render import PROVIDED
+
+    context = {
+        "plan": plan,
+        "title": PLATFORM_TITLES[plan.platform.kind or ""],
+        "files": {t.name: [f.name for f in t.files()] for t in targets},
+        "release": release_command(plan),
+        "web": web_command(plan),
+        "background": background_commands(plan),
+        "asked": [n for n in plan.app.environment_names if n not in PROVIDED],
+        "requirements_problems": requirements_problems(plan),
+    }
+    return RenderedFile(INSTALL_FILENAME, render(PLATFORM_TEMPLATE, context))
+
+
 def install_guide(plan: Plan, targets: list[Target]) -> RenderedFile:
+    if plan.platform.kind is not None:
+        return platform_guide(plan, targets)
     pm = plan.process_manager
     socket_dir = plan.server.address.path.rpartition("/")[0] if plan.server.address.kind == "unix" else None
     context = {
