@@ -6,7 +6,6 @@ Procfile parser and then POSIX shell splitting for a Procfile command), per fiel
 from __future__ import annotations
 
 import shlex
-import tomllib
 from dataclasses import replace
 from typing import Any
 
@@ -21,9 +20,12 @@ from deploykit import quoting
 from deploykit.exceptions import SpecError
 from deploykit.plan import BackgroundProcess, Plan, build_plan
 from deploykit.targets import TARGETS
-from deploykit.targets.fly import in_image
+from deploykit.targets.fly import in_image, toml_parser
 from tests.test_fuzz import FIELDS, Tally, _validated
 from tests.test_paas import REDIS_LAYER, dk
+
+#: tomllib (Python 3.11+) or tomli on 3.10, as the fly target's own check takes it.
+tomllib = toml_parser()
 
 
 def _procfile_commands(content: str) -> dict[str, list[str]]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
-import tomllib
 from dataclasses import replace
 from io import StringIO
 from pathlib import Path
@@ -30,9 +29,12 @@ from deploykit.plan.container import CONTAINER_TRUSTED_PROXIES
 from deploykit.plan.platform import PLATFORM_TRUSTED_PROXIES
 from deploykit.servers import get_backend
 from deploykit.targets import TARGETS, bundle
-from deploykit.targets.fly import HARD_LIMIT, SOFT_LIMIT
+from deploykit.targets.fly import HARD_LIMIT, SOFT_LIMIT, toml_parser
 from deploykit.targets.paas import web_command
 from tests.settings import DEPLOYKIT
+
+#: tomllib (Python 3.11+) or tomli on 3.10, as the fly target's own check takes it.
+tomllib = toml_parser()
 
 REDIS_LAYER = {
     "default": {
@@ -240,7 +242,11 @@ def test_render_yaml_fields() -> None:
     # Evicting a group key drops group members silently; noeviction fails the write instead.
     assert redis["maxmemoryPolicy"] == "noeviction"
     env = {e["key"]: e for e in web["envVars"]}
-    assert env["REDIS_URL"]["fromService"] == {"type": "keyvalue", "name": redis["name"], "property": "connectionString"}
+    assert env["REDIS_URL"]["fromService"] == {
+        "type": "keyvalue",
+        "name": redis["name"],
+        "property": "connectionString",
+    }
     assert env["DJANGO_SETTINGS_MODULE"]["value"] == plan.app.settings_module
 
 
@@ -348,7 +354,7 @@ def test_golden(plan_name: str, target: str) -> None:
 @pytest.mark.parametrize("target", ["procfile", "fly", "render"])
 def test_check_passes_on_every_golden_plan(target: str, tmp_path: Path) -> None:
     """Each target's --check validator (honcho check; the parsed fields) on every golden plan's file."""
-    for plan_name, (overrides, django_settings, background) in GOLDEN_PLANS.items():
+    for overrides, django_settings, background in GOLDEN_PLANS.values():
         with override_settings(
             CHANNEL_LAYERS=REDIS_LAYER, DEPLOYKIT=dk(PLATFORM="heroku", **overrides), **django_settings
         ):

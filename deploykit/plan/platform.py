@@ -55,6 +55,4 @@ def build_platform(r: Reader, server: Server, layer: ChannelLayer, has_wsgi: boo
             f"{kind}: one web process type on one $PORT, and no proxy of ours to choose by the Upgrade header: "
             "the ASGI server serves HTTP too there (runasgi --role websocket)"
         )
-    return Platform(
-        kind=kind, forwarded_allow_ips=allow, web_workers=workers, background=background_processes(r)
-    )
+    return Platform(kind=kind, forwarded_allow_ips=allow, web_workers=workers, background=background_processes(r))

@@ -3,8 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from deploykit.exceptions import SpecError
-from deploykit.plan import IN_MEMORY_BACKEND, REDIS_BACKEND
-from deploykit.plan import PLATFORMS
+from deploykit.plan import IN_MEMORY_BACKEND, PLATFORMS, REDIS_BACKEND
 from deploykit.targets.base import Target
 from deploykit.targets.pyfile import check_python, literal
 

@@ -8,13 +8,14 @@ connection limits, the readiness check, the release step and the background proc
 
 from __future__ import annotations
 
+import importlib
 import shlex
-import tomllib
 from pathlib import Path
+from typing import Any
 
 from deploykit.plan import Plan
 from deploykit.servers import get_backend
-from deploykit.targets.base import Target, ValidationFailed
+from deploykit.targets.base import Target, ToolMissing, ValidationFailed
 from deploykit.targets.docker import PROBE_INTERVAL, PROBE_TIMEOUT, START_PERIOD, health_path
 
 #: Per machine. Fly's proxy counts load by connections or requests (https://fly.io/docs/apps/concurrency/);
@@ -32,6 +33,16 @@ REQUIRED = {
     "": ("app", "build", "deploy", "http_service", "kill_signal", "kill_timeout"),
     "http_service": ("internal_port", "force_https", "concurrency", "checks"),
 }
+
+
+def toml_parser() -> Any:
+    """tomllib (Python 3.11+), or tomli, its backport, on 3.10."""
+    for name in ("tomllib", "tomli"):
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    raise ToolMissing("fly.toml is checked with tomllib (Python 3.11+) or tomli: pip install tomli")
 
 
 def in_image(plan: Plan, argv: tuple[str, ...]) -> list[str]:
@@ -71,9 +82,10 @@ class Fly(Target):
         return self.plan.platform.kind in self.platforms
 
     def validate(self, content: str, workdir: Path) -> None:
+        parser = toml_parser()
         try:
-            data = tomllib.loads(content)
-        except tomllib.TOMLDecodeError as exc:
+            data = parser.loads(content)
+        except parser.TOMLDecodeError as exc:
             raise ValidationFailed(f"fly.toml is not TOML: {exc}") from exc
         for table, keys in REQUIRED.items():
             section = data.get(table, {}) if table else data
