@@ -6,8 +6,10 @@ environment, the shape a Heroku app has) is copied to a temp dir with ``PLATFORM
 ``honcho start web`` runs the web line with ``$PORT`` and ``WEB_CONCURRENCY=2`` from the environment,
 as the platform would. Asserted: a page answers on $PORT, a chat message crosses the two worker
 processes through Redis, the router's forwarded headers are applied and a forged one from any other
-peer is not. 127.0.0.2 stands in for the router (FORWARDED_ALLOW_IPS narrows the platform's private
-networks to it): on loopback no private-network address can be had.
+peer is not. 127.0.0.2 stands in for the router: on loopback no private-network address can be had, so
+the Procfile is written with ``--forwarded-allow-ips 127.0.0.2`` (narrowing the platform's private
+networks) while the settings the processes run with set no FORWARDED_ALLOW_IPS: the trust the server
+applies is the Procfile's (runasgi's default for a TCP bind would trust 127.0.0.1, the forger here).
 """
 
 from __future__ import annotations
@@ -40,8 +42,8 @@ from tests.procs import (
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-paas")]
 
 ROUTER = "127.0.0.2"
-PAAS_SETTINGS = f"""
-DEPLOYKIT = {{"PLATFORM": "heroku", "SERVER": "uvicorn", "FORWARDED_ALLOW_IPS": ["{ROUTER}"]}}
+PAAS_SETTINGS = """
+DEPLOYKIT = {"PLATFORM": "heroku", "SERVER": "uvicorn"}
 """
 
 
@@ -63,7 +65,9 @@ def test_procfile_under_honcho() -> None:
                 # `python` in the Procfile is the platform's: here the suite's virtualenv.
                 PATH=os.pathsep.join([str(Path(PYTHON).parent), os.environ["PATH"]]),
             )
-            done = project_manage(project, env, "deployconfig", "procfile", "--check", "-o", "Procfile")
+            done = project_manage(
+                project, env, "deployconfig", "procfile", "--check", "-o", "Procfile", "--forwarded-allow-ips", ROUTER
+            )
             assert done.returncode == 0, done.stderr
             procfile = (project / "Procfile").read_text()
             assert procfile.count("web:") == 1, procfile
