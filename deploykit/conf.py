@@ -85,6 +85,12 @@ DEFAULTS: dict[str, Any] = {
     "ENVIRONMENT": {},
     "IP_ADDRESS_ALLOW": None,
     "STOP_TIMEOUT": None,
+    # besides the web servers (issue 17): long-running processes (Celery worker and beat, runworker, any
+    # management command), the release's management commands (None: migrate, + collectstatic with
+    # STATIC_ROOT), and management commands run on a schedule
+    "BACKGROUND_PROCESSES": {},
+    "RELEASE_COMMANDS": None,
+    "TIMERS": {},
     # channel layer
     "REDIS_URL": None,
     "CHANNEL_CAPACITY": 1500,

@@ -354,3 +354,14 @@ def token(value: Any, setting: str) -> str:
     if not _TOKEN_RE.fullmatch(text):
         raise _fail(setting, value, "may contain only letters, digits and . ~ + _ -")
     return text
+
+
+_ARGUMENT_RE = re.compile(r"^[A-Za-z0-9._,:=/@+-]+$")
+
+
+def argument(value: Any, setting: str) -> str:
+    """One word of a command line that every format holds unquoted and unexpanded (no %, $, spaces, quotes)."""
+    text = _string(value, setting)
+    if not _ARGUMENT_RE.fullmatch(text):
+        raise _fail(setting, value, "may contain only letters, digits and . _ , : = / @ + -")
+    return text

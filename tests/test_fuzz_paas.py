@@ -6,7 +6,6 @@ Procfile parser and then POSIX shell splitting for a Procfile command), per fiel
 from __future__ import annotations
 
 import shlex
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -16,11 +15,11 @@ from honcho.environ import parse_procfile
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from deploykit import quoting
+from deploykit import processes, quoting
 from deploykit.exceptions import SpecError
-from deploykit.plan import BackgroundProcess, Plan, build_plan
+from deploykit.plan import Plan, build_plan
 from deploykit.targets import TARGETS
-from deploykit.targets.fly import in_image, toml_parser
+from deploykit.targets.fly import toml_parser
 from tests.test_fuzz import FIELDS, Tally, _validated
 from tests.test_paas import REDIS_LAYER, dk
 
@@ -89,26 +88,29 @@ def test_whole_files() -> None:
     @given(env_values, url_paths, st.lists(env_values, min_size=1, max_size=3))
     def prop(value: str, health: str, words: list[str]) -> None:
         tally.generated += 1
-        plan = _plan(PLATFORM="fly", ENVIRONMENT={"GREETING": value}, HEALTH_PATH=health)
+        # A Celery worker's extra arguments: words validated by the BACKGROUND_PROCESSES reader.
+        worker = {"kind": "celery-worker", "app": "mysite.celery_app", "args": words}
+        plan = _plan(
+            PLATFORM="fly", ENVIRONMENT={"GREETING": value}, HEALTH_PATH=health, BACKGROUND_PROCESSES={"worker": worker}
+        )
         assume(plan is not None)
         assert plan is not None
-        # The background setting (issue 17 item 1) will validate its words; env_value stands in.
-        assume(all(_validated("env_value", w) is not None for w in words))
-        argv = ("python", "manage.py", *words)
-        plan = replace(plan, platform=replace(plan.platform, background=(BackgroundProcess("worker", argv),)))
+        [process] = plan.container.processes.background
+        on_platform = ["python", *process.args]
 
         fly = tomllib.loads(TARGETS["fly"](plan).render())
         assert fly["env"] == {"GREETING": value}
         assert fly["http_service"]["checks"][0]["path"] == plan.app.health_path
-        assert shlex.split(fly["processes"]["worker"]) == in_image(plan, argv)
+        assert shlex.split(fly["processes"]["worker"]) == processes.argv(plan.in_container(), process)
 
         blueprint = yaml.safe_load(TARGETS["render"](plan).render())
-        web, worker = blueprint["services"][:2]
+        web, worker_service = blueprint["services"][:2]
         assert {e["key"]: e.get("value") for e in web["envVars"]}["GREETING"] == value
         assert web["healthCheckPath"] == plan.app.health_path
-        assert shlex.split(worker["startCommand"]) == list(argv)
+        assert shlex.split(worker_service["startCommand"]) == on_platform
+        assert on_platform[-len(words) :] == words
 
-        assert _procfile_commands(TARGETS["procfile"](plan).render())["worker"] == list(argv)
+        assert _procfile_commands(TARGETS["procfile"](plan).render())["worker"] == on_platform
         tally.checked += 1
 
     prop()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
-from dataclasses import replace
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from django.test import override_settings
 
 from deploykit import checks
 from deploykit.exceptions import SpecError
-from deploykit.plan import BackgroundProcess, Plan, build_plan
+from deploykit.plan import Plan, build_plan
 from deploykit.plan.container import CONTAINER_TRUSTED_PROXIES
 from deploykit.plan.platform import PLATFORM_TRUSTED_PROXIES
 from deploykit.servers import get_backend
@@ -88,7 +87,8 @@ def test_procfile_web_runs_runasgi_on_port_trusting_the_platform_router() -> Non
     ]  # fmt: skip
     # The platform's dyno size decides the workers when it says so.
     assert expand(processes["web"], PORT="5123", WEB_CONCURRENCY="3")[-2:] == ["--workers", "3"]
-    assert expand(processes["release"]) == ["python", "manage.py", "migrate", "--noinput"]
+    # runrelease (issue 17 item 2) takes the database's lock; collectstatic is the build's on a platform.
+    assert expand(processes["release"]) == ["python", "manage.py", "runrelease", "--step", "migrate --noinput"]
 
 
 def test_platform_trust_is_the_private_networks_not_everyone() -> None:
@@ -156,19 +156,44 @@ def test_procfile_web_line_is_what_runasgi_runs(monkeypatch: pytest.MonkeyPatch)
     assert printed[printed.index("--port") + 1] == "5123"
 
 
-def with_background(plan: Plan) -> Plan:
-    """The seam for issue 17 item 1: background processes as the workers' plan field will give them."""
-    worker = BackgroundProcess("worker", ("python", "-m", "celery", "-A", "mysite", "worker", "--loglevel", "info"))
-    runworker = BackgroundProcess("channels", ("python", "manage.py", "runworker", "thumbnails"))
-    return replace(plan, platform=replace(plan.platform, background=(worker, runworker)))
+#: Issue 17 item 1's setting: a Celery worker (two of them) and a Channels runworker; a timer.
+BACKGROUND = {
+    "worker": {"kind": "celery-worker", "app": "mysite.celery_app", "replicas": 2},
+    "channels": {"kind": "runworker", "channels": ["thumbnails"]},
+}
+TIMERS = {"sessions": {"command": "clearsessions", "schedule": "daily"}}
 
 
-@override_settings(CHANNEL_LAYERS=REDIS_LAYER, DEPLOYKIT=dk(PLATFORM="heroku"))
+@override_settings(CHANNEL_LAYERS=REDIS_LAYER, DEPLOYKIT=dk(PLATFORM="heroku", BACKGROUND_PROCESSES=BACKGROUND))
 def test_procfile_background_processes_from_the_plan() -> None:
-    processes = procfile(render("procfile", with_background(build_plan())))
+    processes = procfile(render("procfile"))
     assert sorted(processes) == ["channels", "release", "web", "worker"]
-    assert expand(processes["worker"])[2:4] == ["celery", "-A"]
+    assert expand(processes["worker"]) == [
+        "python",
+        "-m",
+        "celery",
+        "--app",
+        "mysite.celery_app",
+        "worker",
+        "--loglevel",
+        "INFO",
+    ]
     assert expand(processes["channels"]) == ["python", "manage.py", "runworker", "thumbnails"]
+
+
+@override_settings(
+    CHANNEL_LAYERS=REDIS_LAYER,
+    DEPLOYKIT=dk(PLATFORM="heroku", BACKGROUND_PROCESSES={"web": {"kind": "command", "command": "check"}}),
+)
+def test_procfile_refuses_a_second_web_line() -> None:
+    # django/channels#1189: a background process called web would replace the server's line.
+    with pytest.raises(SpecError, match="BACKGROUND_PROCESSES"):
+        render("procfile")
+
+
+@override_settings(CHANNEL_LAYERS=REDIS_LAYER, DEPLOYKIT=dk(PLATFORM="heroku", RELEASE_COMMANDS=[]))
+def test_procfile_without_release() -> None:
+    assert sorted(procfile(render("procfile"))) == ["web"]
 
 
 def test_procfile_check_runs_honcho(tmp_path: Path) -> None:
@@ -187,9 +212,9 @@ def test_fly_toml_fields() -> None:
     # https://fly.io/docs/reference/configuration/: app, [build], [deploy] release_command, [http_service].
     assert fly["app"] == plan.container.name
     assert fly["build"] == {"dockerfile": "Dockerfile"}
-    # In the image's working directory, with the image's virtualenv.
+    # The image's release (issue 17 item 2), with the image's virtualenv: what Compose and Kubernetes run.
     assert shlex.split(fly["deploy"]["release_command"]) == [
-        plan.container.process_manager.python, "manage.py", "migrate", "--noinput",
+        plan.container.process_manager.python, "-m", "django", "runrelease", "--step", "migrate --noinput",
     ]  # fmt: skip
     service = fly["http_service"]
     assert service["internal_port"] == plan.container.port
@@ -204,13 +229,18 @@ def test_fly_toml_fields() -> None:
     assert "processes" not in fly
 
 
-@override_settings(CHANNEL_LAYERS=REDIS_LAYER, DEPLOYKIT=dk(PLATFORM="fly", ENVIRONMENT={"GREETING": 'a "100%" day'}))
+@override_settings(
+    CHANNEL_LAYERS=REDIS_LAYER,
+    DEPLOYKIT=dk(PLATFORM="fly", ENVIRONMENT={"GREETING": 'a "100%" day'}, BACKGROUND_PROCESSES=BACKGROUND),
+)
 def test_fly_toml_processes_and_environment() -> None:
-    plan = with_background(build_plan())
+    plan = build_plan()
     fly = tomllib.loads(render("fly", plan))
     # The app process runs the image's CMD (the container plan's argv) so the http_service can name it.
     assert shlex.split(fly["processes"]["app"]) == get_backend(plan.in_container()).argv()
     assert shlex.split(fly["processes"]["worker"])[:3] == [plan.container.process_manager.python, "-m", "celery"]
+    # A Celery worker's warm shutdown needs longer than the web server: one kill_timeout for all, within 300 s.
+    assert fly["kill_timeout"] == 300
     assert fly["http_service"]["processes"] == ["app"]
     assert fly["env"]["GREETING"] == 'a "100%" day'
 
@@ -234,7 +264,7 @@ def test_render_yaml_fields() -> None:
     web = services[plan.app.name]
     assert web["type"] == "web" and web["runtime"] == "python"
     assert expand(web["startCommand"], PORT="10000") == expand(web_command(plan), PORT="10000")
-    assert expand(web["preDeployCommand"]) == ["python", "manage.py", "migrate", "--noinput"]
+    assert expand(web["preDeployCommand"]) == ["python", "manage.py", "runrelease", "--step", "migrate --noinput"]
     assert "collectstatic" in expand(web["buildCommand"].split("&&")[-1])
     assert web["healthCheckPath"] == "/-/ready"
     redis = services[f"{plan.app.name}-redis"]
@@ -250,13 +280,19 @@ def test_render_yaml_fields() -> None:
     assert env["DJANGO_SETTINGS_MODULE"]["value"] == plan.app.settings_module
 
 
-@override_settings(CHANNEL_LAYERS=REDIS_LAYER, DEPLOYKIT=dk(PLATFORM="render"))
-def test_render_yaml_workers() -> None:
-    blueprint = yaml.safe_load(render("render", with_background(build_plan())))
+@override_settings(
+    CHANNEL_LAYERS=REDIS_LAYER, DEPLOYKIT=dk(PLATFORM="render", BACKGROUND_PROCESSES=BACKGROUND, TIMERS=TIMERS)
+)
+def test_render_yaml_workers_and_crons() -> None:
+    blueprint = yaml.safe_load(render("render"))
     workers = {s["name"]: s for s in blueprint["services"] if s["type"] == "worker"}
     assert sorted(workers) == ["example-channels", "example-worker"]
     worker = workers["example-worker"]
     assert expand(worker["startCommand"])[2] == "celery"
+    assert worker["numInstances"] == 2
+    [cron] = [s for s in blueprint["services"] if s["type"] == "cron"]
+    assert cron["schedule"] == "0 0 * * *"
+    assert expand(cron["startCommand"]) == ["python", "manage.py", "clearsessions"]
     assert {e["key"]: e for e in worker["envVars"]}["REDIS_URL"]["fromService"]["type"] == "keyvalue"
 
 
@@ -322,15 +358,22 @@ def test_daphne_procfile_is_refused_by_runasgi() -> None:
 GOLDEN = Path(__file__).parent / "golden" / "paas"
 BLESS = os.environ.get("DEPLOYKIT_BLESS") == "1"
 
-#: name -> (DEPLOYKIT overrides, Django settings overrides, with background processes)
-GOLDEN_PLANS: dict[str, tuple[dict[str, Any], dict[str, Any], bool]] = {
-    # The common case: uvicorn, Redis, a Celery worker and a runworker beside the web process.
-    "uvicorn-redis-workers": ({"SERVER": "uvicorn", "ENVIRONMENT": {"GREETING": 'a "100%" day'}}, {}, True),
+#: name -> (DEPLOYKIT overrides, Django settings overrides)
+GOLDEN_PLANS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    # The common case: uvicorn, Redis, a Celery worker and a runworker beside the web process, a timer.
+    "uvicorn-redis-workers": (
+        {
+            "SERVER": "uvicorn",
+            "ENVIRONMENT": {"GREETING": 'a "100%" day'},
+            "BACKGROUND_PROCESSES": BACKGROUND,
+            "TIMERS": TIMERS,
+        },
+        {},
+    ),
     # Split serving, a host-only process manager, settings the platform asks for, no background processes.
     "split-supervisor": (
         {"SERVER": "uvicorn", "WSGI_SERVER": "gunicorn", "PROCESS_MANAGER": "supervisor", "WORKERS": 3},
         {"WSGI_APPLICATION": "testproject.wsgi.application"},
-        False,
     ),
 }
 
@@ -338,11 +381,9 @@ GOLDEN_PLANS: dict[str, tuple[dict[str, Any], dict[str, Any], bool]] = {
 @pytest.mark.parametrize("plan_name", list(GOLDEN_PLANS))
 @pytest.mark.parametrize("target", ["procfile", "fly", "render"])
 def test_golden(plan_name: str, target: str) -> None:
-    overrides, django_settings, background = GOLDEN_PLANS[plan_name]
+    overrides, django_settings = GOLDEN_PLANS[plan_name]
     with override_settings(CHANNEL_LAYERS=REDIS_LAYER, DEPLOYKIT=dk(PLATFORM="heroku", **overrides), **django_settings):
         plan = build_plan()
-    if background:
-        plan = with_background(plan)
     [rendered] = TARGETS[target](plan).files()
     path = GOLDEN / plan_name / rendered.name
     if BLESS:
@@ -354,11 +395,10 @@ def test_golden(plan_name: str, target: str) -> None:
 @pytest.mark.parametrize("target", ["procfile", "fly", "render"])
 def test_check_passes_on_every_golden_plan(target: str, tmp_path: Path) -> None:
     """Each target's --check validator (honcho check; the parsed fields) on every golden plan's file."""
-    for overrides, django_settings, background in GOLDEN_PLANS.values():
+    for overrides, django_settings in GOLDEN_PLANS.values():
         with override_settings(
             CHANNEL_LAYERS=REDIS_LAYER, DEPLOYKIT=dk(PLATFORM="heroku", **overrides), **django_settings
         ):
             plan = build_plan()
-        plan = with_background(plan) if background else plan
         instance = TARGETS[target](plan)
         instance.check(instance.files(), tmp_path)

@@ -244,3 +244,111 @@ def test_split_proxies_pass_their_validators(server: str, wsgi: str, tmp_path: P
             wsgi_address = plan.wsgi.address.path or str(plan.wsgi.address)
             assert wsgi_address in content, target.name
             target.validate(content, workdir)
+
+
+# -- issue 17: background processes, the release step, timers ---------------------------------------------
+
+PROCESSES = {
+    "celery": {"kind": "celery-worker", "app": "config.celery_app", "concurrency": 2, "queues": ["default"]},
+    "beat": {"kind": "celery-beat", "app": "config.celery_app"},
+    "thumbnails": {"kind": "runworker", "channels": ["thumbnails"]},
+    "sessions": {"kind": "command", "command": ["clearsessions"]},
+}
+TIMERS = {
+    "clearsessions": {"command": "clearsessions", "schedule": "daily"},
+    "report": {"command": ["check", "--deploy"], "schedule": "*/15 8-18 * * mon-fri", "timeout": 600},
+}
+
+
+#: runworker needs a layer that crosses processes; the workers' allow list must hold Redis.
+REDIS_LAYER = {
+    "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": ["redis://127.0.0.1:6379/0"]}}
+}
+
+
+def processes_plan(bind: str, split: bool, **extra: Any) -> Plan:
+    from django.test import override_settings
+
+    values = {"BACKGROUND_PROCESSES": PROCESSES, "TIMERS": TIMERS, **extra}
+    with override_settings(CHANNEL_LAYERS=REDIS_LAYER):
+        if split:
+            return split_plan("uvicorn", "gunicorn", bind, False, False, **values)
+        return matrix_plan("uvicorn", bind, False, False, **values)
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_process_units_verify_are_hardened_and_run_the_plans_argv(split: bool, tmp_path: Path) -> None:
+    require_tool("systemd-analyze")
+    from deploykit.processes import argv
+    from deploykit.targets.processes import SystemdProcesses
+
+    for bind in ("unix", "tcp"):
+        plan = processes_plan(bind, split)
+        name, p = plan.app.name, plan.processes
+        files = {f.name: f.content for f in SystemdProcesses(plan).files()}
+        assert sorted(files) == sorted(
+            [f"{name}-release.service"]
+            + [f"{name}-{b}.service" for b in PROCESSES]
+            + [f"{name}-{t}.{suffix}" for t in TIMERS for suffix in ("service", "timer")]
+        )
+        units = {n: {(s, k): val for s, k, val in systemd_unit(c)} for n, c in files.items()}
+        web = {(s, k): val for s, k, val in systemd_unit(Systemd(plan).render())}
+        dependents = [f"{name}.service", *([f"{name}-http.service"] if split else [])]
+        dependents += [f"{b.unit}.service" for b in p.background]
+        release = units[f"{name}-release.service"]
+        assert release[("Service", "Type")] == "oneshot" and release[("Service", "RemainAfterExit")] == "yes"
+        assert release[("Unit", "Before")].split() == release[("Install", "RequiredBy")].split() == dependents
+        assert systemd_exec(release[("Service", "ExecStart")]) == argv(plan, p.release_process)
+        for process in (*p.background, *p.timers):
+            unit = units[f"{process.unit}.service"]
+            assert systemd_exec(unit[("Service", "ExecStart")]) == argv(plan, process)
+        for unit in units.values():
+            if ("Service", "ExecStart") not in unit:
+                continue
+            # Shared with the web unit: who runs it, where, with which secrets and network peers.
+            for key in ("User", "Group", "WorkingDirectory", "EnvironmentFile", "IPAddressAllow", "IPAddressDeny"):
+                assert unit.get(("Service", key)) == web.get(("Service", key)), key
+        worker = units[f"{name}-celery.service"]
+        assert worker[("Service", "KillSignal")] == "SIGTERM" and int(worker[("Service", "TimeoutStopSec")]) >= 300
+        assert units[f"{name}-thumbnails.service"][("Service", "KillSignal")] == "SIGINT"
+        assert units[f"{name}-beat.service"][("Service", "StateDirectory")] == f"{name}-beat"
+        assert units[f"{name}-report.timer"][("Timer", "OnCalendar")] == "Mon..Fri *-*-* 08..18:00/15:00 UTC"
+        workdir = tmp_path / f"{bind}-{split}"
+        workdir.mkdir()
+        paths = []
+        for file_name, content in files.items():
+            path = workdir / file_name
+            path.write_text(content)
+            paths.append(path)
+            if file_name.endswith(".service"):
+                assert exposure(path) <= MAX_EXPOSURE, file_name
+        verify(paths)
+        SystemdProcesses(plan).check(SystemdProcesses(plan).files(), workdir)
+
+
+def test_timer_calendars_are_what_systemd_reads(tmp_path: Path) -> None:
+    """systemd-analyze calendar normalises each OnCalendar= to itself: systemd reads the schedule as written."""
+    import subprocess
+
+    systemd_analyze = require_tool("systemd-analyze")
+    plan = processes_plan("unix", False)
+    for timer in plan.processes.timers:
+        done = subprocess.run(
+            [systemd_analyze, "calendar", timer.on_calendar], capture_output=True, text=True, timeout=30
+        )
+        assert done.returncode == 0, done.stderr
+        assert f"Normalized form: {timer.on_calendar}" in done.stdout
+
+
+def test_supervisor_programs_run_exactly_the_plans_argv(tmp_path: Path) -> None:
+    from deploykit.processes import argv
+    from deploykit.targets.processes import SupervisorProcesses
+
+    plan = processes_plan("tcp", False, PROCESS_MANAGER="supervisor")
+    target = SupervisorProcesses(plan)
+    assert target.applies()
+    parsed = parse(target.render(), tmp_path)
+    environment = {"DJANGO_SETTINGS_MODULE": "tests.settings"}
+    assert sorted(parsed) == sorted((b.unit, argv(plan, b), environment) for b in plan.processes.background)
+    content = target.render()
+    assert "stopsignal=INT" in content and "stopwaitsecs=300" in content

@@ -38,7 +38,6 @@ from deploykit.plan.model import (
     TLS,
     WSGI_SERVERS,
     App,
-    BackgroundProcess,
     Bind,
     ChannelLayer,
     Container,
@@ -53,6 +52,7 @@ from deploykit.plan.model import (
 )
 from deploykit.plan.platform import build_platform
 from deploykit.plan.process import build_process_manager, ip_address_allow
+from deploykit.plan.processes import build_processes
 from deploykit.plan.reader import Reader
 from deploykit.plan.server import build_server
 from deploykit.plan.site import build_site
@@ -79,6 +79,7 @@ def build_plan(overrides: Mapping[str, Any] | None = None, labels: Mapping[str, 
     site = build_site(r, server)
     container = build_container(r, app, layer)
     platform = build_platform(r, server, layer, wsgi is not None, notes)
+    processes = build_processes(r, app, pm, layer, has_static=site.static_root is not None)
     return Plan(
         site=site,
         server=server,
@@ -88,6 +89,7 @@ def build_plan(overrides: Mapping[str, Any] | None = None, labels: Mapping[str, 
         container=container,
         wsgi=wsgi,
         platform=platform,
+        processes=processes,
         notes=tuple(notes),
     )
 
@@ -115,7 +117,6 @@ __all__ = [
     "TLS",
     "WSGI_SERVERS",
     "App",
-    "BackgroundProcess",
     "Bind",
     "ChannelLayer",
     "Container",

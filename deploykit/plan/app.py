@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.apps import apps
 
@@ -106,7 +107,29 @@ def _peer_hosts() -> tuple[str, ...]:
     email = django_setting("EMAIL_HOST") if setting_is_set("EMAIL_HOST") else None
     if email:
         hosts.append(v.hostname(email, "EMAIL_HOST"))
+    hosts += _broker_hosts()
     return tuple(dict.fromkeys(hosts))
+
+
+def _broker_hosts() -> list[str]:
+    """Celery's broker and result backend (issue 17): the view that enqueues and the worker both reach them.
+
+    Celery reads them from these settings when the app calls ``config_from_object("django.conf:settings",
+    namespace="CELERY")``, as cookiecutter-django's does; several brokers are separated by ';'.
+    """
+    hosts: list[str] = []
+    for setting in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
+        value = django_setting(setting)
+        if not isinstance(value, str):
+            continue
+        for url in value.split(";"):
+            try:
+                host = urlsplit(url.strip()).hostname
+            except ValueError:
+                raise SpecError(setting, value, "is not a URL") from None
+            if host:
+                hosts.append(v.hostname(host, setting))
+    return hosts
 
 
 def _hosts_in(setting: str, keys: tuple[str, ...]) -> list[str]:

@@ -18,6 +18,7 @@ from deploykit.plan.model import (
     WsgiServer,
 )
 from deploykit.plan.process import build_process_manager
+from deploykit.plan.processes import build_processes
 from deploykit.plan.reader import Reader
 from deploykit.plan.server import build_server
 from deploykit.plan.site import build_site
@@ -91,6 +92,7 @@ def build_container(r: Reader, app: App, layer: ChannelLayer) -> Container:
     server = build_server(inner, inner_app, pm, layer, [])
     wsgi: WsgiServer | None = build_wsgi(inner, inner_app, pm, server, [])
     site = build_site(r, server)
+    processes = build_processes(inner, inner_app, pm, layer, has_static=site.static_root is not None, in_image=True)
     return Container(
         enabled=enabled,
         name=name,
@@ -111,6 +113,7 @@ def build_container(r: Reader, app: App, layer: ChannelLayer) -> Container:
         memory_limit=optional_quantity("MEMORY_LIMIT"),
         server=server,
         wsgi=wsgi,
+        processes=processes,
         process_manager=pm,
         site=_site_in_image(site, app),
         app=replace(inner_app, write_paths=tuple(p for w in app.write_paths if (p := in_image(app, w)))),

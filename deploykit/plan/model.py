@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 # The site's own model (addresses, TLS, what the proxy serves) lives beside this one; re-exported.
+from deploykit.plan.processmodel import Processes as Processes
 from deploykit.plan.sitemodel import TLS as TLS
 from deploykit.plan.sitemodel import Bind as Bind
 from deploykit.plan.sitemodel import Site as Site
@@ -255,6 +256,8 @@ class Container:
     app: App
     #: Split serving: the WSGI server in the image, on ``port`` too (its own container). None otherwise.
     wsgi: WsgiServer | None = None
+    #: Background processes, release and timers as they run from the image (argv with its virtualenv).
+    processes: Processes = field(default_factory=Processes)
 
     @property
     def reference(self) -> str:
@@ -266,23 +269,13 @@ class Container:
 
 
 @dataclass(frozen=True)
-class BackgroundProcess:
-    """A long-running process beside the web one (Celery, ``runworker``): a Procfile type, a Fly
-    process group, a Render worker. ``argv`` runs from the project's directory with the platform's
-    ``python`` (the image's virtualenv on Fly)."""
-
-    name: str
-    argv: tuple[str, ...]
-
-
-#: What every platform runs once per deploy, before the new release serves (Heroku's release phase,
-#: Fly's release_command, Render's preDeployCommand).
-RELEASE_COMMANDS: tuple[tuple[str, ...], ...] = (("python", "manage.py", "migrate", "--noinput"),)
-
-
-@dataclass(frozen=True)
 class Platform:
-    """The PaaS the app runs on (PLATFORM): its router is the proxy, it hands the port in $PORT."""
+    """The PaaS the app runs on (PLATFORM): its router is the proxy, it hands the port in $PORT.
+
+    Its release, background processes and timers are the image's (``container.processes``): built
+    for a read-only code tree (state in /tmp) with static files collected at build time, which is
+    how Heroku's and Render's builds and Fly's image work too.
+    """
 
     #: heroku, render, fly; None: a host of ours (nginx, systemd...).
     kind: str | None = None
@@ -291,8 +284,6 @@ class Platform:
     #: ``--workers`` where the platform sets no WEB_CONCURRENCY; None: no ``--workers`` at all
     #: (daphne has none; a channel layer within one process must stay one process).
     web_workers: int | None = None
-    release: tuple[tuple[str, ...], ...] = RELEASE_COMMANDS
-    background: tuple[BackgroundProcess, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -306,6 +297,8 @@ class Plan:
     #: Split serving: HTTP through this WSGI server (None: the ASGI server serves everything).
     wsgi: WsgiServer | None = None
     platform: Platform = field(default=Platform())
+    #: What runs besides the web servers: background processes, the release step, timers (issue 17).
+    processes: Processes = field(default_factory=Processes)
     #: Choices made for the user, printed by the commands (never silent).
     notes: tuple[str, ...] = field(default=())
 
@@ -316,4 +309,12 @@ class Plan:
         which Compose and Kubernetes run as a second service from the same image.
         """
         c = self.container
-        return replace(self, site=c.site, app=c.app, server=c.server, process_manager=c.process_manager, wsgi=None)
+        return replace(
+            self,
+            site=c.site,
+            app=c.app,
+            server=c.server,
+            process_manager=c.process_manager,
+            wsgi=None,
+            processes=c.processes,
+        )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from deploykit import validators as v
 from deploykit.exceptions import SpecError
 from deploykit.plan.container import CONTAINER_TRUSTED_PROXIES
-from deploykit.plan.model import PLATFORMS, BackgroundProcess, Bind, ChannelLayer, Platform, Server
+from deploykit.plan.model import PLATFORMS, Bind, ChannelLayer, Platform, Server
 from deploykit.plan.reader import Reader
 from deploykit.plan.server import forwarded_allow_ips
 
@@ -20,15 +20,6 @@ from deploykit.plan.server import forwarded_allow_ips
 #: X-Forwarded-For entry, which the client writes (the routers append theirs). The same fact as the
 #: container plan's trust, so it is that one.
 PLATFORM_TRUSTED_PROXIES = CONTAINER_TRUSTED_PROXIES
-
-
-def background_processes(r: Reader) -> tuple[BackgroundProcess, ...]:
-    """SEAM (issue 17 item 1, the ``workers`` branch): the background processes its setting declares.
-
-    Until that setting lands in the plan, there are none; the Procfile, fly.toml and render.yaml
-    already write whatever this returns (tests/test_paas.py::with_background proves it).
-    """
-    return ()
 
 
 def build_platform(r: Reader, server: Server, layer: ChannelLayer, has_wsgi: bool, notes: list[str]) -> Platform:
@@ -55,4 +46,4 @@ def build_platform(r: Reader, server: Server, layer: ChannelLayer, has_wsgi: boo
             f"{kind}: one web process type on one $PORT, and no proxy of ours to choose by the Upgrade header: "
             "the ASGI server serves HTTP too there (runasgi --role websocket)"
         )
-    return Platform(kind=kind, forwarded_allow_ips=allow, web_workers=workers, background=background_processes(r))
+    return Platform(kind=kind, forwarded_allow_ips=allow, web_workers=workers)

@@ -17,6 +17,7 @@ from deploykit.targets.kubernetes import Kubernetes
 from deploykit.targets.logconfig import Logging
 from deploykit.targets.nginx import Nginx
 from deploykit.targets.paas import Procfile
+from deploykit.targets.processes import SupervisorProcesses, SystemdProcesses
 from deploykit.targets.render import Render
 from deploykit.targets.supervisor import Supervisor
 from deploykit.targets.systemd import Systemd, SystemdSocket
@@ -32,8 +33,10 @@ TARGETS: dict[str, type[Target]] = {
         Caddy,
         Systemd,
         SystemdSocket,
+        SystemdProcesses,
         Env,
         Supervisor,
+        SupervisorProcesses,
         Gunicorn,
         Logging,
         Dockerfile,

@@ -71,7 +71,7 @@ PLATFORM_TITLES = {"heroku": "Heroku", "render": "Render", "fly": "Fly.io"}
 
 def platform_guide(plan: Plan, targets: list[Target]) -> RenderedFile:
     """INSTALL.md for a platform: its processes and its deploy commands, nothing of a host's."""
-    from deploykit.targets.paas import background_commands, release_command, web_command
+    from deploykit.targets.paas import background_commands, release_command, timer_commands, web_command
     from deploykit.targets.render import PROVIDED
 
     context = {
@@ -81,6 +81,7 @@ def platform_guide(plan: Plan, targets: list[Target]) -> RenderedFile:
         "release": release_command(plan),
         "web": web_command(plan),
         "background": background_commands(plan),
+        "timers": timer_commands(plan),
         "asked": [n for n in plan.app.environment_names if n not in PROVIDED],
         "requirements_problems": requirements_problems(plan),
     }

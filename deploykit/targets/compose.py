@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from deploykit import processes
 from deploykit.plan import CONTAINER_UID, Bind, Plan
 from deploykit.servers.wsgi import get_wsgi_backend
 from deploykit.targets.base import RenderedFile, Target
@@ -23,6 +24,7 @@ from deploykit.targets.docker import (
 )
 from deploykit.targets.env import contract_environment
 from deploykit.targets.nginx import Nginx
+from deploykit.targets.processes import KIND_NAMES, STOP_REASONS
 from deploykit.targets.tooling import run_tool
 
 #: Compose service names; "app" is also the nginx upstream's host name.
@@ -133,6 +135,7 @@ class Compose(Target):
                 {"name": HTTP_SERVICE, "command": wsgi.argv(), "environment": http_environment, "serves": "HTTP"},
             ]
         ports = [plan.site.http_port] + ([plan.site.https_port] if tls and tls.certificate else [])
+        release = inside.processes.release_process
         # Certificates and the ACME webroot are host files, mounted at the same paths.
         host_dirs = (
             [] if tls is None else [d for p in (tls.certificate, tls.certificate_key) if p for d in certificate_dirs(p)]
@@ -161,6 +164,25 @@ class Compose(Target):
             "acme_webroot": None if tls is None else tls.acme_webroot,
             "uid": CONTAINER_UID,
             "collectstatic": [plan.container.process_manager.python, "-m", "django", "collectstatic", "--noinput"],
+            # Issue 17: the release before the app, background processes, timers (a note: Compose has none).
+            "process_environment": sorted(common.items()),
+            "release": None
+            if release is None
+            else {
+                "name": release.unit,
+                "command": processes.argv(inside, release),
+                "steps": ", ".join(" ".join(s) for s in inside.processes.release),
+            },
+            "background": [
+                {
+                    "process": b,
+                    "command": processes.argv(inside, b),
+                    "what": f"{KIND_NAMES[b.kind]}.",
+                    "stop_why": STOP_REASONS[b.kind],
+                }
+                for b in inside.processes.background
+            ],
+            "timers": [(t, processes.argv(inside, t)) for t in inside.processes.timers],
         }
 
     def nginx_site(self) -> str:

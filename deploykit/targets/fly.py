@@ -13,7 +13,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from deploykit.plan import Plan
+from deploykit import processes
 from deploykit.servers import get_backend
 from deploykit.targets.base import Target, ToolMissing, ValidationFailed
 from deploykit.targets.docker import PROBE_INTERVAL, PROBE_TIMEOUT, START_PERIOD, health_path
@@ -30,7 +30,7 @@ FLY_MAX_KILL_TIMEOUT = 300
 #: The keys https://fly.io/docs/reference/configuration/ documents for what this file writes;
 #: there is no published JSON schema to validate against (none on PyPI, npm or Debian).
 REQUIRED = {
-    "": ("app", "build", "deploy", "http_service", "kill_signal", "kill_timeout"),
+    "": ("app", "build", "http_service", "kill_signal", "kill_timeout"),
     "http_service": ("internal_port", "force_https", "concurrency", "checks"),
 }
 
@@ -45,12 +45,6 @@ def toml_parser() -> Any:
     raise ToolMissing("fly.toml is checked with tomllib (Python 3.11+) or tomli: pip install tomli")
 
 
-def in_image(plan: Plan, argv: tuple[str, ...]) -> list[str]:
-    """A platform command (``python ...``) as the image runs it: its virtualenv's python."""
-    python = plan.container.process_manager.python
-    return [python if i == 0 and a == "python" else a for i, a in enumerate(argv)]
-
-
 class Fly(Target):
     name = "fly"
     description = "fly.toml for Fly.io: the Dockerfile's image, release_command (migrate), WebSocket limits, checks"
@@ -60,17 +54,30 @@ class Fly(Target):
 
     def context(self) -> dict[str, object]:
         plan = self.plan
+        # The image's processes with the image's python: the argv Compose and Kubernetes run too.
         inside = plan.in_container()
-        background = [(p.name, shlex.join(in_image(plan, p.argv))) for p in plan.platform.background]
-        processes = [("app", shlex.join(get_backend(inside).argv())), *background] if background else []
+        background = [(p.name, shlex.join(processes.argv(inside, p))) for p in inside.processes.background]
+        groups = [("app", shlex.join(get_backend(inside).argv())), *background] if background else []
+        release = inside.processes.release_process
         return {
             "plan": plan,
             "container": plan.container,
-            "release_command": " && ".join(shlex.join(in_image(plan, argv)) for argv in plan.platform.release),
-            "processes": processes,
+            "release_command": None if release is None else shlex.join(processes.argv(inside, release)),
+            "processes": groups,
+            "scaled": [(p.name, p.replicas) for p in inside.processes.background],
+            "timers": inside.processes.timers,
             "environment": list(plan.process_manager.environment),
             "health_path": health_path(plan),
-            "kill_timeout": plan.container.process_manager.stop_timeout,
+            # One for every process group: the longest (a Celery worker's warm shutdown), within Fly's ceiling.
+            "kill_timeout": min(
+                FLY_MAX_KILL_TIMEOUT,
+                max(
+                    [
+                        plan.container.process_manager.stop_timeout,
+                        *(p.stop_timeout for p in inside.processes.background),
+                    ]
+                ),
+            ),
             "soft_limit": SOFT_LIMIT,
             "hard_limit": HARD_LIMIT,
             "probe_interval": PROBE_INTERVAL,

@@ -16,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
+from deploykit import processes
 from deploykit import validators as v
 from deploykit.exceptions import SpecError
 from deploykit.plan import CONTAINER_UID, Plan, is_ip
@@ -23,6 +24,7 @@ from deploykit.servers.wsgi import get_wsgi_backend
 from deploykit.targets.base import Target
 from deploykit.targets.docker import PROBE_INTERVAL, PROBE_TIMEOUT, START_PERIOD, health_path
 from deploykit.targets.env import contract_environment
+from deploykit.targets.processes import KIND_NAMES, STOP_REASONS
 from deploykit.targets.tooling import run_tool
 
 #: The Kubernetes version the manifests are checked against (kubernetes-validate
@@ -141,6 +143,74 @@ def workloads(plan: Plan, labels: list[tuple[str, str]]) -> list[dict[str, objec
     ]
 
 
+#: checkov's findings that do not apply to pods that serve no HTTP (background processes, timers).
+BACKGROUND_SKIPS = [
+    ("CKV_K8S_8", "no HTTP port to probe: a worker's liveness is its process; Kubernetes restarts it when it exits"),
+    ("CKV_K8S_9", "no HTTP port to probe: a worker takes work from its broker, not from a Service"),
+]
+
+
+def processes_context(plan: Plan, labels: list[tuple[str, str]]) -> dict[str, object]:
+    """Issue 17: the release as an init container of the app's pods, a Deployment per background process,
+    a CronJob per timer; their pods carry their own name label, so no app selector (Deployment, Service)
+    ever picks them up."""
+    inside = plan.in_container()
+    c = plan.container
+    p = inside.processes
+    release = p.release_process
+
+    def own(unit: str) -> tuple[str, list[tuple[str, str]]]:
+        name = v.dns_label(unit.replace("_", "-"), 'DEPLOYKIT["BACKGROUND_PROCESSES"] (NAME-name, as a Kubernetes name)')
+        return name, [
+            ("app.kubernetes.io/name", name),
+            ("app.kubernetes.io/part-of", c.name),
+            ("app.kubernetes.io/component", "background"),
+        ]
+
+    background = []
+    for b in p.background:
+        name, own_labels = own(b.unit)
+        background.append(
+            {
+                "process": b,
+                "name": name,
+                "labels": own_labels,
+                "command": processes.argv(inside, b),
+                "what": f"{KIND_NAMES[b.kind]}.",
+                "stop_why": STOP_REASONS[b.kind],
+                "signal_command": [
+                    inside.process_manager.python,
+                    "-c",
+                    f"import os, signal; os.kill(1, signal.SIG{b.stop_signal})",
+                ],
+                "skips": checkov_skips(plan) + BACKGROUND_SKIPS,
+            }
+        )
+    timers = []
+    for t in p.timers:
+        name, own_labels = own(t.unit)
+        timers.append(
+            {
+                "timer": t,
+                "name": name,
+                "labels": own_labels,
+                "command": processes.argv(inside, t),
+                "skips": checkov_skips(plan) + BACKGROUND_SKIPS,
+            }
+        )
+    return {
+        "release": None
+        if release is None
+        else {
+            "command": processes.argv(inside, release),
+            "steps": ", ".join(" ".join(s) for s in p.release),
+        },
+        "background": background,
+        "timers": timers,
+        "processes_policy": f"{c.name}-background",
+    }
+
+
 class Kubernetes(Target):
     name = "kubernetes"
     description = "Kubernetes: Deployment, Service, Ingress (ingress-nginx), ConfigMap, PDB, HPA in one YAML"
@@ -194,6 +264,7 @@ class Kubernetes(Target):
             "uid": CONTAINER_UID,
             "ingress_namespace": c.ingress_namespace,
             "checkov_skips": checkov_skips(plan),
+            **processes_context(plan, labels),
         }
 
     def applies(self) -> bool:

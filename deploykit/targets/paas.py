@@ -52,13 +52,36 @@ def shell_command(argv: tuple[str, ...] | list[str]) -> str:
     return quoting.shell_argv(argv)
 
 
-def release_command(plan: Plan) -> str:
-    return " && ".join(shell_command(argv) for argv in plan.platform.release)
+def platform_argv(args: tuple[str, ...]) -> tuple[str, ...]:
+    """A process's arguments (what follows the virtualenv's python) as the platform runs them.
+
+    The platform's ``python`` is on PATH; ``-m django`` becomes ``manage.py``, which sets the
+    settings module itself (a Heroku app need not have DJANGO_SETTINGS_MODULE in its config).
+    """
+    if args[:2] == ("-m", "django"):
+        return (*MANAGE, *args[2:])
+    return ("python", *args)
 
 
-def background_commands(plan: Plan) -> list[tuple[str, str]]:
-    """(process type, command) of every background process of the plan."""
-    return [(p.name, shell_command(p.argv)) for p in plan.platform.background]
+def release_command(plan: Plan) -> str | None:
+    """The release (``runrelease`` with RELEASE_COMMANDS' steps, under the database's lock); None without one.
+
+    The image's release (``container.processes``): static files are collected by the build on every
+    platform (Heroku's buildpack, Render's buildCommand, Fly's image), and Heroku keeps nothing a
+    release phase writes to disk.
+    """
+    release = plan.container.processes.release_process
+    return None if release is None else shell_command(platform_argv(release.args))
+
+
+def background_commands(plan: Plan) -> list[tuple[str, str, int]]:
+    """(process type, command, replicas) of every background process of the plan (state under /tmp)."""
+    return [(p.name, shell_command(platform_argv(p.args)), p.replicas) for p in plan.container.processes.background]
+
+
+def timer_commands(plan: Plan) -> list[tuple[str, str, str]]:
+    """(name, cron schedule in UTC, command) of every timer."""
+    return [(t.name, t.cron, shell_command(platform_argv(t.args))) for t in plan.container.processes.timers]
 
 
 class Procfile(Target):
@@ -71,12 +94,19 @@ class Procfile(Target):
 
     def context(self) -> dict[str, object]:
         plan = self.plan
-        processes = [("release", release_command(plan)), ("web", web_command(plan)), *background_commands(plan)]
+        release = release_command(plan)
+        processes = [
+            *([("release", release)] if release is not None else []),
+            ("web", web_command(plan)),
+            *((name, command) for name, command, _ in background_commands(plan)),
+        ]
         names = [name for name, _ in processes]
         duplicate = {n for n in names if names.count(n) > 1}
         if duplicate:
             # django/channels#1189: a second `web:` line replaces the first; the router reaches one.
-            raise SpecError("background processes", sorted(duplicate), "each needs its own process type name")
+            raise SpecError(
+                'DEPLOYKIT["BACKGROUND_PROCESSES"]', sorted(duplicate), "web and release are the Procfile's own names"
+            )
         return {"plan": plan, "lines": [quoting.procfile_line(name, command) for name, command in processes]}
 
     def applies(self) -> bool:

@@ -14,7 +14,14 @@ import yaml
 from deploykit.plan import Plan
 from deploykit.targets.base import Target, ValidationFailed
 from deploykit.targets.docker import health_path
-from deploykit.targets.paas import MANAGE, background_commands, release_command, shell_command, web_command
+from deploykit.targets.paas import (
+    MANAGE,
+    background_commands,
+    release_command,
+    shell_command,
+    timer_commands,
+    web_command,
+)
 
 #: Variables the blueprint sets itself, or the platform does: not asked for at creation.
 PROVIDED = frozenset({"REDIS_URL", "DJANGO_SETTINGS_MODULE", "PORT", "WEB_CONCURRENCY"})
@@ -24,6 +31,7 @@ PROVIDED = frozenset({"REDIS_URL", "DJANGO_SETTINGS_MODULE", "PORT", "WEB_CONCUR
 REQUIRED = {
     "web": ("name", "runtime", "buildCommand", "startCommand"),
     "worker": ("name", "runtime", "buildCommand", "startCommand"),
+    "cron": ("name", "runtime", "schedule", "buildCommand", "startCommand"),
     "keyvalue": ("name", "ipAllowList"),
 }
 
@@ -51,7 +59,10 @@ class Render(Target):
             "start_command": web_command(plan),
             "pre_deploy_command": release_command(plan),
             "health_path": health_path(plan),
-            "workers": [(f"{plan.app.name}-{name}", command) for name, command in background_commands(plan)],
+            "workers": [
+                (f"{plan.app.name}-{name}", command, replicas) for name, command, replicas in background_commands(plan)
+            ],
+            "crons": [(f"{plan.app.name}-{name}", cron, command) for name, cron, command in timer_commands(plan)],
             "key_value": key_value_name(plan),
             "environment": environment,
             "asked": [n for n in plan.app.environment_names if n not in PROVIDED],
