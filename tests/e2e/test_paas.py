@@ -22,6 +22,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from honcho.environ import parse_procfile
 
 from tests.conftest import require_tool
 from tests.e2e.ws import clients_on_distinct_pids
@@ -129,3 +130,74 @@ def _serve(web: Proc, port: int) -> None:
     # platform only the router reaches the port, and it overwrites that header.)
     direct = http_get(address, "/whoami/", forged, source="127.0.0.1").json()
     assert direct["remote_addr"] == "127.0.0.1"
+
+
+CELERY_SETTINGS = """
+DEPLOYKIT["PLATFORM"] = "heroku"
+DEPLOYKIT["SERVER"] = "uvicorn"
+"""
+
+
+def test_procfile_background_worker_under_honcho() -> None:
+    """celerysite (cookiecutter-django's Celery shape): the Procfile's worker line processes a view's task."""
+    honcho = require_tool("honcho")
+    workdir = short_tmpdir("paas-celery")
+    try:
+        project = workdir / "celerysite"
+        shutil.copytree(PROJECTS / "celerysite", project, ignore=shutil.ignore_patterns("__pycache__", "db.sqlite3"))
+        extra = settings_variant(workdir / "extra", "paas_celery", "config.settings.production", CELERY_SETTINGS)
+        with running_redis(workdir) as redis:
+            env = project_env(
+                project,
+                extra,
+                DJANGO_SETTINGS_MODULE="paas_celery",
+                DJANGO_SECRET_KEY="paas-e2e-" + "k" * 50,
+                DJANGO_ALLOWED_HOSTS="127.0.0.1",
+                DATABASE_PATH=str(workdir / "db.sqlite3"),
+                REDIS_URL=redis.url,
+                # beat is a process type like the worker; one is enough here.
+                CELERYSITE_NO_BEAT="1",
+                PATH=os.pathsep.join([str(Path(PYTHON).parent), os.environ["PATH"]]),
+            )
+            done = project_manage(project, env, "deployconfig", "procfile", "--check", "-o", "Procfile")
+            assert done.returncode == 0, done.stderr
+            assert sorted(parse_procfile((project / "Procfile").read_text()).processes) == [
+                "celeryworker",
+                "release",
+                "web",
+            ]
+            release = subprocess.run(
+                [honcho, "start", "release"], cwd=project, env=env, capture_output=True, text=True, timeout=120
+            )
+            assert release.returncode == 0, release.stdout + release.stderr
+
+            port = free_port()
+            procs = Proc(
+                "honcho-web-worker",
+                [honcho, "start", "--port", str(port), "web", "celeryworker"],
+                log_dir=workdir,
+                env=env,
+                cwd=project,
+            )
+            address = ("127.0.0.1", port)
+            try:
+
+                def order(pk: int) -> dict[str, object]:
+                    procs.check_alive()
+                    result: dict[str, object] = http_get(address, f"/orders/{pk}/", timeout=5).json()
+                    return result
+
+                def enqueued() -> int | None:
+                    procs.check_alive()
+                    try:
+                        return int(http_get(address, "/orders/new/", timeout=5).json()["id"])
+                    except OSError:
+                        return None
+
+                pk = wait_until(enqueued, 60, "the web process to take an order")
+                wait_until(lambda: order(pk)["status"] == "done", 60, "the Procfile's worker to run the task")
+            finally:
+                stopped = procs.stop(signal.SIGTERM, timeout=30)
+            assert not stopped.killed, procs.log()[-3000:]
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
