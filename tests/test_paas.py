@@ -402,3 +402,17 @@ def test_check_passes_on_every_golden_plan(target: str, tmp_path: Path) -> None:
             plan = build_plan()
         instance = TARGETS[target](plan)
         instance.check(instance.files(), tmp_path)
+
+
+@pytest.mark.parametrize("server", ["uvicorn", "gunicorn", "granian", "hypercorn"])
+def test_procfile_web_line_runs_under_every_server_with_the_platform_trust(server: str) -> None:
+    """runasgi takes the web line under each server that can run on a platform (daphne: W025) and passes the
+    platform's trust to it, in its argv or in DEPLOYKIT_SERVER_TRUSTED_PROXIES (granian, hypercorn)."""
+    with override_settings(CHANNEL_LAYERS=REDIS_LAYER, DEPLOYKIT=dk(PLATFORM="heroku", SERVER=server)):
+        argv = expand(web_command(build_plan()), PORT="5123", WEB_CONCURRENCY="2")
+        out, err = StringIO(), StringIO()
+        call_command(*argv[2:], "--print-command", stdout=out, stderr=err)
+    assert "warning" not in err.getvalue()
+    printed = out.getvalue()
+    assert "5123" in printed
+    assert ",".join(PLATFORM_TRUSTED_PROXIES) in printed or all(n in printed for n in PLATFORM_TRUSTED_PROXIES)
