@@ -44,7 +44,9 @@ REDIS_LAYER = {
 
 
 def dk(**values: Any) -> dict[str, Any]:
-    return {**DEPLOYKIT, "HEALTH_PATH": "/-/ready", **values}
+    # tests.settings' VIRTUALENV and WORKING_DIRECTORY are a host's (W025 on a platform: tested below).
+    base = {k: val for k, val in DEPLOYKIT.items() if k not in ("VIRTUALENV", "WORKING_DIRECTORY")}
+    return {**base, "HEALTH_PATH": "/-/ready", **values}
 
 
 def render(name: str, plan: Plan | None = None) -> str:
@@ -338,6 +340,18 @@ def test_w025_daphne_on_a_platform_port() -> None:
     # daphne trusts X-Forwarded-For from every peer: runasgi refuses it on 0.0.0.0:$PORT (W001).
     [message] = [m for m in checks.check_deploy() if m.id == "deploykit.W025"]
     assert "daphne" in message.msg
+
+
+@override_settings(CHANNEL_LAYERS=REDIS_LAYER, DEPLOYKIT=dk(PLATFORM="heroku", VIRTUALENV="/srv/example/venv"))
+def test_w025_host_paths_on_a_platform() -> None:
+    [message] = [m for m in checks.check_deploy() if m.id == "deploykit.W025"]
+    assert "VIRTUALENV" in message.msg and "/srv/example/venv/bin/python" in message.msg
+
+
+@override_settings(DEPLOYKIT=dk(PLATFORM="heroku", FD=3))
+def test_a_platform_hands_a_port_not_a_socket() -> None:
+    with pytest.raises(SpecError, match=r'DEPLOYKIT\["FD"\]'):
+        build_plan()
 
 
 @override_settings(CHANNEL_LAYERS=REDIS_LAYER, DEPLOYKIT=dk(PLATFORM="fly"))

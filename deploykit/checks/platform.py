@@ -33,4 +33,15 @@ def plan_unfit_for_platform(plan: Plan) -> list[checks.CheckMessage]:
                 "platform's networks only.",
             )
         )
+    if plan.platform.host_paths:
+        keys = " and ".join(plan.platform.host_paths)
+        problems.append(
+            (
+                f"PLATFORM is {kind} with {keys} set: runasgi runs the server from "
+                f"{plan.process_manager.working_directory} with {plan.process_manager.python}, paths of a host, "
+                "which the platform's instances do not have, so the web process never starts.",
+                f"Leave {keys} unset in the settings the platform runs: the defaults (BASE_DIR, the running "
+                "Python's prefix) are right on every machine.",
+            )
+        )
     return [checks.Warning(message, hint=hint, id="deploykit.W025") for message, hint in problems]

@@ -284,6 +284,9 @@ class Platform:
     #: ``--workers`` where the platform sets no WEB_CONCURRENCY; None: no ``--workers`` at all
     #: (daphne has none; a channel layer within one process must stay one process).
     web_workers: int | None = None
+    #: DEPLOYKIT keys set to this host's paths that runasgi uses on the platform too (it chdirs to the
+    #: working directory and execs the virtualenv's python): W025 names them.
+    host_paths: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

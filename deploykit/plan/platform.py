@@ -22,6 +22,10 @@ from deploykit.plan.server import forwarded_allow_ips
 PLATFORM_TRUSTED_PROXIES = CONTAINER_TRUSTED_PROXIES
 
 
+#: Settings whose default is right on any machine (BASE_DIR, sys.prefix) and whose set value is one host's.
+HOST_PATHS = ("VIRTUALENV", "WORKING_DIRECTORY")
+
+
 def build_platform(r: Reader, server: Server, layer: ChannelLayer, has_wsgi: bool, notes: list[str]) -> Platform:
     kind = r.get("PLATFORM")
     if kind is None:
@@ -46,4 +50,5 @@ def build_platform(r: Reader, server: Server, layer: ChannelLayer, has_wsgi: boo
             f"{kind}: one web process type on one $PORT, and no proxy of ours to choose by the Upgrade header: "
             "the ASGI server serves HTTP too there (runasgi --role websocket)"
         )
-    return Platform(kind=kind, forwarded_allow_ips=allow, web_workers=workers)
+    host_paths = tuple(key for key in HOST_PATHS if r.get(key) is not None)
+    return Platform(kind=kind, forwarded_allow_ips=allow, web_workers=workers, host_paths=host_paths)

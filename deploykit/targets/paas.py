@@ -19,10 +19,6 @@ from deploykit.targets.tooling import run_tool
 MANAGE = ("python", "manage.py")
 
 
-def platform_kind(plan: Plan) -> str:
-    return plan.platform.kind or "a platform"
-
-
 def web_argv_words(plan: Plan) -> list[str]:
     """The web command's words, each already a shell word: ``$PORT`` and WEB_CONCURRENCY expand at run time."""
     words = [quoting.shell(a) for a in (*MANAGE, "runasgi")]
