@@ -30,13 +30,11 @@ def named(plan: Plan, name: str) -> Background | Timer | None:
     """The background process, timer or (``release``) release step called ``name``; None if there is none."""
     if name == RELEASE:
         return plan.processes.release_process
-    for process in (*plan.processes.background, *plan.processes.timers):
-        if process.name == name:
-            return process
-    return None
+    every: list[Background | Timer] = [*plan.processes.background, *plan.processes.timers]
+    return next((process for process in every if process.name == name), None)
 
 
 def names(plan: Plan) -> list[str]:
     """Every name ``runprocess`` knows, in the plan's order."""
-    found = [p.name for p in (*plan.processes.background, *plan.processes.timers)]
+    found = [b.name for b in plan.processes.background] + [t.name for t in plan.processes.timers]
     return found + ([RELEASE] if plan.processes.release else [])

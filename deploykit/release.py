@@ -28,6 +28,18 @@ PG_LOCK_KEY = zlib.crc32(LOCK_NAME.encode())
 MYSQL_WAIT = 60
 
 
+#: The databases whose lock :func:`database_lock` takes (Django's ``connection.vendor``).
+LOCKED_VENDORS = ("postgresql", "mysql", "sqlite")
+
+
+def engine_vendor(engine: str) -> str:
+    """The vendor of a DATABASES ENGINE as Django's backends name it, without importing the driver."""
+    for suffix, vendor in (("postgresql", "postgresql"), ("postgis", "postgresql"), ("mysql", "mysql")):
+        if engine.endswith(suffix):
+            return vendor
+    return "sqlite" if engine.endswith(("sqlite3", "spatialite")) else engine
+
+
 class NoLock(Exception):
     """The database has no lock deploykit knows how to take."""
 
@@ -36,6 +48,11 @@ class NoLock(Exception):
 def database_lock(connection: Any) -> Iterator[str]:
     """Hold the release lock of ``connection``'s database; yields what the lock is (for the log)."""
     vendor = connection.vendor
+    if vendor not in LOCKED_VENDORS:
+        raise NoLock(
+            f"deploykit has no release lock for the {vendor} database: run the release from one place only "
+            "(or set RELEASE_COMMANDS to [] and run the commands yourself)"
+        )
     if vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_lock(%s)", [PG_LOCK_KEY])
@@ -55,7 +72,7 @@ def database_lock(connection: Any) -> Iterator[str]:
         finally:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT RELEASE_LOCK(%s)", [LOCK_NAME])
-    elif vendor == "sqlite":
+    else:
         name = str(connection.settings_dict["NAME"])
         if name == ":memory:" or name.startswith("file:") or not name:
             yield "none (an in-memory SQLite database is this process's own)"
@@ -67,11 +84,6 @@ def database_lock(connection: Any) -> Iterator[str]:
                 yield f"flock {path}"
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
-    else:
-        raise NoLock(
-            f"deploykit has no release lock for the {vendor} database: run the release from one place only "
-            "(or set RELEASE_COMMANDS to [] and run the commands yourself)"
-        )
 
 
 def run(steps: list[list[str]], call: Callable[..., Any], log: Callable[[str], None]) -> None:

@@ -30,8 +30,7 @@ def test_list_shows_every_target_with_its_description() -> None:
     out, _ = run("--list")
     lines = out.splitlines()
     assert [line.split()[0] for line in lines] == [*TARGETS, "all"]
-    # Names padded to the longest one, whichever that is.
-    assert re.search(r"^nginx {2,}nginx site, included inside http\{\}", out, re.MULTILINE)
+    assert re.search(r"^nginx +nginx site, included inside http\{\}", out, re.M)
 
 
 def test_prints_to_stdout_and_notes_to_stderr() -> None:
@@ -166,7 +165,16 @@ def test_all_writes_every_file_that_fits(tmp_path: Path) -> None:
     assert stat.S_IMODE((folder / "env").stat().st_mode) == 0o600
     install = (folder / "INSTALL.md").read_text()
     # The env file (secrets, what the settings read) before the first manage.py command (issue 12 item 9).
-    order = ["useradd", "install -m 0600", "set -a", "collectstatic", "migrate", "systemctl daemon-reload", "nginx -t"]
+    # migrate and collectstatic: the release unit, enabled before the app starts (issue 17 item 2).
+    order = [
+        "useradd",
+        "install -m 0600",
+        "set -a",
+        "daemon-reload",
+        "enable example-release",
+        "enable --now",
+        "nginx -t",
+    ]
     positions = [install.index(step) for step in order]
     assert positions == sorted(positions)
 

@@ -34,12 +34,22 @@ NAMES = (
     "supervisor",
     "gunicorn",
     "logging",
+    "systemd-processes",
+    "supervisor-processes",
 )
 PROXIES = ("nginx", "apache", "caddy")
 REDIS = "redis://127.0.0.1:6379/0"
 TLS = {
     "TLS_CERTIFICATE": "/etc/letsencrypt/live/example.com/fullchain.pem",
     "TLS_CERTIFICATE_KEY": "/etc/letsencrypt/live/example.com/privkey.pem",
+}
+PROCESSES: dict[str, Any] = {
+    "BACKGROUND_PROCESSES": {
+        "celeryworker": {"kind": "celery-worker", "app": "config.celery_app", "concurrency": 4},
+        "celerybeat": {"kind": "celery-beat", "app": "config.celery_app"},
+        "mailer": {"kind": "command", "command": "sendtestemail --admins"},
+    },
+    "TIMERS": {"clearsessions": {"command": "clearsessions", "schedule": "30 3 * * *"}},
 }
 
 #: name -> (DEPLOYKIT overrides, Django settings)
@@ -96,6 +106,21 @@ PLANS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "socket-activation": (
         {"SERVER": "uvicorn", "WORKERS": 2, "FD": 3, "REDIS_URL": "unix:///run/redis/redis.sock"},
         {},
+    ),
+    # Issue 17: background processes, the release and timers, under systemd and under supervisor.
+    "processes": (
+        {"SERVER": "uvicorn", "WORKERS": 2, "REDIS_URL": REDIS, **PROCESSES},
+        {"CELERY_BROKER_URL": "redis://127.0.0.1:6379/1"},
+    ),
+    "processes-supervisor": (
+        {
+            "SERVER": "uvicorn",
+            "PROCESS_MANAGER": "supervisor",
+            "BIND": "127.0.0.1:8000",
+            "REDIS_URL": REDIS,
+            **PROCESSES,
+        },
+        {"CELERY_BROKER_URL": "redis://127.0.0.1:6379/1"},
     ),
 }
 

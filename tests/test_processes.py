@@ -169,7 +169,9 @@ def test_names_are_unique_across_processes_and_timers() -> None:
 
 
 def test_celery_broker_is_a_peer_of_every_unit() -> None:
-    layer = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": ["redis://127.0.0.1"]}}}
+    layer = {
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": ["redis://127.0.0.1"]}}
+    }
     with override_settings(DEPLOYKIT=dk(BACKGROUND_PROCESSES=CELERY), CHANNEL_LAYERS=layer):
         assert build_plan().process_manager.ip_address_allow == ("localhost",)
         # The view that enqueues a task (the web unit) and the worker (same allow list) both reach the broker.
@@ -185,10 +187,18 @@ def test_runprocess_prints_the_argv_the_units_contain() -> None:
     from deploykit.targets.processes import SystemdProcesses
     from tests.parsers import systemd_exec, systemd_unit
 
-    with override_settings(DEPLOYKIT=dk(BACKGROUND_PROCESSES=CELERY, TIMERS={"c": {"command": "clearsessions", "schedule": "daily"}}), CHANNEL_LAYERS=REDIS):
+    with override_settings(
+        DEPLOYKIT=dk(BACKGROUND_PROCESSES=CELERY, TIMERS={"c": {"command": "clearsessions", "schedule": "daily"}}),
+        CHANNEL_LAYERS=REDIS,
+    ):
         plan = build_plan()
         units = {f.name: f.content for f in SystemdProcesses(plan).files()}
-        for name, unit in (("celery", "example-celery"), ("beat", "example-beat"), ("c", "example-c"), ("release", "example-release")):
+        for name, unit in (
+            ("celery", "example-celery"),
+            ("beat", "example-beat"),
+            ("c", "example-c"),
+            ("release", "example-release"),
+        ):
             out = StringIO()
             call_command("runprocess", name, "--print-command", stdout=out)
             exec_start = dict((k, val) for _, k, val in systemd_unit(units[f"{unit}.service"]))["ExecStart"]
@@ -197,3 +207,78 @@ def test_runprocess_prints_the_argv_the_units_contain() -> None:
         out = StringIO()
         call_command("runprocess", "--list", stdout=out)
         assert out.getvalue().split() == ["celery", "beat", "c", "release"]
+
+
+@pytest.mark.parametrize("manager", ["systemd", "supervisor"])
+def test_install_md_runs_the_release_before_the_code_serves(manager: str) -> None:
+    from deploykit.targets import bundle
+
+    extra = {"PROCESS_MANAGER": manager, "BIND": "127.0.0.1:8001"} if manager == "supervisor" else {}
+    plan = plan_with(
+        BACKGROUND_PROCESSES=CELERY, TIMERS={"c": {"command": "clearsessions", "schedule": "daily"}}, **extra
+    )
+    guide = bundle.install_guide(plan, bundle.parts(plan)).content
+    lines = guide.splitlines()
+
+    def line(text: str) -> int:
+        [index] = [i for i, line in enumerate(lines) if text in line]
+        return index
+
+    if manager == "systemd":
+        assert "manage.py migrate" not in guide  # the release unit migrates
+        assert line("install -m 0644 example-release.service") < line("systemctl enable example-release.service")
+        assert line("systemctl enable example-release.service") < line("systemctl enable --now example.service")
+        assert "example-celery.service example-beat.service example-c.timer" in guide
+        assert "systemctl restart example-release.service" in guide
+    else:
+        assert line("runrelease --step 'migrate --noinput'") < line("supervisorctl reread && supervisorctl update")
+        assert line("install -d -o example -g example -m 0700 /var/lib/example-beat") < line("supervisorctl reread")
+        assert "0 0 * * * cd /srv/example/app && env DJANGO_SETTINGS_MODULE=tests.settings" in guide
+
+
+# -- checks: E008, W021, W022 -------------------------------------------------------------------------------
+
+
+def deploy_ids(**values: Any) -> list[str]:
+    from deploykit import checks
+
+    with override_settings(DEPLOYKIT=dk(**values), CHANNEL_LAYERS=REDIS):
+        return [m.id for m in checks.check_deploy() if m.id]
+
+
+def test_e008_release_on_a_database_without_a_lock() -> None:
+    oracle = {"default": {"ENGINE": "django.db.backends.oracle", "NAME": "xe", "HOST": "10.0.0.9"}}
+    with override_settings(DATABASES=oracle):
+        assert "deploykit.E008" in deploy_ids()
+        assert "deploykit.E008" not in deploy_ids(RELEASE_COMMANDS=[])
+    assert "deploykit.E008" not in deploy_ids()  # SQLite: a file lock
+
+
+def test_w021_celery_configured_without_a_worker() -> None:
+    with override_settings(CELERY_BROKER_URL="redis://127.0.0.1:6379/1"):
+        assert "deploykit.W021" in deploy_ids()
+        assert "deploykit.W021" not in deploy_ids(BACKGROUND_PROCESSES=CELERY)
+    assert "deploykit.W021" not in deploy_ids()
+
+
+def test_w022_worker_stop_timeout_below_the_task_time_limit() -> None:
+    with override_settings(CELERY_TASK_TIME_LIMIT=900):
+        assert "deploykit.W022" in deploy_ids(BACKGROUND_PROCESSES=CELERY)
+        longer = {**CELERY, "celery": {**CELERY["celery"], "stop_timeout": 960}}
+        assert "deploykit.W022" not in deploy_ids(BACKGROUND_PROCESSES=longer)
+    # cookiecutter-django's 5 minutes fit the default 300 s.
+    with override_settings(CELERY_TASK_TIME_LIMIT=300):
+        assert "deploykit.W022" not in deploy_ids(BACKGROUND_PROCESSES=CELERY)
+
+
+def test_celerysite_passes_check_deploy_without_deploykit_messages() -> None:
+    from tests.procs import PROJECTS, project_env, project_manage
+
+    project = PROJECTS / "celerysite"
+    env = project_env(project, DJANGO_SETTINGS_MODULE="config.settings.production", DJANGO_SECRET_KEY="k" * 60)
+    done = project_manage(project, env, "check", "--deploy")
+    assert done.returncode == 0, done.stderr
+    assert "deploykit." not in done.stdout + done.stderr
+    # Its worker and beat are in the plan, with the cookiecutter app path.
+    listed = project_manage(project, env, "runprocess", "--list")
+    assert listed.stdout.split() == ["celeryworker", "celerybeat", "clearsessions", "release"]

@@ -113,7 +113,9 @@ def test_checkov_passes_the_process_manifests(tmp_path: Path) -> None:
     path.write_text(Kubernetes(plan(WSGI_SERVER="gunicorn")).render())
     report = checkov("kubernetes", path)
     assert report["summary"]["parsing_errors"] == 0
-    failed = [f"{c['check_id']} {c['check_name']} ({c['resource']})" for c in report["results"].get("failed_checks", [])]
+    failed = [
+        f"{c['check_id']} {c['check_name']} ({c['resource']})" for c in report["results"].get("failed_checks", [])
+    ]
     assert not failed, "; ".join(failed)
     resources = {c["resource"] for c in report["results"]["passed_checks"]}
     assert any("CronJob" in r for r in resources) and any("example-celery" in r for r in resources)

@@ -22,6 +22,7 @@ from deploykit.checks.layer import (
     redis_read_timeout_below_blocking_pop,
 )
 from deploykit.checks.platform import plan_unfit_for_platform
+from deploykit.checks.processes import celery_without_worker, release_without_lock, worker_stop_below_task_limit
 from deploykit.checks.server import (
     graceful_timeout_not_below_stop_timeout,
     proxy_headers_trusted_from_anywhere,
@@ -148,6 +149,9 @@ DEPLOY_CHECKS: list[Check] = [
     async_views_under_wsgi,
     wsgi_server_not_installed,
     plan_unfit_for_platform,
+    release_without_lock,
+    celery_without_worker,
+    worker_stop_below_task_limit,
 ]
 
 

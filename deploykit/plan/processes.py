@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from deploykit import validators as v
+from deploykit.conf import django_setting
 from deploykit.exceptions import SpecError
 from deploykit.plan import schedule
 from deploykit.plan.model import App, ChannelLayer, ProcessManager
@@ -83,7 +84,15 @@ def _background(
     state_directory = None
     if kind in ("celery-worker", "celery-beat"):
         celery_app = v.dotted_path(entry.get("app"), f'{label}["app"]')
-        args: tuple[str, ...] = ("-m", "celery", "--app", celery_app, kind.removeprefix("celery-"), "--loglevel", "INFO")
+        args: tuple[str, ...] = (
+            "-m",
+            "celery",
+            "--app",
+            celery_app,
+            kind.removeprefix("celery-"),
+            "--loglevel",
+            "INFO",
+        )
         if kind == "celery-worker":
             # TERM is Celery's warm shutdown: no new tasks, running ones finish. Give them time.
             stop = CELERY_STOP_TIMEOUT
@@ -163,7 +172,8 @@ def build_processes(
     """The section for the host (state under /var/lib) or, ``in_image``, for the containers (state in /tmp)."""
     state = "/tmp" if in_image else "/var/lib"
     background = tuple(
-        _background(name, label, entry, app, pm, layer, state) for name, label, entry in _entries(r, "BACKGROUND_PROCESSES")
+        _background(name, label, entry, app, pm, layer, state)
+        for name, label, entry in _entries(r, "BACKGROUND_PROCESSES")
     )
     timers = tuple(_timer(name, label, entry, pm) for name, label, entry in _entries(r, "TIMERS"))
     taken = {b.name for b in background}
@@ -175,4 +185,21 @@ def build_processes(
         release=_release(r, static_at_build=in_image, has_static=has_static),
         release_unit=f"{pm.name}-{RELEASE}",
         timers=timers,
+        **_celery_and_database(),
     )
+
+
+def _celery_and_database() -> dict[str, Any]:
+    from deploykit.release import engine_vendor
+
+    databases = django_setting("DATABASES") or {}
+    default = databases.get("default") if isinstance(databases, Mapping) else None
+    engine = str(default.get("ENGINE", "")) if isinstance(default, Mapping) else ""
+    limit = django_setting("CELERY_TASK_TIME_LIMIT")
+    return {
+        "database_vendor": engine_vendor(engine),
+        "celery_broker": bool(django_setting("CELERY_BROKER_URL")),
+        "celery_task_time_limit": None
+        if limit is None
+        else v.integer(int(limit) if isinstance(limit, float) else limit, "CELERY_TASK_TIME_LIMIT", minimum=1),
+    }

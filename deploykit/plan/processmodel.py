@@ -61,6 +61,11 @@ class Processes:
     #: NAME-release: the oneshot unit, the Compose service, the init container.
     release_unit: str = ""
     timers: tuple[Timer, ...] = ()
+    #: What the checks compare them with: the default database's vendor (the release's lock, E008),
+    #: whether Celery has a broker (W021) and its hard task time limit in seconds (W022).
+    database_vendor: str = ""
+    celery_broker: bool = False
+    celery_task_time_limit: int | None = None
 
     @property
     def release_process(self) -> Background | None:

@@ -92,11 +92,14 @@ def install_guide(plan: Plan, targets: list[Target]) -> RenderedFile:
     if plan.platform.kind is not None:
         return platform_guide(plan, targets)
     pm = plan.process_manager
+    names = {t.name: [f.name for f in t.files()] for t in targets}
     socket_dir = plan.server.address.path.rpartition("/")[0] if plan.server.address.kind == "unix" else None
     context = {
         "plan": plan,
         "pm": pm,
-        "files": {t.name: [f.name for f in t.files()] for t in targets},
+        "files": names,
+        # Issue 17: the release unit, background units and timers (or supervisor programs) to install.
+        "process_files": names.get("systemd-processes", []) + names.get("supervisor-processes", []),
         "argv": get_backend(plan).argv(),
         "environment": contract_environment(plan),
         "apache_modules": MODULES,
@@ -109,6 +112,7 @@ def install_guide(plan: Plan, targets: list[Target]) -> RenderedFile:
         or (plan.channel_layer.kind == "memory" and plan.channel_layer.redis_url is not None),
         "requirements_problems": requirements_problems(plan),
         **_split_context(plan),
+        **_processes_context(plan),
     }
     return RenderedFile(INSTALL_FILENAME, render(INSTALL_TEMPLATE, context))
 
@@ -126,6 +130,23 @@ def _split_context(plan: Plan) -> dict[str, object]:
         "wsgi_argv": backend.argv(),
         "wsgi_environment": sorted(backend.environment().items()),
         "wsgi_socket_dir": address.path.rpartition("/")[0] if address.kind == "unix" else None,
+    }
+
+
+def _processes_context(plan: Plan) -> dict[str, object]:
+    """Issue 17: the release (its argv: supervisor runs it by hand), background units, timers, beat's state."""
+    from deploykit import processes
+
+    p = plan.processes
+    return {
+        "release_unit": p.release_unit if p.release else None,
+        "release_argv": processes.argv(plan, p.release_process) if p.release else None,
+        "release_environment": processes.environment(plan),
+        "release_steps": ", ".join(" ".join(step) for step in p.release),
+        "process_units": [b.unit for b in p.background],
+        "timer_units": [t.unit for t in p.timers],
+        "timer_commands": [(t.cron, processes.argv(plan, t)) for t in p.timers],
+        "state_directories": [b.state_directory for b in p.background if b.state_directory],
     }
 
 

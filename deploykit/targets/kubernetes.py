@@ -160,7 +160,9 @@ def processes_context(plan: Plan, labels: list[tuple[str, str]]) -> dict[str, ob
     release = p.release_process
 
     def own(unit: str) -> tuple[str, list[tuple[str, str]]]:
-        name = v.dns_label(unit.replace("_", "-"), 'DEPLOYKIT["BACKGROUND_PROCESSES"] (NAME-name, as a Kubernetes name)')
+        name = v.dns_label(
+            unit.replace("_", "-"), 'DEPLOYKIT["BACKGROUND_PROCESSES"] (NAME-name, as a Kubernetes name)'
+        )
         return name, [
             ("app.kubernetes.io/name", name),
             ("app.kubernetes.io/part-of", c.name),

@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from deploykit import processes, quoting
+from deploykit.plan import Plan
 from deploykit.plan.processmodel import Background, Timer
 from deploykit.rendering import render
 from deploykit.targets.base import RenderedFile, Target, ValidationFailed
@@ -38,10 +39,7 @@ KIND_NAMES = {
 }
 
 
-def host_processes(plan: object) -> bool:
-    from deploykit.plan import Plan
-
-    assert isinstance(plan, Plan)
+def host_processes(plan: Plan) -> bool:
     p = plan.processes
     return bool(p.background or p.release or p.timers)
 
@@ -132,7 +130,10 @@ class SystemdProcesses(Target):
                 runtime_max=timer.timeout,
             )
             files.append(RenderedFile(f"{timer.unit}.service", content, self.mode))
-            files.append(RenderedFile(f"{timer.unit}.timer", render("deploykit/systemd/timer", {**base, **vars_of(timer)}), self.mode))
+            timer_context = {**base, "unit": timer.unit, "cron": timer.cron, "on_calendar": timer.on_calendar}
+            files.append(
+                RenderedFile(f"{timer.unit}.timer", render("deploykit/systemd/timer", timer_context), self.mode)
+            )
         return files
 
     def render(self) -> str:
@@ -154,15 +155,13 @@ class SystemdProcesses(Target):
             if file.name.endswith(".service"):
                 score = exposure(path)
                 if score > MAX_EXPOSURE:
-                    raise ValidationFailed(f"systemd-analyze security rates {file.name} {score} (more than {MAX_EXPOSURE})")
+                    raise ValidationFailed(
+                        f"systemd-analyze security rates {file.name} {score} (more than {MAX_EXPOSURE})"
+                    )
         for timer in self.plan.processes.timers:
             run_tool(["systemd-analyze", "calendar", timer.on_calendar])
         if paths:
             verify(paths)
-
-
-def vars_of(timer: Timer) -> dict[str, object]:
-    return {"unit": timer.unit, "cron": timer.cron, "on_calendar": timer.on_calendar}
 
 
 class SupervisorProcesses(Target):

@@ -30,11 +30,11 @@ from tests.procs import (
     PYTHON,
     Proc,
     RedisServer,
-    running_redis,
     free_port,
     http_get,
     project_env,
     project_manage,
+    running_redis,
     short_tmpdir,
     wait_until,
 )
@@ -81,9 +81,63 @@ def workdir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def test_release_runs_once_when_two_start_together(workdir: Path) -> None:
+def postgres_tool(name: str) -> str:
+    """A PostgreSQL server program: on PATH, or where Debian's postgresql package puts it (not on PATH)."""
+    found = shutil.which(name) or next(iter(sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))), None)
+    return str(found) if found else require_tool(name)
+
+
+@contextlib.contextmanager
+def running_postgres(workdir: Path) -> Iterator[dict[str, str]]:
+    """A throwaway PostgreSQL on a loopback port, run as the postgres user (it refuses root); its settings."""
+    import pwd
+
+    initdb, postgres = postgres_tool("initdb"), postgres_tool("postgres")
+    account = pwd.getpwnam("postgres")
+    data = workdir / "pgdata"
+    data.mkdir()
+    os.chown(data, account.pw_uid, account.pw_gid)
+    os.chown(workdir, account.pw_uid, -1)
+    as_postgres = ["setpriv", f"--reuid={account.pw_uid}", f"--regid={account.pw_gid}", "--clear-groups"]
+    done = subprocess.run(
+        [*as_postgres, initdb, "-D", str(data), "-A", "trust", "-U", "postgres"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    port = free_port()
+    argv = [*as_postgres, postgres, "-D", str(data), "-p", str(port), "-h", "127.0.0.1", "-k", str(workdir)]
+    proc = Proc("postgres", argv, log_dir=workdir)
+
+    def ready() -> bool:
+        proc.check_alive()
+        with contextlib.suppress(OSError), __import__("socket").create_connection(("127.0.0.1", port), 1):
+            return "ready to accept connections" in proc.log()
+        return False
+
+    try:
+        wait_until(ready, 60, "postgres")
+        yield {
+            "POSTGRES_HOST": "127.0.0.1",
+            "POSTGRES_PORT": str(port),
+            "POSTGRES_DB": "postgres",
+            "POSTGRES_USER": "postgres",
+        }
+    finally:
+        proc.stop(signal.SIGINT, timeout=20)  # fast shutdown
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_release_runs_once_when_two_start_together(database: str, workdir: Path) -> None:
+    with contextlib.ExitStack() as stack:
+        db = stack.enter_context(running_postgres(workdir)) if database == "postgresql" else {}
+        release_once(workdir, db, "PostgreSQL advisory lock" if db else "flock")
+
+
+def release_once(workdir: Path, db: dict[str, str], lock: str) -> None:
     record = workdir / "record"
-    env = site_env(workdir, RELEASE_RECORD=str(record), RELEASE_RECORD_SLEEP="2")
+    env = site_env(workdir, RELEASE_RECORD=str(record), RELEASE_RECORD_SLEEP="2", **db)
     extra, argv = printed_command(env, "release")
     assert argv[-4:] == ["--step", "migrate --noinput", "--step", "collectstatic --noinput"]
     start = time.monotonic()
@@ -103,8 +157,9 @@ def test_release_runs_once_when_two_start_together(workdir: Path) -> None:
     waited = [log for log in logs if "No migrations to apply" in log]
     assert len(applied) == len(waited) == 1
     # The second took the lock only after the first had finished (the migration sleeps 2 s under it).
-    held = float(re.search(r"holding .* after ([0-9.]+)s", waited[0]).group(1))  # type: ignore[union-attr]
-    assert held >= 2
+    held = re.search(r"holding (.*) after ([0-9.]+)s", waited[0])
+    assert held is not None and held.group(1).startswith(lock)
+    assert float(held.group(2)) >= 2
 
 
 @dataclass
