@@ -71,16 +71,22 @@ PLATFORM_TITLES = {"heroku": "Heroku", "render": "Render", "fly": "Fly.io"}
 
 def platform_guide(plan: Plan, targets: list[Target]) -> RenderedFile:
     """INSTALL.md for a platform: its processes and its deploy commands, nothing of a host's."""
+    from deploykit.targets.fly import fly_commands
     from deploykit.targets.paas import background_commands, release_command, timer_commands, web_command
     from deploykit.targets.render import PROVIDED
 
+    if plan.platform.kind == "fly":
+        # Fly runs the image: its CMD on the container port, its python.
+        release, web, background = fly_commands(plan)
+    else:
+        release, web, background = release_command(plan), web_command(plan), background_commands(plan)
     context = {
         "plan": plan,
         "title": PLATFORM_TITLES[plan.platform.kind or ""],
         "files": {t.name: [f.name for f in t.files()] for t in targets},
-        "release": release_command(plan),
-        "web": web_command(plan),
-        "background": background_commands(plan),
+        "release": release,
+        "web": web,
+        "background": background,
         "timers": timer_commands(plan),
         "asked": [n for n in plan.app.environment_names if n not in PROVIDED],
         "requirements_problems": requirements_problems(plan),

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from deploykit import processes
+from deploykit.plan import Plan
 from deploykit.servers import get_backend
 from deploykit.targets.base import Target, ToolMissing, ValidationFailed
 from deploykit.targets.docker import PROBE_INTERVAL, PROBE_TIMEOUT, START_PERIOD, health_path
@@ -45,6 +46,21 @@ def toml_parser() -> Any:
     raise ToolMissing("fly.toml is checked with tomllib (Python 3.11+) or tomli: pip install tomli")
 
 
+def fly_commands(plan: Plan) -> tuple[str | None, str, list[tuple[str, str, int]]]:
+    """(release, web, [(process group, command, replicas)]) as the image runs them: its python, its CMD.
+
+    The image's processes with the image's python: the argv Compose and Kubernetes run too.
+    """
+    inside = plan.in_container()
+    release = inside.processes.release_process
+    background = [(p.name, shlex.join(processes.argv(inside, p)), p.replicas) for p in inside.processes.background]
+    return (
+        None if release is None else shlex.join(processes.argv(inside, release)),
+        shlex.join(get_backend(inside).argv()),
+        background,
+    )
+
+
 class Fly(Target):
     name = "fly"
     description = "fly.toml for Fly.io: the Dockerfile's image, release_command (migrate), WebSocket limits, checks"
@@ -54,17 +70,14 @@ class Fly(Target):
 
     def context(self) -> dict[str, object]:
         plan = self.plan
-        # The image's processes with the image's python: the argv Compose and Kubernetes run too.
         inside = plan.in_container()
-        background = [(p.name, shlex.join(processes.argv(inside, p))) for p in inside.processes.background]
-        groups = [("app", shlex.join(get_backend(inside).argv())), *background] if background else []
-        release = inside.processes.release_process
+        release, web, background = fly_commands(plan)
         return {
             "plan": plan,
             "container": plan.container,
-            "release_command": None if release is None else shlex.join(processes.argv(inside, release)),
-            "processes": groups,
-            "scaled": [(p.name, p.replicas) for p in inside.processes.background],
+            "release_command": release,
+            "processes": [("app", web), *((name, command) for name, command, _ in background)] if background else [],
+            "scaled": [(name, replicas) for name, _, replicas in background],
             "timers": inside.processes.timers,
             "environment": list(plan.process_manager.environment),
             "health_path": health_path(plan),
