@@ -70,6 +70,9 @@ DEFAULTS: dict[str, Any] = {
     # X-Forwarded-For and X-Forwarded-Proto the proxy believes (issue 17 item 4). Empty:
     # the proxy is the edge, and the client is whoever connects to it.
     "TRUSTED_PROXIES": (),
+    # A PaaS (heroku, render, fly) whose router is the proxy: `deployconfig all` writes its files
+    # (Procfile, render.yaml, fly.toml + Dockerfile) instead of a host's; None: a host of ours.
+    "PLATFORM": None,
     # process manager
     "PROCESS_MANAGER": "systemd",
     "USER": None,

@@ -178,6 +178,37 @@ def json_value(value: object) -> str:
     return json.dumps(list(value) if isinstance(value, tuple) else value)
 
 
+def toml_string(value: str) -> str:
+    """A TOML basic string: ``"`` and ``\\`` escaped, every control character as ``\\uXXXX``.
+
+    TOML forbids U+0000-U+001F (tab aside) and U+007F unescaped in a basic string and has no
+    escape for a lone surrogate, which UTF-8 cannot carry anyway (https://toml.io/en/v1.0.0#string).
+    """
+    if any(unicodedata.category(c) == "Cs" for c in value):
+        raise ValueError(f"{value!r} cannot be a TOML string (a lone surrogate)")
+    out = []
+    for c in value:
+        if c in ('"', "\\"):
+            out.append("\\" + c)
+        elif (ord(c) < 0x20 and c != "\t") or ord(c) == 0x7F:
+            out.append(f"\\u{ord(c):04X}")
+        else:
+            out.append(c)
+    return '"' + "".join(out) + '"'
+
+
+def procfile_line(name: str, command: str) -> str:
+    """``name: command``, one Procfile line (the platform runs ``command`` with a POSIX shell).
+
+    The process type is what Heroku and honcho accept (``[A-Za-z0-9_-]+``); the command is one line,
+    whose words the caller quotes with :func:`shell`.
+    """
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+        raise ValueError(f"{name!r} cannot be a Procfile process type (letters, digits, _ and - only)")
+    _one_line(command, "a Procfile command")
+    return f"{name}: {command}"
+
+
 _SURROGATE_PAIR_RE = re.compile(r"\\u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})")
 
 

@@ -56,6 +56,8 @@ def test_ids_are_unique_and_stable() -> None:
         + [f"deploykit.W{i:03}" for i in range(13, 16)]
         # Issue 17 item 4: TRUSTED_PROXIES.
         + ["deploykit.W023", "deploykit.W024"]
+        # Issue 17 item 5 (PaaS targets).
+        + ["deploykit.W025"]
         # Issue 17: background processes and the release.
         + ["deploykit.E008", "deploykit.W021", "deploykit.W022"]
         + ["deploykit.I001"]

@@ -21,6 +21,7 @@ from deploykit.checks.layer import (
     redis_capacity_default,
     redis_read_timeout_below_blocking_pop,
 )
+from deploykit.checks.platform import plan_unfit_for_platform
 from deploykit.checks.processes import celery_without_worker, release_without_lock, worker_stop_below_task_limit
 from deploykit.checks.server import (
     graceful_timeout_not_below_stop_timeout,
@@ -151,6 +152,7 @@ DEPLOY_CHECKS: list[Check] = [
     wsgi_server_not_installed,
     trusted_proxies_too_broad,
     trusted_proxies_while_server_ignores_them,
+    plan_unfit_for_platform,
     release_without_lock,
     celery_without_worker,
     worker_stop_below_task_limit,

@@ -27,6 +27,7 @@ from deploykit.plan.model import (
     IN_MEMORY_BACKEND,
     LOG_FORMATS,
     LOG_LEVELS,
+    PLATFORMS,
     PROCESS_MANAGERS,
     PROXIES,
     PUBSUB_BACKEND,
@@ -41,6 +42,7 @@ from deploykit.plan.model import (
     ChannelLayer,
     Container,
     Plan,
+    Platform,
     ProcessManager,
     Server,
     Site,
@@ -48,6 +50,7 @@ from deploykit.plan.model import (
     bracket,
     is_ip,
 )
+from deploykit.plan.platform import build_platform
 from deploykit.plan.process import build_process_manager, ip_address_allow
 from deploykit.plan.processes import build_processes
 from deploykit.plan.reader import Reader
@@ -76,6 +79,7 @@ def build_plan(overrides: Mapping[str, Any] | None = None, labels: Mapping[str, 
     site = build_site(r, server)
     container = build_container(r, app, layer)
     processes = build_processes(r, pm, layer, has_static=site.static_root is not None)
+    platform = build_platform(r, server, layer, wsgi is not None, notes)
     return Plan(
         site=site,
         server=server,
@@ -84,6 +88,7 @@ def build_plan(overrides: Mapping[str, Any] | None = None, labels: Mapping[str, 
         app=app,
         container=container,
         wsgi=wsgi,
+        platform=platform,
         processes=processes,
         notes=tuple(notes),
     )
@@ -101,6 +106,7 @@ __all__ = [
     "IN_MEMORY_BACKEND",
     "LOG_FORMATS",
     "LOG_LEVELS",
+    "PLATFORMS",
     "PROCESS_MANAGERS",
     "PROXIES",
     "PUBSUB_BACKEND",
@@ -115,6 +121,7 @@ __all__ = [
     "ChannelLayer",
     "Container",
     "Plan",
+    "Platform",
     "ProcessManager",
     "Server",
     "Site",

@@ -25,6 +25,8 @@ SERVERS = ("daphne", "uvicorn", "gunicorn", "granian", "hypercorn")
 WSGI_SERVERS = ("granian", "gunicorn")
 PROCESS_MANAGERS = ("systemd", "supervisor")
 PROXIES = ("nginx", "apache", "caddy")
+#: The platforms (PaaS) whose files ``deployconfig all`` writes instead of a host's (issue 17 item 5).
+PLATFORMS = ("heroku", "render", "fly")
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 LOG_FORMATS = ("text", "json")
 
@@ -276,6 +278,27 @@ class Container:
 
 
 @dataclass(frozen=True)
+class Platform:
+    """The PaaS the app runs on (PLATFORM): its router is the proxy, it hands the port in $PORT.
+
+    Its release, background processes and timers are the image's (``container.processes``): built
+    for a read-only code tree (state in /tmp) with static files collected at build time, which is
+    how Heroku's and Render's builds and Fly's image work too.
+    """
+
+    #: heroku, render, fly; None: a host of ours (nginx, systemd...).
+    kind: str | None = None
+    #: Whom the server trusts for X-Forwarded-*: the router's networks (FORWARDED_ALLOW_IPS narrows it).
+    forwarded_allow_ips: tuple[str, ...] = ()
+    #: ``--workers`` where the platform sets no WEB_CONCURRENCY; None: no ``--workers`` at all
+    #: (daphne has none; a channel layer within one process must stay one process).
+    web_workers: int | None = None
+    #: DEPLOYKIT keys set to this host's paths that runasgi uses on the platform too (it chdirs to the
+    #: working directory and execs the virtualenv's python): W025 names them.
+    host_paths: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Plan:
     site: Site
     server: Server
@@ -285,6 +308,7 @@ class Plan:
     container: Container
     #: Split serving: HTTP through this WSGI server (None: the ASGI server serves everything).
     wsgi: WsgiServer | None = None
+    platform: Platform = field(default=Platform())
     #: What runs besides the web servers: background processes, the release step, timers (issue 17).
     processes: Processes = field(default_factory=Processes)
     #: Choices made for the user, printed by the commands (never silent).

@@ -11,11 +11,14 @@ from deploykit.targets.channels import Channels
 from deploykit.targets.compose import Compose
 from deploykit.targets.docker import Dockerfile
 from deploykit.targets.env import Env
+from deploykit.targets.fly import Fly
 from deploykit.targets.gunicorn import Gunicorn
 from deploykit.targets.kubernetes import Kubernetes
 from deploykit.targets.logconfig import Logging
 from deploykit.targets.nginx import Nginx
+from deploykit.targets.paas import Procfile
 from deploykit.targets.processes import SupervisorProcesses, SystemdProcesses
+from deploykit.targets.render import Render
 from deploykit.targets.supervisor import Supervisor
 from deploykit.targets.systemd import Systemd, SystemdSocket
 
@@ -39,6 +42,9 @@ TARGETS: dict[str, type[Target]] = {
         Dockerfile,
         Compose,
         Kubernetes,
+        Procfile,
+        Render,
+        Fly,
     )
 }
 

@@ -3,11 +3,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
+from deploykit.plan import PLATFORMS
 from deploykit.targets.base import Target, ValidationFailed
 
 
 class Asgi(Target):
     name = "asgi"
+    # Files of the project itself: a platform needs them as much as a host.
+    platforms = frozenset(PLATFORMS)
     description = "the project's asgi.py (three lines; asgi-explicit: the Channels docs' expanded form)"
     template = "deploykit/asgi/asgi.py-tpl"
     file_name = "asgi.py"

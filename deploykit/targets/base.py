@@ -42,6 +42,8 @@ class Target:
     file_name: ClassVar[str]
     #: Whether ``deployconfig all`` may include it (a variant of another target is not).
     bundled: ClassVar[bool] = True
+    #: The platforms (PLATFORM) whose ``deployconfig all`` includes it; a host's target fits none.
+    platforms: ClassVar[frozenset[str]] = frozenset()
     mode: ClassVar[int] = 0o644
     #: The program the validator runs, if any (checked with shutil.which).
     tool: ClassVar[str | None] = None

@@ -21,10 +21,13 @@ BOOTSTRAP_FILENAME = "nginx-bootstrap.conf"
 
 
 def parts(plan: Plan) -> list[Target]:
-    """The targets that fit the plan's server, proxy and process manager."""
+    """The targets that fit the plan's server, proxy and process manager, or its platform's (PLATFORM)."""
     from deploykit.targets import TARGETS
 
-    return [t for t in (cls(plan) for cls in TARGETS.values() if cls.bundled) if t.applies()]
+    kind = plan.platform.kind
+    # On a platform its router is the proxy and it runs the processes: no nginx, unit or program of ours.
+    fits = [cls for cls in TARGETS.values() if cls.bundled and (kind is None or kind in cls.platforms)]
+    return [t for t in (cls(plan) for cls in fits) if t.applies()]
 
 
 #: The pip distribution each server comes in (daphne is a dependency of deploykit itself).
@@ -62,7 +65,38 @@ def bootstrap_site(plan: Plan) -> RenderedFile | None:
     return RenderedFile(BOOTSTRAP_FILENAME, render(BOOTSTRAP_TEMPLATE, {"plan": plan, "site": plan.site}))
 
 
+PLATFORM_TEMPLATE = "deploykit/install/platform.md"
+PLATFORM_TITLES = {"heroku": "Heroku", "render": "Render", "fly": "Fly.io"}
+
+
+def platform_guide(plan: Plan, targets: list[Target]) -> RenderedFile:
+    """INSTALL.md for a platform: its processes and its deploy commands, nothing of a host's."""
+    from deploykit.targets.fly import fly_commands
+    from deploykit.targets.paas import background_commands, release_command, timer_commands, web_command
+    from deploykit.targets.render import PROVIDED
+
+    if plan.platform.kind == "fly":
+        # Fly runs the image: its CMD on the container port, its python.
+        release, web, background = fly_commands(plan)
+    else:
+        release, web, background = release_command(plan), web_command(plan), background_commands(plan)
+    context = {
+        "plan": plan,
+        "title": PLATFORM_TITLES[plan.platform.kind or ""],
+        "files": {t.name: [f.name for f in t.files()] for t in targets},
+        "release": release,
+        "web": web,
+        "background": background,
+        "timers": timer_commands(plan),
+        "asked": [n for n in plan.app.environment_names if n not in PROVIDED],
+        "requirements_problems": requirements_problems(plan),
+    }
+    return RenderedFile(INSTALL_FILENAME, render(PLATFORM_TEMPLATE, context))
+
+
 def install_guide(plan: Plan, targets: list[Target]) -> RenderedFile:
+    if plan.platform.kind is not None:
+        return platform_guide(plan, targets)
     pm = plan.process_manager
     names = {t.name: [f.name for f in t.files()] for t in targets}
     socket_dir = plan.server.address.path.rpartition("/")[0] if plan.server.address.kind == "unix" else None

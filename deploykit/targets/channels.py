@@ -3,7 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from deploykit.exceptions import SpecError
-from deploykit.plan import IN_MEMORY_BACKEND, REDIS_BACKEND
+from deploykit.plan import IN_MEMORY_BACKEND, PLATFORMS, REDIS_BACKEND
 from deploykit.targets.base import Target
 from deploykit.targets.pyfile import check_python, literal
 
@@ -18,6 +18,8 @@ REDIS_SOCKET_TIMEOUT = None
 
 class Channels(Target):
     name = "channels"
+    # Files of the project itself: a platform needs them as much as a host.
+    platforms = frozenset(PLATFORMS)
     description = "CHANNEL_LAYERS for settings.py: in-memory, Redis URL, Sentinel or pub/sub, with capacity"
     template = "deploykit/channels/channel_layers.py-tpl"
     file_name = "channel_layers.py"

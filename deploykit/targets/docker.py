@@ -61,6 +61,8 @@ class Dockerfile(Target):
     template = "deploykit/docker/Dockerfile"
     file_name = "Dockerfile"
     tool = "hadolint"
+    #: Fly builds this Dockerfile and runs its CMD (fly.toml names it).
+    platforms = frozenset({"fly"})
 
     def context(self) -> dict[str, object]:
         inside = container_plan(self.plan)
@@ -103,7 +105,7 @@ class Dockerfile(Target):
         ]
 
     def applies(self) -> bool:
-        return self.plan.container.enabled
+        return self.plan.container.enabled or self.plan.platform.kind in self.platforms
 
     def validate(self, content: str, workdir: Path) -> None:
         hadolint = self.require_tool()

@@ -76,3 +76,8 @@ def yaml(value: object) -> str:
 @register.filter
 def compose(value: object) -> str:
     return quoting.compose(value)
+
+
+@register.filter
+def toml(value: object) -> str:
+    return quoting.toml_string(str(value))
