@@ -20,7 +20,7 @@ from deploykit.exceptions import SpecError
 from deploykit.plan import Plan, build_plan
 from deploykit.targets import TARGETS
 from deploykit.targets.fly import toml_parser
-from tests.test_fuzz import FIELDS, Tally, _validated
+from tests.test_fuzz import FIELDS, Tally, _field, _validated
 from tests.test_paas import REDIS_LAYER, dk
 
 #: tomllib (Python 3.11+) or tomli on 3.10, as the fly target's own check takes it.
@@ -84,8 +84,14 @@ def test_whole_files() -> None:
     """ENVIRONMENT values, HEALTH_PATH and background commands through the three real files."""
     tally = Tally("paas targets")
     env_values, url_paths = FIELDS["env_value"][1], FIELDS["url_path"][1]
+    # Argv words from their own grammar (valid, nasty or spliced), so that enough whole plans pass
+    # the three validators together for the tally to mean something.
+    words = _field(r"-{0,2}[A-Za-z0-9._,:=/@+-]{1,16}")
 
-    @given(env_values, url_paths, st.lists(env_values, min_size=1, max_size=3))
+    # Half the paths from the field's own grammar: a nasty path and a nasty word seldom both pass.
+    health = st.one_of(url_paths, st.from_regex(r"/([A-Za-z0-9._~+@=,-]{1,8}/){0,4}", fullmatch=True))
+
+    @given(env_values, health, st.lists(words, min_size=1, max_size=3))
     def prop(value: str, health: str, words: list[str]) -> None:
         tally.generated += 1
         # A Celery worker's extra arguments: words validated by the BACKGROUND_PROCESSES reader.
