@@ -53,7 +53,7 @@ def test_ids_are_unique_and_stable() -> None:
         [f"deploykit.E00{i}" for i in range(1, 7)]
         # W007 (daphne older than 4.2.2) is retired: setup.cfg requires daphne>=4.2.2.
         + [f"deploykit.W{i:03}" for i in range(1, 13) if i != 7]
-        + [f"deploykit.W{i:03}" for i in range(13, 16)]
+        + [f"deploykit.W{i:03}" for i in range(13, 18)]
         + ["deploykit.I001"]
     )
     # Every id is documented in the README's table.

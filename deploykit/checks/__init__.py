@@ -23,7 +23,9 @@ from deploykit.checks.layer import (
 )
 from deploykit.checks.server import (
     graceful_timeout_not_below_stop_timeout,
+    max_requests_not_supported,
     proxy_headers_trusted_from_anywhere,
+    recycled_workers_drop_websockets,
     socket_outside_runtime_directory,
     sync_only_middleware,
 )
@@ -146,6 +148,8 @@ DEPLOY_CHECKS: list[Check] = [
     wsgi_application_unusable,
     async_views_under_wsgi,
     wsgi_server_not_installed,
+    recycled_workers_drop_websockets,
+    max_requests_not_supported,
 ]
 
 

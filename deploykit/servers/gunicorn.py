@@ -39,6 +39,8 @@ class Gunicorn(ServerBackend):
             "--log-level",
             s.log_level,
         ]
+        if s.max_requests is not None and not reload:
+            argv += ["--max-requests", str(s.max_requests), "--max-requests-jitter", str(s.max_requests_jitter)]
         # gunicorn passes forwarded_allow_ips on to uvicorn's proxy middleware.
         argv += ["--forwarded-allow-ips", ",".join(s.forwarded_allow_ips) if s.proxy_headers else ""]
         if s.access_log:
