@@ -27,7 +27,9 @@ def dk(**values: Any) -> dict[str, Any]:
 
 
 def plan_of(**values: Any) -> Any:
-    with override_settings(DEPLOYKIT=dk(**values), CHANNEL_LAYERS=REDIS, WSGI_APPLICATION="testproject.wsgi.application"):
+    with override_settings(
+        DEPLOYKIT=dk(**values), CHANNEL_LAYERS=REDIS, WSGI_APPLICATION="testproject.wsgi.application"
+    ):
         return build_plan()
 
 
@@ -44,7 +46,9 @@ def test_off_by_default() -> None:
 def test_the_jitter_defaults_to_a_tenth() -> None:
     server = plan_of(SERVER="gunicorn", WORKERS=2, MAX_REQUESTS=1000).server
     assert (server.max_requests, server.max_requests_jitter) == (1000, 100)
-    assert plan_of(SERVER="gunicorn", WORKERS=2, MAX_REQUESTS=1000, MAX_REQUESTS_JITTER=0).server.max_requests_jitter == 0
+    assert (
+        plan_of(SERVER="gunicorn", WORKERS=2, MAX_REQUESTS=1000, MAX_REQUESTS_JITTER=0).server.max_requests_jitter == 0
+    )
 
 
 @pytest.mark.parametrize(

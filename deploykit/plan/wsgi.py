@@ -14,7 +14,16 @@ import os
 from deploykit import validators as v
 from deploykit.conf import django_setting
 from deploykit.exceptions import SpecError
-from deploykit.plan.model import INHERITED_SOCKET_SERVERS, LOG_LEVELS, WSGI_SERVERS, App, Bind, ProcessManager, Server, WsgiServer
+from deploykit.plan.model import (
+    INHERITED_SOCKET_SERVERS,
+    LOG_LEVELS,
+    WSGI_SERVERS,
+    App,
+    Bind,
+    ProcessManager,
+    Server,
+    WsgiServer,
+)
 from deploykit.plan.reader import Reader
 from deploykit.plan.server import access_log, forwarded_allow_ips, root_path
 

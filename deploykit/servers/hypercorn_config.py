@@ -2,7 +2,8 @@
 
 hypercorn has no flag for the WebSocket message limit, so without this it
 would accept its own default, 16 MiB messages, whatever WEBSOCKET_MAX_SIZE
-says; and its jitter flag sets the wrong value (MAX_REQUESTS_JITTER). hypercorn imports this module and takes its public names as settings;
+says; and its jitter flag sets the wrong value (MAX_REQUESTS_JITTER). hypercorn
+imports this module and takes its public names as settings;
 the value comes from the server's environment, which the hypercorn backend
 writes next to its argv (:mod:`deploykit.serverenv`). Only hypercorn imports it.
 """
