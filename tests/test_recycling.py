@@ -134,3 +134,12 @@ def test_w016_is_silent_when_only_the_http_side_can_recycle() -> None:
     ):
         found = [m.id for m in checks.check_deploy()]
     assert "deploykit.W016" not in found
+
+
+def test_gunicorn_conf_py_recycles_like_the_argv() -> None:
+    from deploykit.targets.gunicorn import Gunicorn
+
+    plan = plan_of(SERVER="gunicorn", WORKERS=2, MAX_REQUESTS=500, MAX_REQUESTS_JITTER=50)
+    namespace: dict[str, Any] = {}
+    exec(Gunicorn(plan).render(), namespace)  # noqa: S102 - our own rendered file
+    assert (namespace["max_requests"], namespace["max_requests_jitter"]) == (500, 50)
