@@ -64,7 +64,7 @@ REQUEST_TIMEOUT = 40.0
 #: One new HTTP connection every HTTP_EVERY seconds, a WebSocket handshake every WS_EVERY.
 HTTP_EVERY, WS_EVERY = 0.05, 0.2
 PROXY_USER, STRANGER_UID = "www-data", 54321
-SETTINGS = 'DEPLOYKIT = {"GRACEFUL_TIMEOUT": 5}'
+SETTINGS = 'DEPLOYKIT = {"GRACEFUL_TIMEOUT": 3}'
 #: A connection that found no socket: what socket activation removes.
 REFUSED = ("ConnectionRefusedError", "FileNotFoundError")
 #: A client's close frame, code 1000, masked (RFC 6455 5.3) with an all-zero mask.
