@@ -141,5 +141,5 @@ def test_gunicorn_conf_py_recycles_like_the_argv() -> None:
 
     plan = plan_of(SERVER="gunicorn", WORKERS=2, MAX_REQUESTS=500, MAX_REQUESTS_JITTER=50)
     namespace: dict[str, Any] = {}
-    exec(Gunicorn(plan).render(), namespace)  # noqa: S102 - our own rendered file
+    exec(Gunicorn(plan).render(), namespace)  # our own rendered file
     assert (namespace["max_requests"], namespace["max_requests_jitter"]) == (500, 50)
