@@ -42,6 +42,10 @@ DEFAULTS: dict[str, Any] = {
     "WEBSOCKET_MAX_SIZE": 1024 * 1024,
     "WEBSOCKET_LIFETIME": 86400,
     "WEBSOCKET_COMPRESSION": False,
+    # Worker recycling (issue 16): a worker is replaced after this many requests (None: never), plus a
+    # random 0..MAX_REQUESTS_JITTER (None: a tenth of MAX_REQUESTS) so that workers do not all go at once.
+    "MAX_REQUESTS": None,
+    "MAX_REQUESTS_JITTER": None,
     "ACCESS_LOG": None,
     "LOG_LEVEL": "info",
     "LOG_FORMAT": "text",

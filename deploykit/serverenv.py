@@ -30,6 +30,8 @@ WS_MAX_SIZE = PREFIX + "WS_MAX_SIZE"
 WS_PING_INTERVAL = PREFIX + "WS_PING_INTERVAL"
 WS_PING_TIMEOUT = PREFIX + "WS_PING_TIMEOUT"
 WS_PER_MESSAGE_DEFLATE = PREFIX + "WS_PER_MESSAGE_DEFLATE"
+#: MAX_REQUESTS_JITTER for hypercorn's config module (its own flag for it is broken).
+MAX_REQUESTS_JITTER = PREFIX + "MAX_REQUESTS_JITTER"
 
 #: Without the variable, trust what uvicorn trusts by default: loopback only.
 DEFAULT_TRUSTED = ("127.0.0.1", "::1")
@@ -47,6 +49,7 @@ class ServerEnvironment:
     ws_ping_interval: float | None
     ws_ping_timeout: float | None
     ws_per_message_deflate: bool | None
+    max_requests_jitter: int | None = None
 
 
 def read(environ: Mapping[str, str] | None = None) -> ServerEnvironment:
@@ -59,6 +62,7 @@ def read(environ: Mapping[str, str] | None = None) -> ServerEnvironment:
     trusted = env.get(TRUSTED_PROXIES)  # "": trust nobody (the server applies them itself)
     size = number(WS_MAX_SIZE)
     deflate = env.get(WS_PER_MESSAGE_DEFLATE)
+    jitter = number(MAX_REQUESTS_JITTER)
     return ServerEnvironment(
         app=env.get(APP) or None,
         trusted_proxies=DEFAULT_TRUSTED
@@ -70,4 +74,5 @@ def read(environ: Mapping[str, str] | None = None) -> ServerEnvironment:
         ws_ping_interval=number(WS_PING_INTERVAL),
         ws_ping_timeout=number(WS_PING_TIMEOUT),
         ws_per_message_deflate=None if deflate in (None, "") else deflate == "1",
+        max_requests_jitter=None if jitter is None else int(jitter),
     )

@@ -104,7 +104,7 @@ PLANS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         },
     ),
     "socket-activation": (
-        {"SERVER": "uvicorn", "WORKERS": 2, "FD": 3, "REDIS_URL": "unix:///run/redis/redis.sock"},
+        {"SERVER": "uvicorn", "WORKERS": 2, "FD": 3, "REDIS_URL": "unix:///run/redis/redis.sock", "MAX_REQUESTS": 1000},
         {},
     ),
     # Issue 17: background processes, the release and timers, under systemd and under supervisor.

@@ -13,6 +13,7 @@ import pytest
 
 from deploykit.exceptions import SpecError
 from deploykit.plan import Plan, build_plan
+from deploykit.plan.model import INHERITED_SOCKET_SERVERS, INHERITED_UNIX_SOCKET_SERVERS
 from deploykit.servers import get_backend
 from deploykit.targets.apache import Apache
 from deploykit.targets.caddy import Caddy
@@ -110,10 +111,11 @@ def test_systemd_units_verify_and_are_hardened(server: str, tmp_path: Path) -> N
     verify(units)  # one run for the eight units
 
 
-@pytest.mark.parametrize("server", [s for s in SERVERS if s != "granian"])
+@pytest.mark.parametrize("server", INHERITED_SOCKET_SERVERS)
 def test_socket_activation_units_verify(server: str, tmp_path: Path) -> None:
     require_tool("systemd-analyze")
-    for bind in ("unix", "tcp"):
+    # The plan refuses daphne on a unix fd (tests/test_socket_activation.py).
+    for bind in ("unix", "tcp") if server in INHERITED_UNIX_SOCKET_SERVERS else ("tcp",):
         plan = matrix_plan(server, bind, False, False, FD=3)
         service, socket = Systemd(plan), SystemdSocket(plan)
         assert socket.applies()
@@ -122,7 +124,21 @@ def test_socket_activation_units_verify(server: str, tmp_path: Path) -> None:
         # ListenStream, fd 3 is the plan's address, and the server must listen there and nowhere else.
         listen = [value for _, key, value in systemd_unit(socket.render()) if key == "ListenStream"]
         assert listen == [{"unix": f"/run/{plan.app.name}/{plan.app.name}.sock", "tcp": "127.0.0.1:8001"}[bind]]
-        assert listening_on(server, get_backend(plan).argv()) == ["fd://3"]
+        if server == "gunicorn":
+            # gunicorn takes systemd's sockets from LISTEN_FDS itself (fd 3 on) and binds nothing then; an
+            # fd://3 besides would be a second listener on fd 3, which the first closes (EBADF at start).
+            assert listening_on(server, get_backend(plan).argv()) == [str(plan.server.address)]
+        else:
+            assert listening_on(server, get_backend(plan).argv()) == ["fd://3"]
+        unit = {key: value for _, key, value in systemd_unit(service.render())}
+        # systemd removes a service's RuntimeDirectory= (and the socket in it) whenever the service stops,
+        # and chowns what is in it when it starts (systemd/systemd#8635): the socket unit owns that folder.
+        assert "RuntimeDirectory" not in unit and "ExecStartPre" not in unit
+        if bind == "unix":
+            sock = {key: value for _, key, value in systemd_unit(socket.render())}
+            owner = (plan.process_manager.user, plan.process_manager.proxy_group, "0660")
+            assert (sock["SocketUser"], sock["SocketGroup"], sock["SocketMode"]) == owner
+            assert sock["DirectoryMode"] == "0755"  # root's; the proxy's group only crosses it
         (tmp_path / service.filename).write_text(service.render())
         (tmp_path / socket.filename).write_text(socket.render())
         assert exposure(tmp_path / service.filename) <= MAX_EXPOSURE

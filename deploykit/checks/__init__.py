@@ -25,7 +25,9 @@ from deploykit.checks.platform import plan_unfit_for_platform
 from deploykit.checks.processes import celery_without_worker, release_without_lock, worker_stop_below_task_limit
 from deploykit.checks.server import (
     graceful_timeout_not_below_stop_timeout,
+    max_requests_not_supported,
     proxy_headers_trusted_from_anywhere,
+    recycled_workers_drop_websockets,
     socket_outside_runtime_directory,
     sync_only_middleware,
 )
@@ -156,6 +158,8 @@ DEPLOY_CHECKS: list[Check] = [
     release_without_lock,
     celery_without_worker,
     worker_stop_below_task_limit,
+    recycled_workers_drop_websockets,
+    max_requests_not_supported,
 ]
 
 

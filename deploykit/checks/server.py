@@ -6,6 +6,7 @@ from django.core import checks
 from django.utils.module_loading import import_string
 
 from deploykit.plan import Plan
+from deploykit.plan.model import RECYCLING_SERVERS
 
 
 def proxy_headers_trusted_from_anywhere(plan: Plan) -> list[checks.CheckMessage]:
@@ -80,3 +81,35 @@ def sync_only_middleware(plan: Plan) -> list[checks.CheckMessage]:
             )
         ]
     return []
+
+
+def recycled_workers_drop_websockets(plan: Plan) -> list[checks.CheckMessage]:
+    server = plan.server
+    if not (server.recycles and plan.app.serves_websockets):
+        return []
+    return [
+        checks.Warning(
+            f"MAX_REQUESTS ({server.max_requests}) recycles the workers of {server.backend}, which holds the "
+            "WebSockets: a recycled worker closes every WebSocket it holds when it exits (all at once, unless a drain "
+            "spreads the closes over a window), at a time no redeploy chose; their clients must reconnect and "
+            "rejoin their groups.",
+            hint="With split serving (WSGI_SERVER) the HTTP side recycles without touching a WebSocket; "
+            "otherwise make the clients reconnect with a random delay, or leave MAX_REQUESTS unset.",
+            id="deploykit.W016",
+        )
+    ]
+
+
+def max_requests_not_supported(plan: Plan) -> list[checks.CheckMessage]:
+    sides = [(s.backend, s.recycles) for s in (plan.server, plan.wsgi) if s is not None]
+    never = [backend for backend, recycles in sides if not recycles]
+    if plan.server.max_requests is None or not never:
+        return []
+    return [
+        checks.Warning(
+            f"MAX_REQUESTS is set, but {' and '.join(never)} counts no requests: its workers are never recycled "
+            "(daphne has no such option; granian recycles by time or memory only).",
+            hint=f"Use {', '.join(RECYCLING_SERVERS)} where workers must be recycled, or leave MAX_REQUESTS unset.",
+            id="deploykit.W017",
+        )
+    ]

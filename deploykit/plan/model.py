@@ -23,6 +23,18 @@ if TYPE_CHECKING:  # the model imports nothing of deploykit at run time
 SERVERS = ("daphne", "uvicorn", "gunicorn", "granian", "hypercorn")
 #: The WSGI servers split serving can put HTTP on (issue 15).
 WSGI_SERVERS = ("granian", "gunicorn")
+#: The servers whose command line takes a listening socket they inherit (systemd socket activation,
+#: supervisor's fcgi-program): uvicorn and daphne ``--fd N``, gunicorn and hypercorn ``--bind fd://N``.
+#: granian (2.8) binds its own socket only (``--host``/``--port``, ``--uds``): no fd option, no LISTEN_FDS.
+INHERITED_SOCKET_SERVERS = ("daphne", "uvicorn", "gunicorn", "hypercorn")
+#: Of those, the ones that serve an inherited unix socket: daphne's --fd is twisted's "fd:fileno=N"
+#: endpoint, which adopts the socket as TCP (a unix one logs "Listening on TCP address" and hangs).
+INHERITED_UNIX_SOCKET_SERVERS = ("uvicorn", "gunicorn", "hypercorn")
+#: The servers that recycle a worker after a number of requests (MAX_REQUESTS): daphne has no such
+#: option, and granian recycles by time (--workers-lifetime) or memory (--workers-max-rss), not by count.
+RECYCLING_SERVERS = ("uvicorn", "gunicorn", "hypercorn")
+#: Where systemd passes a socket unit's first socket (SD_LISTEN_FDS_START, sd_listen_fds(3)).
+SYSTEMD_LISTEN_FD = 3
 PROCESS_MANAGERS = ("systemd", "supervisor")
 PROXIES = ("nginx", "apache", "caddy")
 #: The platforms (PaaS) whose files ``deployconfig all`` writes instead of a host's (issue 17 item 5).
@@ -42,6 +54,11 @@ CONTAINER_VIRTUALENV = "/opt/venv"
 CONTAINER_WORKDIR = "/app"
 #: The image's unprivileged user and group: numeric, so Kubernetes can verify runAsNonRoot.
 CONTAINER_UID = 10001
+
+
+def takes_inherited_socket(backend: str, address: Bind) -> bool:
+    """Whether ``backend`` can serve ``address`` from a socket it inherits (socket activation, supervisor)."""
+    return backend in (INHERITED_UNIX_SOCKET_SERVERS if address.kind == "unix" else INHERITED_SOCKET_SERVERS)
 
 
 @dataclass(frozen=True)
@@ -71,10 +88,22 @@ class Server:
     access_log: bool
     log_level: str
     log_format: str
+    #: MAX_REQUESTS: a worker is replaced after this many requests, plus up to the jitter (None: never).
+    max_requests: int | None = None
+    max_requests_jitter: int = 0
 
     @property
     def address(self) -> Bind:
         return self.addresses[0]
+
+    @property
+    def takes_inherited_socket(self) -> bool:
+        return takes_inherited_socket(self.backend, self.address)
+
+    @property
+    def recycles(self) -> bool:
+        """Whether MAX_REQUESTS reaches the server (daphne and granian count no requests)."""
+        return self.max_requests is not None and self.backend in RECYCLING_SERVERS
 
     @property
     def total_processes(self) -> int:
@@ -110,10 +139,17 @@ class WsgiServer:
     log_level: str
     #: Its unit's IPAddressAllow= peers: as the ASGI unit's, with the trusted proxies of its own bind.
     ip_address_allow: tuple[str, ...] = ("localhost",)
+    #: MAX_REQUESTS and its jitter, as the ASGI side's.
+    max_requests: int | None = None
+    max_requests_jitter: int = 0
 
     @property
     def address(self) -> Bind:
         return self.addresses[0]
+
+    @property
+    def recycles(self) -> bool:
+        return self.max_requests is not None and self.backend in RECYCLING_SERVERS
 
     @property
     def target(self) -> str:

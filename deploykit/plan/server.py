@@ -8,7 +8,20 @@ import os
 from deploykit import validators as v
 from deploykit.conf import django_setting
 from deploykit.exceptions import SpecError
-from deploykit.plan.model import LOG_FORMATS, LOG_LEVELS, SERVERS, App, Bind, ChannelLayer, ProcessManager, Server
+from deploykit.plan.model import (
+    INHERITED_SOCKET_SERVERS,
+    INHERITED_UNIX_SOCKET_SERVERS,
+    LOG_FORMATS,
+    LOG_LEVELS,
+    SERVERS,
+    SYSTEMD_LISTEN_FD,
+    App,
+    Bind,
+    ChannelLayer,
+    ProcessManager,
+    Server,
+    takes_inherited_socket,
+)
 from deploykit.plan.reader import Reader
 from deploykit.plan.sitemodel import is_ip
 
@@ -48,23 +61,35 @@ def build_server(r: Reader, app: App, pm: ProcessManager, layer: ChannelLayer, n
         )
 
     addresses, listen = _build_binds(r, app, pm, processes)
-    if backend == "daphne" and pm.kind == "supervisor" and addresses[0].kind == "unix":
-        # twisted takes an inherited fd as a TCP socket only: with a unix socket
-        # on fd 0, daphne logs "Listening on TCP address /:t" and hangs every
-        # request (seen in the e2e suite). The Channels docs use tcp:// here.
-        raise SpecError(
-            r.label("SERVER"),
-            backend,
-            "daphne cannot serve a unix socket that supervisor passes on fd 0: set BIND "
-            "(supervisor socket=tcp://, the Channels docs' shape) or use uvicorn",
-        )
-    if backend == "granian" and listen.kind == "fd":
+    if listen.kind == "fd" and not takes_inherited_socket(backend, addresses[0]):
         key = "FD" if r.get("FD") is not None else "PROCESS_MANAGER"
+        owner = "supervisor passes on fd 0" if pm.kind == "supervisor" else "systemd passes (socket activation)"
+        if backend in INHERITED_SOCKET_SERVERS:
+            # twisted takes an inherited fd as a TCP socket only: with a unix socket
+            # daphne logs "Listening on TCP address /:t" and hangs every request (seen
+            # in the e2e suite). The Channels docs use tcp:// here.
+            raise SpecError(
+                r.label("SERVER"),
+                backend,
+                f"{backend} cannot serve a unix socket that {owner}: set BIND (supervisor socket=tcp://, "
+                f"systemd ListenStream=HOST:PORT; the Channels docs' shape) or use "
+                f"{', '.join(INHERITED_UNIX_SOCKET_SERVERS)}",
+            )
         raise SpecError(
             r.label(key),
             r.get(key),
-            "granian cannot take an inherited socket (supervisor fcgi-program, socket activation): "
-            "use systemd without FD, or another server",
+            f"{backend} cannot take an inherited socket (supervisor fcgi-program, socket activation): "
+            f"use systemd without FD, or {', '.join(INHERITED_SOCKET_SERVERS)}",
+        )
+    max_requests, jitter = recycling(r)
+    if max_requests is not None and backend == "uvicorn" and workers == 1:
+        # uvicorn runs one worker without its supervisor: at the limit the whole server exits, and
+        # requests fail until the process manager starts it again (RestartSec=).
+        raise SpecError(
+            r.label("MAX_REQUESTS"),
+            max_requests,
+            "uvicorn with one worker has no supervisor to replace it: the whole server would exit; "
+            "set WORKERS to 2 or more, or use gunicorn or hypercorn (their master replaces the worker)",
         )
     proxy_headers = v.boolean(r.get("PROXY_HEADERS"), r.label("PROXY_HEADERS"))
     allow = forwarded_allow_ips(r, addresses[0])
@@ -93,7 +118,23 @@ def build_server(r: Reader, app: App, pm: ProcessManager, layer: ChannelLayer, n
         access_log=access_log(r),
         log_level=v.choice(r.get("LOG_LEVEL"), r.label("LOG_LEVEL"), LOG_LEVELS),
         log_format=v.choice(r.get("LOG_FORMAT"), r.label("LOG_FORMAT"), LOG_FORMATS),
+        max_requests=max_requests,
+        max_requests_jitter=jitter,
     )
+
+
+def recycling(r: Reader) -> tuple[int | None, int]:
+    """MAX_REQUESTS and its jitter (a tenth of it unless MAX_REQUESTS_JITTER says otherwise)."""
+    limit, jitter = r.get("MAX_REQUESTS"), r.get("MAX_REQUESTS_JITTER")
+    if limit is None:
+        if jitter is not None:
+            raise SpecError(r.label("MAX_REQUESTS_JITTER"), jitter, "has nothing to vary: MAX_REQUESTS is not set")
+        return None, 0
+    limit = v.integer(limit, r.label("MAX_REQUESTS"), minimum=1, maximum=10**9)
+    if jitter is None:
+        # Workers started together would reach the limit together and all go at once.
+        return limit, limit // 10
+    return limit, v.integer(jitter, r.label("MAX_REQUESTS_JITTER"), minimum=0, maximum=limit)
 
 
 def forwarded_allow_ips(r: Reader, bind: Bind) -> tuple[str, ...]:
@@ -157,6 +198,14 @@ def _numbered(path: str, index: int) -> str:
 def _build_binds(r: Reader, app: App, pm: ProcessManager, processes: int) -> tuple[tuple[Bind, ...], Bind]:
     fd = r.get("FD")
     listen_fd = None if fd is None else Bind("fd", fd=v.integer(fd, r.label("FD"), minimum=0, maximum=1023))
+    if listen_fd is not None and pm.kind == "systemd" and listen_fd.fd != SYSTEMD_LISTEN_FD:
+        # The socket unit has one ListenStream=: systemd passes it as the first fd after stdio.
+        raise SpecError(
+            r.label("FD"),
+            fd,
+            f"systemd passes the socket unit's socket as fd {SYSTEMD_LISTEN_FD} (SD_LISTEN_FDS_START): "
+            f"set FD to {SYSTEMD_LISTEN_FD} (--fd {SYSTEMD_LISTEN_FD})",
+        )
     # A command-line address replaces both settings (--bind drops SOCKET from settings).
     source, command_line = r.first_layer_setting(("SOCKET", "BIND"))
     sock, bind = source.get("SOCKET"), source.get("BIND")

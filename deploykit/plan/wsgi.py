@@ -14,7 +14,16 @@ import os
 from deploykit import validators as v
 from deploykit.conf import django_setting
 from deploykit.exceptions import SpecError
-from deploykit.plan.model import LOG_LEVELS, WSGI_SERVERS, App, Bind, ProcessManager, Server, WsgiServer
+from deploykit.plan.model import (
+    INHERITED_SOCKET_SERVERS,
+    LOG_LEVELS,
+    WSGI_SERVERS,
+    App,
+    Bind,
+    ProcessManager,
+    Server,
+    WsgiServer,
+)
 from deploykit.plan.reader import Reader
 from deploykit.plan.server import access_log, forwarded_allow_ips, root_path
 
@@ -60,11 +69,11 @@ def build_wsgi(r: Reader, app: App, pm: ProcessManager, server: Server, notes: l
     address = _bind(r, server, name, runtime)
     listen = address
     if pm.kind == "supervisor":
-        if backend == "granian":
+        if backend not in INHERITED_SOCKET_SERVERS:
             raise SpecError(
                 r.label("WSGI_SERVER"),
                 backend,
-                "granian cannot take an inherited socket (supervisor fcgi-program): use gunicorn, or systemd",
+                f"{backend} cannot take an inherited socket (supervisor fcgi-program): use gunicorn, or systemd",
             )
         # supervisor's fcgi-program owns the socket and passes it as fd 0, like the ASGI side's.
         listen = Bind("fd", fd=0)
@@ -85,6 +94,9 @@ def build_wsgi(r: Reader, app: App, pm: ProcessManager, server: Server, notes: l
         keepalive_timeout=server.keepalive_timeout,
         access_log=access_log(r),
         log_level=v.choice(r.get("LOG_LEVEL"), r.label("LOG_LEVEL"), LOG_LEVELS),
+        # The same setting recycles both sides.
+        max_requests=server.max_requests,
+        max_requests_jitter=server.max_requests_jitter,
     )
 
 

@@ -19,6 +19,12 @@ class Gunicorn(ServerBackend):
     handles_root_path = False
 
     def bind_args(self, bind: Bind) -> list[str]:
+        if bind.kind == "fd" and self.plan.process_manager.kind == "systemd":
+            # gunicorn takes systemd's sockets from LISTEN_FDS itself (fd 3 on; its systemd.py) and binds no
+            # address then: --bind fd://3 besides would make a second listener on fd 3, which the first one
+            # has closed (EBADF, gunicorn never starts; tests/e2e/test_socket_activation.py). So the argv
+            # names the socket unit's own address, which gunicorn does not bind while systemd passes it.
+            return ["--bind", str(self.server.address)]
         # gunicorn's --bind syntax (unix:PATH, fd://N, [HOST]:PORT) is Bind's own string form.
         return ["--bind", str(bind)]
 
@@ -39,6 +45,8 @@ class Gunicorn(ServerBackend):
             "--log-level",
             s.log_level,
         ]
+        if s.max_requests is not None and not reload:
+            argv += ["--max-requests", str(s.max_requests), "--max-requests-jitter", str(s.max_requests_jitter)]
         # gunicorn passes forwarded_allow_ips on to uvicorn's proxy middleware.
         argv += ["--forwarded-allow-ips", ",".join(s.forwarded_allow_ips) if s.proxy_headers else ""]
         if s.access_log:

@@ -42,6 +42,10 @@ class Hypercorn(ServerBackend):
             "--log-level",
             s.log_level.upper(),
         ]
+        if s.max_requests is not None and not reload:
+            # Not --max-requests-jitter: hypercorn 0.18 sets the jitter to --max-requests's value from it
+            # (hypercorn/__main__.py); the config module sets the jitter from the environment instead.
+            argv += ["--max-requests", str(s.max_requests)]
         if s.access_log:
             argv += ["--access-logfile", "-"]
         if reload:
@@ -50,5 +54,8 @@ class Hypercorn(ServerBackend):
         return argv
 
     def environment(self) -> dict[str, str]:
-        # The message limit, for --config's module (hypercorn has no flag for it).
-        return {**super().environment(), serverenv.WS_MAX_SIZE: str(self.server.websocket_max_size)}
+        # The message limit, for --config's module (hypercorn has no flag for it), and the recycling jitter.
+        env = {**super().environment(), serverenv.WS_MAX_SIZE: str(self.server.websocket_max_size)}
+        if self.server.max_requests is not None:
+            env[serverenv.MAX_REQUESTS_JITTER] = str(self.server.max_requests_jitter)
+        return env

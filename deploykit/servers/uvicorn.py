@@ -30,6 +30,11 @@ class Uvicorn(ServerBackend):
             argv += ["--reload", "--reload-dir", self.plan.app.base_dir]
         else:
             argv += ["--workers", str(s.workers)]
+            if s.max_requests is not None:
+                # Its supervisor (--workers 2 or more: the plan refuses one) starts a new worker in the old
+                # one's place; tests/e2e/test_recycling.py.
+                argv += ["--limit-max-requests", str(s.max_requests)]
+                argv += ["--limit-max-requests-jitter", str(s.max_requests_jitter)]
         if s.proxy_headers:
             argv += ["--proxy-headers", "--forwarded-allow-ips", ",".join(s.forwarded_allow_ips)]
         else:

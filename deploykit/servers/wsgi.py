@@ -109,6 +109,9 @@ class GunicornWsgi(WsgiBackend):
             # same list the wrapper applies, so both agree (it never sets REMOTE_ADDR: the wrapper does).
             *("--forwarded-allow-ips", ",".join(s.forwarded_allow_ips) if s.proxy_headers else ""),
         ]
+        if s.max_requests is not None:
+            # granian counts no requests (it recycles by time or memory): W017 says so.
+            argv += ["--max-requests", str(s.max_requests), "--max-requests-jitter", str(s.max_requests_jitter)]
         if s.access_log:
             argv += ["--access-logfile", "-"]
         return argv

@@ -6,6 +6,7 @@ A function over the targets, not a target: nothing else special-cases it.
 from __future__ import annotations
 
 from deploykit.plan import Plan
+from deploykit.plan.model import INHERITED_SOCKET_SERVERS
 from deploykit.rendering import render
 from deploykit.servers import get_backend
 from deploykit.targets.apache import modules as apache_modules
@@ -110,6 +111,7 @@ def install_guide(plan: Plan, targets: list[Target]) -> RenderedFile:
         "environment": contract_environment(plan),
         "apache_modules": apache_modules(plan),
         "socket_dir": socket_dir,
+        "inherited_socket_servers": ", ".join(INHERITED_SOCKET_SERVERS),
         "env_dir": pm.env_file.rpartition("/")[0] or "/",
         "static_roots": [p for p in (plan.site.static_root, plan.site.media_root) if p],
         "bootstrap": bootstrap_site(plan),

@@ -3,6 +3,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from deploykit.exceptions import SpecError
+from deploykit.plan.model import SYSTEMD_LISTEN_FD
 from deploykit.rendering import render
 from deploykit.servers import get_backend
 from deploykit.servers.wsgi import get_wsgi_backend
@@ -41,14 +43,20 @@ class Systemd(Target):
         plan = self.plan
         pm = plan.process_manager
         backend = get_backend(plan)
+        activated = plan.server.listen.kind == "fd"
         context = self._common(plan.process_manager.runtime_directory, plan.process_manager.ip_address_allow)
+        if activated:
+            # The socket unit owns the socket and its folder: a RuntimeDirectory= here would delete both
+            # whenever the service stops (a restart too) and chown the socket to the app's group when it
+            # starts, shutting the proxy out (systemd/systemd#8635). The server creates no file there.
+            context.update(runtime_directory=None)
         context.update(
             unit=pm.name,
             kind="ASGI",
             backend=plan.server.backend,
             argv=backend.argv(),
             reload_signal=backend.reload_signal,
-            socket_unit=f"{pm.name}.socket" if plan.server.listen.kind == "fd" else None,
+            socket_unit=f"{pm.name}.socket" if activated else None,
             environment=[f"{k}={val}" for k, val in contract_environment(plan)],
         )
         if plan.wsgi is not None:
@@ -130,7 +138,17 @@ class SystemdSocket(Target):
     file_name = "{name}.socket"
 
     def context(self) -> dict[str, object]:
-        return {"plan": self.plan, "pm": self.plan.process_manager, "address": self.plan.server.address}
+        server = self.plan.server
+        if server.listen.kind != "fd":
+            # Without FD the service binds this address itself: both would want it.
+            raise SpecError(
+                'DEPLOYKIT["FD"]',
+                None,
+                f"socket activation needs the service to take systemd's socket: without FD, {server.backend} "
+                f"binds {server.address} itself; pass --fd {SYSTEMD_LISTEN_FD} to both deployconfig systemd "
+                "and systemd-socket (or set FD)",
+            )
+        return {"plan": self.plan, "pm": self.plan.process_manager, "address": server.address}
 
     def applies(self) -> bool:
         return self.plan.process_manager.kind == "systemd" and self.plan.server.listen.kind == "fd"
