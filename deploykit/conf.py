@@ -50,6 +50,10 @@ DEFAULTS: dict[str, Any] = {
     "WSGI_WORKERS": None,
     "WSGI_THREADS": None,
     "WSGI_BIND": None,
+    # Two slots of the app and a switch (issue 16): e.g. ("blue", "green"); off when None
+    "SLOTS": None,
+    # The file the proxy takes its upstream from, which `manage.py redeploy` rewrites (default: by PROXY)
+    "UPSTREAM_FILE": None,
     # site (the reverse proxy)
     "PROXY": "nginx",
     "SERVER_NAMES": None,

@@ -44,6 +44,7 @@ from deploykit.plan.model import (
     ProcessManager,
     Server,
     Site,
+    Slot,
     WsgiServer,
     bracket,
     is_ip,
@@ -52,6 +53,7 @@ from deploykit.plan.process import build_process_manager, ip_address_allow
 from deploykit.plan.reader import Reader
 from deploykit.plan.server import build_server
 from deploykit.plan.site import build_site
+from deploykit.plan.slots import build_slots, upstream_file
 from deploykit.plan.wsgi import build_wsgi
 
 
@@ -73,6 +75,7 @@ def build_plan(overrides: Mapping[str, Any] | None = None, labels: Mapping[str, 
     if wsgi is not None:
         wsgi = replace(wsgi, ip_address_allow=ip_address_allow(r, wsgi, layer, app))
     site = build_site(r, server)
+    slots = build_slots(r, app, pm, server, wsgi is not None, layer)
     container = build_container(r, app, layer)
     return Plan(
         site=site,
@@ -83,6 +86,8 @@ def build_plan(overrides: Mapping[str, Any] | None = None, labels: Mapping[str, 
         container=container,
         wsgi=wsgi,
         notes=tuple(notes),
+        slots=slots,
+        upstream_file=upstream_file(r, app, site.proxy) if slots else None,
     )
 
 
@@ -115,6 +120,7 @@ __all__ = [
     "ProcessManager",
     "Server",
     "Site",
+    "Slot",
     "WsgiServer",
     "app_routing",
     "bracket",

@@ -264,6 +264,24 @@ class Container:
 
 
 @dataclass(frozen=True)
+class Slot:
+    """One of the two instances of the app (issue 16): its own service, sockets and runtime directory,
+    so it starts and stops without touching the other."""
+
+    name: str
+    #: The systemd unit / supervisor program / Compose service: NAME-SLOT.
+    service: str
+    runtime_directory: str
+    server: Server
+    wsgi: WsgiServer | None = None
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        """Every service of the slot: the ASGI server's, then the WSGI server's (split serving)."""
+        return (self.service,) if self.wsgi is None else (self.service, self.wsgi.name)
+
+
+@dataclass(frozen=True)
 class Plan:
     site: Site
     server: Server
@@ -275,6 +293,31 @@ class Plan:
     wsgi: WsgiServer | None = None
     #: Choices made for the user, printed by the commands (never silent).
     notes: tuple[str, ...] = field(default=())
+    #: Two slots and a switch (DEPLOYKIT["SLOTS"]); () when off.
+    slots: tuple[Slot, ...] = ()
+    #: The file the proxy includes for its upstream, which ``manage.py redeploy`` rewrites (slots only).
+    upstream_file: str | None = None
+
+    def slot(self, name: str) -> Slot:
+        for slot in self.slots:
+            if slot.name == name:
+                return slot
+        raise KeyError(name)
+
+    def for_slot(self, name: str) -> Plan:
+        """The plan as one slot runs it: that slot's servers, service name and runtime directory; the proxy's
+        upstream is the slot's (unless UPSTREAM pins it: E007)."""
+        slot = self.slot(name)
+        pm = replace(self.process_manager, name=slot.service, runtime_directory=slot.runtime_directory)
+        upstream = self.site.upstream if self.site.upstream != self.server.addresses else slot.server.addresses
+        return replace(
+            self,
+            server=slot.server,
+            wsgi=slot.wsgi,
+            process_manager=pm,
+            site=replace(self.site, upstream=upstream),
+            slots=(),
+        )
 
     def in_container(self) -> Plan:
         """The plan as it runs inside the image (what the Dockerfile's CMD and the pods run).
