@@ -95,6 +95,9 @@ class Systemd(Target):
         }
 
     def files(self) -> list[RenderedFile]:
+        if self.plan.slots:
+            # Two slots (issue 16): each slot's units, from the plan as that slot runs it.
+            return [f for slot in self.plan.slots for f in Systemd(self.plan.for_slot(slot.name)).files()]
         files = super().files()
         if self.plan.wsgi is not None:
             content = render(self.template, self.wsgi_context())

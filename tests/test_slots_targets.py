@@ -1,0 +1,125 @@
+"""Two slots (issue 16) in every target: two services each, and a proxy upstream file for either slot."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.test import override_settings
+
+from deploykit.plan import Plan, build_plan
+from deploykit.targets.apache import Apache
+from deploykit.targets.caddy import Caddy
+from deploykit.targets.compose import Compose
+from deploykit.targets.nginx import Nginx
+from deploykit.targets.supervisor import Supervisor, parse
+from deploykit.targets.systemd import Systemd
+from deploykit.targets.upstream import live_slot, upstream_content
+from tests import settings as test_settings
+from tests.conftest import require_tool
+
+
+def slots_plan(**values: Any) -> Plan:
+    settings: dict[str, Any] = {
+        "DEPLOYKIT": {
+            **test_settings.DEPLOYKIT,
+            "VIRTUALENV": sys.prefix,
+            "HEALTH_PATH": "/-/ready",
+            "REDIS_URL": "redis://127.0.0.1:6379/0",
+            "SLOTS": ("blue", "green"),
+            "IMAGE_TAG": "1.0",
+            **values,
+        },
+        "CHANNEL_LAYERS": {
+            "default": {
+                "BACKEND": "channels_redis.core.RedisChannelLayer",
+                "CONFIG": {"hosts": [{"address": "redis://127.0.0.1:6379/0", "socket_timeout": None}]},
+            }
+        },
+    }
+    if "WSGI_SERVER" in values:
+        settings["WSGI_APPLICATION"] = "testproject.wsgi.application"
+    with override_settings(**settings):
+        return build_plan()
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_systemd_writes_a_hardened_unit_per_slot(split: bool, tmp_path: Path) -> None:
+    require_tool("systemd-analyze")
+    plan = slots_plan(**({"WSGI_SERVER": "gunicorn"} if split else {}))
+    target = Systemd(plan)
+    files = {f.name: f.content for f in target.files()}
+    expected = ["example-blue.service", "example-green.service"]
+    if split:
+        expected = ["example-blue.service", "example-blue-http.service", "example-green.service"]
+        expected += ["example-green-http.service"]
+    assert list(files) == expected
+    assert "--uds /run/example-green/example-green.sock" in files["example-green.service"]
+    assert "RuntimeDirectory=example-green\n" in files["example-green.service"]
+    assert "example-blue" not in files["example-green.service"]
+    target.check(target.files(), tmp_path)  # systemd-analyze verify + security <= 1.0, each unit
+
+
+def test_supervisor_writes_a_program_per_slot(tmp_path: Path) -> None:
+    plan = slots_plan(PROCESS_MANAGER="supervisor", WSGI_SERVER="gunicorn")
+    programs = {name: argv for name, argv, _ in parse(Supervisor(plan).render(), tmp_path)}
+    assert sorted({name.rsplit("_", 1)[0] for name in programs}) == [
+        "example-blue",
+        "example-blue-http",
+        "example-green",
+        "example-green-http",
+    ]
+    content = Supervisor(plan).render()
+    assert "socket=unix:///run/example-green/example-green.sock" in content
+    assert "socket=unix:///run/example-green-http/example-green-http.sock" in content
+
+
+@pytest.mark.parametrize("proxy", ["nginx", "apache", "caddy"])
+@pytest.mark.parametrize("split", [False, True])
+def test_the_proxy_site_includes_the_upstream_file_and_passes_for_either_slot(
+    proxy: str, split: bool, tmp_path: Path
+) -> None:
+    target_class = {"nginx": Nginx, "apache": Apache, "caddy": Caddy}[proxy]
+    values: dict[str, Any] = {"PROXY": proxy, **({"WSGI_SERVER": "gunicorn"} if split else {})}
+    plan = slots_plan(**values)
+    target = target_class(plan)
+    require_tool(target.tool or "")
+    files = target.files()
+    assert [f.name for f in files][1:] == [Path(plan.upstream_file or "").name]
+    site = files[0].content
+    assert plan.upstream_file in site
+    assert "/run/example-blue/" not in site and "/run/example-green/" not in site
+    assert "/run/example-blue/example-blue.sock" in files[1].content
+    assert live_slot(files[1].content) == "blue"
+    green = upstream_content(plan, "green")
+    assert live_slot(green) == "green"
+    assert "/run/example-green/example-green.sock" in green and "example-blue" not in green
+    if split:
+        assert "/run/example-green-http/example-green-http.sock" in green
+    # The real tool, on the site with each slot's upstream file.
+    target.check(files, tmp_path)
+
+
+def test_a_broken_upstream_file_fails_the_check(tmp_path: Path) -> None:
+    from deploykit.targets.base import RenderedFile, ValidationFailed
+
+    require_tool("nginx")
+    plan = slots_plan()
+    target = Nginx(plan)
+    with pytest.raises(ValidationFailed):
+        target.validate_with_upstream(target.render(), "upstream broken {", tmp_path)
+    del RenderedFile
+
+
+def test_compose_runs_a_service_per_slot(tmp_path: Path) -> None:
+    plan = slots_plan(CONTAINERS=True)
+    target = Compose(plan)
+    require_tool(target.tool or "")
+    files = {f.name: f.content for f in target.files()}
+    compose = files["docker-compose.yml"]
+    assert "  app-blue:\n" in compose and "  app-green:\n" in compose
+    assert "example-upstream.conf:/etc/nginx/example-upstream.conf:ro" in compose
+    assert "server app-blue:8000 resolve;" in files["example-upstream.conf"]
+    target.check(target.files(), tmp_path)
