@@ -120,6 +120,7 @@ def test_compose_runs_a_service_per_slot(tmp_path: Path) -> None:
     files = {f.name: f.content for f in target.files()}
     compose = files["docker-compose.yml"]
     assert "  app-blue:\n" in compose and "  app-green:\n" in compose
-    assert "example-upstream.conf:/etc/nginx/example-upstream.conf:ro" in compose
-    assert "server app-blue:8000 resolve;" in files["example-upstream.conf"]
+    assert '"./nginx-upstream:/etc/nginx/upstream:ro"' in compose
+    assert "include /etc/nginx/upstream/example-upstream.conf;" in files["nginx-compose.conf"]
+    assert "server app-blue:8000 resolve;" in files["nginx-upstream/example-upstream.conf"]
     target.check(target.files(), tmp_path)
