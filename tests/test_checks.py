@@ -50,10 +50,11 @@ def test_ids_are_unique_and_stable() -> None:
     found = re.findall(r'id="(deploykit\.[EWI]\d{3})"', source)
     assert len(found) == len(set(found))
     assert sorted(found) == sorted(
-        [f"deploykit.E00{i}" for i in range(1, 7)]
+        [f"deploykit.E00{i}" for i in range(1, 8)]
         # W007 (daphne older than 4.2.2) is retired: setup.cfg requires daphne>=4.2.2.
         + [f"deploykit.W{i:03}" for i in range(1, 13) if i != 7]
         + [f"deploykit.W{i:03}" for i in range(13, 16)]
+        + ["deploykit.W020"]
         + ["deploykit.I001"]
     )
     # Every id is documented in the README's table.
@@ -303,3 +304,43 @@ def test_w015_wsgi_server_not_installed(monkeypatch: pytest.MonkeyPatch) -> None
     [message] = checks.check_deploy()
     assert message.id == "deploykit.W015"
     assert "pip install 'deploykit[granian]'" in message.hint
+
+
+SLOTS = {"HEALTH_PATH": "/-/ready", "SLOTS": ("blue", "green")}
+REDIS_LAYER = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [{"address": "redis://127.0.0.1:6379/0", "socket_timeout": None}], "capacity": 1500},
+    }
+}
+
+
+@pytest.mark.parametrize(
+    ("values", "found"),
+    [
+        # Each slot on its own sockets: nothing to say.
+        ({}, []),
+        ({"BIND": "127.0.0.1:8000", "WSGI_SERVER": "gunicorn"}, []),
+        # One WSGI port for both slots: the new slot's WSGI server cannot bind it while the old one runs.
+        ({"BIND": "127.0.0.1:8000", "WSGI_SERVER": "gunicorn", "WSGI_BIND": "127.0.0.1:9000"}, ["deploykit.E007"]),
+        # The proxy balances over UPSTREAM: the switch would switch nothing.
+        ({"BIND": "127.0.0.1:8000", "UPSTREAM": ["10.0.0.5:8000"]}, ["deploykit.E007"]),
+        # Socket activation: one socket unit, which both slots would take.
+        ({"BIND": "127.0.0.1:8000", "FD": 3}, ["deploykit.E007"]),
+    ],
+)
+def test_e007_slots_that_share_an_address_or_a_proxy_that_does_not_follow(
+    values: dict[str, object], found: list[str]
+) -> None:
+    with override_settings(
+        DEPLOYKIT=dk(**SLOTS, **values), CHANNEL_LAYERS=REDIS_LAYER, WSGI_APPLICATION="testproject.wsgi.application"
+    ):
+        assert ids() == found
+
+
+def test_w020_slots_with_a_layer_that_does_not_cross_processes() -> None:
+    # Both slots serve during the drain window: a group message sent on one never reaches the other's clients.
+    with override_settings(DEPLOYKIT=dk(**SLOTS, WORKERS=1)):
+        assert ids() == ["deploykit.W020"]
+    with override_settings(DEPLOYKIT=dk(**SLOTS), CHANNEL_LAYERS=REDIS_LAYER):
+        assert ids() == []

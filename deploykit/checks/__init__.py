@@ -34,6 +34,7 @@ from deploykit.checks.site import (
     relative_static_url_under_sub_path,
     ssl_header_not_set_by_proxy,
 )
+from deploykit.checks.slots import slots_collide, slots_split_the_rooms
 from deploykit.checks.tls import hsts_preload_below_minimum
 from deploykit.checks.wsgi import async_views_under_wsgi, wsgi_application_unusable, wsgi_server_not_installed
 from deploykit.exceptions import SpecError
@@ -126,6 +127,11 @@ def runtime_failures(plan: Plan) -> list[checks.CheckMessage]:
     return found
 
 
+def slot_failures(plan: Plan) -> list[checks.CheckMessage]:
+    """What ``redeploy`` refuses to switch with: slots that collide, or a proxy that would not follow."""
+    return slots_collide(plan)
+
+
 DEPLOY_CHECKS: list[Check] = [
     in_memory_layer_across_processes,
     allowed_hosts_wildcard_with_websockets,
@@ -146,6 +152,8 @@ DEPLOY_CHECKS: list[Check] = [
     wsgi_application_unusable,
     async_views_under_wsgi,
     wsgi_server_not_installed,
+    slots_collide,
+    slots_split_the_rooms,
 ]
 
 
