@@ -56,6 +56,10 @@ _ENV_KEYS = {
     "WSGI_WORKERS": int,
     "WSGI_THREADS": int,
     "WSGI_BIND": str,
+    # Two slots (issue 16): "blue,green", the proxy's upstream file, the process manager driving them.
+    "SLOTS": lambda value: tuple(value.split(",")),
+    "UPSTREAM_FILE": str,
+    "PROCESS_MANAGER": str,
 }
 for _key, _convert in _ENV_KEYS.items():
     if os.environ.get(f"DEPLOYKIT_{_key}"):

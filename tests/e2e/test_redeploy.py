@@ -1,0 +1,70 @@
+"""Two slots and a switch under load (issue 16): real nginx, Redis, supervisord driving both slots, and the
+real ``manage.py redeploy``, against today's plain ``supervisorctl restart`` of the live slot.
+
+The load (bench.slotload) is HTTP keep-alive requests plus WebSocket chat clients that number every
+message and check every reply, reconnecting after a close. Shortened for the suite (2 redeploys, 100
+clients, a 3 s drain window); ``bench/run redeploy`` is the full run (10 redeploys, 500 clients).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from bench.redeploy import SlotStack, run_procedure, slot_stack, table
+from tests.conftest import require_tool
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-redeploy")]
+
+CLIENTS = 100
+REDEPLOYS = 2
+DRAIN_TIMEOUT = 3
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[SlotStack]:
+    for tool in ("nginx", "redis-server", "supervisord", "supervisorctl"):
+        require_tool(tool)
+    with slot_stack(drain_timeout=DRAIN_TIMEOUT, graceful_timeout=5) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def results(stack: SlotStack) -> dict[str, dict[str, object]]:
+    found = {}
+    for procedure in ("slots", "restart"):
+        found[procedure] = run_procedure(
+            stack, procedure, redeploys=REDEPLOYS, clients=CLIENTS, http_connections=4, interval=0.5
+        )
+    print("\n" + table(list(found.values())))
+    print(json.dumps({k: v["windows"] for k, v in found.items()}))
+    return found
+
+
+def test_redeploy_with_slots_fails_no_request_and_loses_no_message(results: dict[str, dict[str, object]]) -> None:
+    slots = results["slots"]
+    assert slots["redeploys"] == REDEPLOYS
+    assert slots["http_failed"] == 0, (slots["http_non_2xx"], slots["http_errors"])
+    assert slots["http_ok"] > 0  # type: ignore[operator]
+    # Every client was closed once per redeploy, and came back.
+    assert slots["ws_closes"] == CLIENTS * REDEPLOYS
+    assert slots["ws_reconnected"] == slots["ws_closes"]
+    assert slots["ws_connected_at_end"] == CLIENTS
+    assert slots["messages_lost"] == 0 and slots["messages_unexpected"] == 0
+    assert slots["ws_close_codes"] == {"1012": CLIENTS * REDEPLOYS}
+
+
+def test_redeploy_with_slots_spreads_the_reconnects_over_the_drain_window(
+    results: dict[str, dict[str, object]],
+) -> None:
+    windows = results["slots"]["windows"]
+    # Not a thundering herd: in each redeploy the closes (and so the reconnects) spread over the drain window.
+    assert all(w["spread_s"] > 0.1 * DRAIN_TIMEOUT for w in windows), windows  # type: ignore[attr-defined]
+
+
+def test_the_plain_restart_baseline_ran(results: dict[str, dict[str, object]]) -> None:
+    restart = results["restart"]
+    assert restart["redeploys"] == REDEPLOYS
+    assert restart["ws_closes"] == CLIENTS * REDEPLOYS
