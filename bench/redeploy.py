@@ -139,7 +139,7 @@ class SlotStack:
 
 
 @contextlib.contextmanager
-def slot_stack(*, drain_timeout: int, graceful_timeout: int = 10) -> Iterator[SlotStack]:
+def slot_stack(*, drain_timeout: int, graceful_timeout: int = 10, keep: bool = False) -> Iterator[SlotStack]:
     workdir = Path(__import__("tempfile").mkdtemp(prefix="dk-slots-", dir="/tmp"))
     workdir.chmod(0o750)
     static_root = workdir / "static"
@@ -152,6 +152,9 @@ def slot_stack(*, drain_timeout: int, graceful_timeout: int = 10) -> Iterator[Sl
         try:
             stack.stop()
         finally:
+            if keep:
+                log(f"kept {workdir}")
+                return
             for slot in SLOTS:
                 shutil.rmtree(f"{workdir}-{slot}", ignore_errors=True)
             shutil.rmtree(workdir, ignore_errors=True)
@@ -287,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drain-timeout", type=int, default=10)
     parser.add_argument("--only", default="slots,restart", help="procedures to run: slots, restart")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--keep", action="store_true", help="keep the temp dirs (logs, configs)")
     args = parser.parse_args(argv)
     results = []
     meta = {"command": " ".join(["python -m bench.redeploy", *(argv if argv is not None else sys.argv[1:])])}
@@ -294,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     meta["load_before"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     for procedure in args.only.split(","):
         # A fresh stack each: the second procedure must not inherit the first's state.
-        with slot_stack(drain_timeout=args.drain_timeout) as stack:
+        with slot_stack(drain_timeout=args.drain_timeout, keep=args.keep) as stack:
             log(f"{procedure}: {args.clients} clients, {args.redeploys} redeploys, drain window {args.drain_timeout}s")
             results.append(
                 run_procedure(

@@ -124,3 +124,23 @@ def test_compose_runs_a_service_per_slot(tmp_path: Path) -> None:
     assert "include /etc/nginx/upstream/example-upstream.conf;" in files["nginx-compose.conf"]
     assert "server app-blue:8000 resolve;" in files["nginx-upstream/example-upstream.conf"]
     target.check(target.files(), tmp_path)
+
+
+@pytest.mark.parametrize("manager", ["systemd", "supervisor"])
+def test_install_md_installs_both_slots_and_shows_the_redeploy_command(manager: str) -> None:
+    from deploykit.targets import bundle
+
+    plan = slots_plan(PROCESS_MANAGER=manager, WSGI_SERVER="gunicorn")
+    files = {f.name: f.content for f in bundle.files(plan)}
+    guide = files["INSTALL.md"]
+    assert "example-upstream.conf" in files
+    assert "install -m 0644 example-upstream.conf /etc/nginx/example-upstream.conf" in guide
+    assert "manage.py redeploy --dry-run" in guide and "manage.py redeploy\n" in guide
+    if manager == "systemd":
+        # The command shown is the first slot's.
+        assert "--bind unix:/run/example-blue-http/example-blue-http.sock" in guide
+        for unit in ("example-blue", "example-blue-http", "example-green", "example-green-http"):
+            assert f"install -m 0644 {unit}.service /etc/systemd/system/{unit}.service" in guide
+        assert "systemctl start example-blue.service example-blue-http.service" in guide
+    else:
+        assert "install -d -o example -g www-data -m 0750 /run/example-green-http" in guide
