@@ -99,7 +99,9 @@ class SlotStack:
         wait_until(lambda: "RUNNING" in self.ctl("status", f"{NAME}-{SLOTS[1]}:*"), 60, "slot green running")
         self.ctl("stop", f"{NAME}-{SLOTS[1]}:*")
         manage(self.env, "deployconfig", "nginx", "--check", "-o", str(self.site_dir))
-        self.nginx.write([self.site_dir / "nginx.conf"], worker_processes=1, worker_connections=8192, error_log_level="warn")
+        self.nginx.write(
+            [self.site_dir / "nginx.conf"], worker_processes=1, worker_connections=8192, error_log_level="warn"
+        )
         test = subprocess.run(self.nginx.test_argv(), capture_output=True, text=True, timeout=30)
         assert test.returncode == 0, test.stderr
         self.procs.append(Proc("nginx", self.nginx.serve_argv(), log_dir=w))
@@ -153,11 +155,11 @@ def slot_stack(*, drain_timeout: int, graceful_timeout: int = 10, keep: bool = F
             stack.stop()
         finally:
             if keep:
-                log(f"kept {workdir}")
-                return
-            for slot in SLOTS:
-                shutil.rmtree(f"{workdir}-{slot}", ignore_errors=True)
-            shutil.rmtree(workdir, ignore_errors=True)
+                log(f"kept {workdir} and its -{SLOTS[0]}, -{SLOTS[1]} siblings")
+            else:
+                for slot in SLOTS:
+                    shutil.rmtree(f"{workdir}-{slot}", ignore_errors=True)
+                shutil.rmtree(workdir, ignore_errors=True)
 
 
 def percentiles(values: list[float]) -> dict[str, float]:

@@ -193,7 +193,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     figures = Figures()
     stop = asyncio.Event()
     started = time.time()
-    tasks = [asyncio.create_task(http_loop(args.port, figures, stop, args.http_pause)) for _ in range(args.http_connections)]
+    tasks = [
+        asyncio.create_task(http_loop(args.port, figures, stop, args.http_pause)) for _ in range(args.http_connections)
+    ]
     for index in range(args.clients):
         tasks.append(asyncio.create_task(client(index, args.port, figures, stop, args.interval)))
         if index % 50 == 49:

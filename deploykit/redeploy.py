@@ -296,7 +296,8 @@ class Redeploy:
             self.run(self.commands.proxy_test)
         except RedeployError as exc:
             write_atomic(self.upstream_path, previous, force=True)
-            raise self._abandon(new, f"the proxy refused the upstream file of slot {new.name} ({exc}); put back") from exc
+            reason = f"the proxy refused the upstream file of slot {new.name} ({exc}); the old one is back"
+            raise self._abandon(new, reason) from exc
         try:
             self.run(self.commands.proxy_reload)
         except RedeployError as exc:

@@ -27,7 +27,8 @@ def settings(tmp_path: Path, **values: Any) -> dict[str, Any]:
             "SLOTS": ("blue", "green"),
             "REDIS_URL": "redis://127.0.0.1:6379/0",
             "UPSTREAM_FILE": str(tmp_path / "upstream.conf"),
-            "RUNTIME_DIRECTORY": str(tmp_path / "run"),
+            # Short: the slots' socket paths must fit the kernel's 107 bytes (tmp_path under xdist does not).
+            "RUNTIME_DIRECTORY": f"/tmp/dk-redeploy-{abs(hash(str(tmp_path))) % 10**8}/run",
             "PROCESS_MANAGER": "supervisor",
             **values,
         },

@@ -13,7 +13,9 @@ from tests import settings as test_settings
 
 
 def plan_with(**values: Any) -> Any:
-    settings = {"DEPLOYKIT": {**test_settings.DEPLOYKIT, "HEALTH_PATH": "/-/ready", "SLOTS": ("blue", "green"), **values}}
+    settings = {
+        "DEPLOYKIT": {**test_settings.DEPLOYKIT, "HEALTH_PATH": "/-/ready", "SLOTS": ("blue", "green"), **values}
+    }
     if "WSGI_SERVER" in values:
         settings["WSGI_APPLICATION"] = "testproject.wsgi.application"
     with override_settings(**settings):

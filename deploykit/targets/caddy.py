@@ -75,6 +75,8 @@ class Caddy(SlotUpstream, Target):
         wsgi = self.plan.wsgi
         snippets = {"asgi_snippet": f"{self.plan.app.slug}_asgi", "wsgi_snippet": f"{self.plan.app.slug}_wsgi"}
         wsgi_upstream = [] if wsgi is None else [caddy_upstream(wsgi.address)]
+        asgi: tuple[list[str], str]
+        http: tuple[list[str], str]
         if self.plan.upstream_file is not None:
             # Two slots: the servers are in the upstream file's snippets, which redeploy rewrites.
             asgi, http = ([], snippets["asgi_snippet"]), ([], snippets["wsgi_snippet"])

@@ -175,7 +175,9 @@ class Compose(Target):
             "app_service": APP_SERVICE,
             "app_services": services,
             # The nginx services the stack waits for: the live slot's (the first, as first installed).
-            "nginx_depends": [s["name"] for s in services if s.get("slot") in (None, plan.slots[0].name if plan.slots else None)],
+            "nginx_depends": [
+                s["name"] for s in services if s.get("slot") in (None, *[t.name for t in plan.slots[:1]])
+            ],
             "upstream_folder": UPSTREAM_FOLDER if plan.slots else None,
             "upstream_mount": UPSTREAM_MOUNT,
             "redis_service": REDIS_SERVICE,

@@ -60,8 +60,11 @@ def test_redeploy_with_slots_spreads_the_reconnects_over_the_drain_window(
     results: dict[str, dict[str, object]],
 ) -> None:
     windows = results["slots"]["windows"]
-    # Not a thundering herd: in each redeploy the closes (and so the reconnects) spread over the drain window.
-    assert all(w["spread_s"] > 0.1 * DRAIN_TIMEOUT for w in windows), windows  # type: ignore[attr-defined]
+    # Not a thundering herd: in each redeploy the closes (and so the reconnects) spread over at least half the
+    # drain window. Stopping a server closes them as fast as it can (0.06-0.66 s for 100 on this machine).
+    assert all(w["spread_s"] >= 0.5 * DRAIN_TIMEOUT for w in windows), windows  # type: ignore[attr-defined]
+    offsets = results["slots"]["close_offsets_s"]
+    assert offsets["max"] <= DRAIN_TIMEOUT + 1, offsets  # type: ignore[index]
 
 
 def test_the_plain_restart_baseline_ran(results: dict[str, dict[str, object]]) -> None:
