@@ -144,3 +144,31 @@ def test_install_md_installs_both_slots_and_shows_the_redeploy_command(manager: 
         assert "systemctl start example-blue.service example-blue-http.service" in guide
     else:
         assert "install -d -o example -g www-data -m 0750 /run/example-green-http" in guide
+
+
+def test_deployconfig_all_with_slots_checks_every_file(tmp_path: Path) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    require_tool("nginx")
+    require_tool("systemd-analyze")
+    values = {
+        **test_settings.DEPLOYKIT,
+        "VIRTUALENV": sys.prefix,
+        "HEALTH_PATH": "/-/ready",
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
+        "SLOTS": ("blue", "green"),
+    }
+    layer = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": "redis://127.0.0.1:6379/0", "socket_timeout": None}]},
+        }
+    }
+    err = StringIO()
+    with override_settings(DEPLOYKIT=values, CHANNEL_LAYERS=layer):
+        call_command("deployconfig", "all", "--check", "-o", str(tmp_path / "deploy"), stdout=StringIO(), stderr=err)
+    written = sorted(p.name for p in (tmp_path / "deploy").iterdir())
+    assert {"example-blue.service", "example-green.service", "example-upstream.conf", "nginx.conf"} <= set(written)
+    assert "Checked all: OK" in err.getvalue()
