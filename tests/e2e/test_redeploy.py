@@ -67,7 +67,10 @@ def test_redeploy_with_slots_spreads_the_reconnects_over_the_drain_window(
     assert offsets["max"] <= DRAIN_TIMEOUT + 1, offsets  # type: ignore[index]
 
 
-def test_the_plain_restart_baseline_ran(results: dict[str, dict[str, object]]) -> None:
+def test_the_plain_restart_baseline_fails_where_the_slots_do_not(results: dict[str, dict[str, object]]) -> None:
+    """Today's procedure, measured by the same load: its failures show the load sees what it must."""
     restart = results["restart"]
     assert restart["redeploys"] == REDEPLOYS
-    assert restart["ws_closes"] == CLIENTS * REDEPLOYS
+    assert restart["ws_closes"] >= CLIENTS * REDEPLOYS  # type: ignore[operator]
+    # nginx answers 502 while the one instance restarts.
+    assert restart["http_failed"] > 0, restart  # type: ignore[operator]
