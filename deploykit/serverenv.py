@@ -30,6 +30,10 @@ WS_MAX_SIZE = PREFIX + "WS_MAX_SIZE"
 WS_PING_INTERVAL = PREFIX + "WS_PING_INTERVAL"
 WS_PING_TIMEOUT = PREFIX + "WS_PING_TIMEOUT"
 WS_PER_MESSAGE_DEFLATE = PREFIX + "WS_PER_MESSAGE_DEFLATE"
+#: The drain file (:mod:`deploykit.drain`): once it exists (newer than the server), every process drains.
+DRAIN_FILE = PREFIX + "DRAIN_FILE"
+#: Seconds over which a draining process closes its WebSockets (DRAIN_TIMEOUT); absent: no drain.
+DRAIN_TIMEOUT = PREFIX + "DRAIN_TIMEOUT"
 
 #: Without the variable, trust what uvicorn trusts by default: loopback only.
 DEFAULT_TRUSTED = ("127.0.0.1", "::1")
@@ -47,6 +51,10 @@ class ServerEnvironment:
     ws_ping_interval: float | None
     ws_ping_timeout: float | None
     ws_per_message_deflate: bool | None
+    #: Whether the proxy-header wrapper applies (the backend writes TRUSTED_PROXIES exactly then).
+    wraps_proxy: bool = False
+    drain_file: str | None = None
+    drain_timeout: float | None = None
 
 
 def read(environ: Mapping[str, str] | None = None) -> ServerEnvironment:
@@ -70,4 +78,7 @@ def read(environ: Mapping[str, str] | None = None) -> ServerEnvironment:
         ws_ping_interval=number(WS_PING_INTERVAL),
         ws_ping_timeout=number(WS_PING_TIMEOUT),
         ws_per_message_deflate=None if deflate in (None, "") else deflate == "1",
+        wraps_proxy=trusted is not None,
+        drain_file=env.get(DRAIN_FILE) or None,
+        drain_timeout=number(DRAIN_TIMEOUT),
     )

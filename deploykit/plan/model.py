@@ -34,6 +34,9 @@ REDIS_DEFAULT_GROUP_EXPIRY = 86400
 #: Where the image keeps its virtualenv and the project (the Dockerfile's WORKDIR).
 CONTAINER_VIRTUALENV = "/opt/venv"
 CONTAINER_WORKDIR = "/app"
+#: Where the server runs in the image: /tmp is its only writable place (the root filesystem is read-only;
+#: compose mounts a tmpfs there, Kubernetes an emptyDir). The drain file lives there.
+CONTAINER_RUNTIME_DIRECTORY = "/tmp"
 #: The image's unprivileged user and group: numeric, so Kubernetes can verify runAsNonRoot.
 CONTAINER_UID = 10001
 
@@ -65,6 +68,12 @@ class Server:
     access_log: bool
     log_level: str
     log_format: str
+    #: Seconds over which a draining process closes its WebSockets, each at a random time (0: drain off,
+    #: every WebSocket closes at once when the server stops). See :mod:`deploykit.drain`.
+    drain_timeout: int = 0
+    #: The file whose appearance drains every process of this server (None: drain off); in the runtime
+    #: directory, so systemd empties it at each start; /tmp in containers (their only writable place).
+    drain_file: str | None = None
 
     @property
     def address(self) -> Bind:
@@ -102,6 +111,8 @@ class WsgiServer:
     keepalive_timeout: int
     access_log: bool
     log_level: str
+    #: Its own drain file (its readiness answers 503 once it exists; it has no WebSockets to close).
+    drain_file: str | None = None
     #: Its unit's IPAddressAllow= peers: as the ASGI unit's, with the trusted proxies of its own bind.
     ip_address_allow: tuple[str, ...] = ("localhost",)
 

@@ -9,6 +9,7 @@ from deploykit import validators as v
 from deploykit.conf import django_setting
 from deploykit.exceptions import SpecError
 from deploykit.plan.model import LOG_FORMATS, LOG_LEVELS, SERVERS, App, Bind, ChannelLayer, ProcessManager, Server
+from deploykit.plan.process import drain_timeout
 from deploykit.plan.reader import Reader
 from deploykit.plan.sitemodel import is_ip
 
@@ -73,6 +74,8 @@ def build_server(r: Reader, app: App, pm: ProcessManager, layer: ChannelLayer, n
     def seconds(key: str, minimum: int = 1, maximum: int = 86400 * 7) -> int:
         return v.integer(r.get(key), r.label(key), minimum=minimum, maximum=maximum)
 
+    drain = drain_timeout(r)
+
     return Server(
         backend=backend,
         backend_reason=reason,
@@ -93,7 +96,14 @@ def build_server(r: Reader, app: App, pm: ProcessManager, layer: ChannelLayer, n
         access_log=access_log(r),
         log_level=v.choice(r.get("LOG_LEVEL"), r.label("LOG_LEVEL"), LOG_LEVELS),
         log_format=v.choice(r.get("LOG_FORMAT"), r.label("LOG_FORMAT"), LOG_FORMATS),
+        drain_timeout=drain,
+        drain_file=drain_file(pm.runtime_directory, app.name) if drain else None,
     )
+
+
+def drain_file(runtime_directory: str, name: str) -> str:
+    """The drain file of the service named ``name``: in its runtime directory, which systemd creates empty."""
+    return v.absolute_path(f"{runtime_directory.rstrip('/')}/{name}.drain", 'DEPLOYKIT["RUNTIME_DIRECTORY"]')
 
 
 def forwarded_allow_ips(r: Reader, bind: Bind) -> tuple[str, ...]:

@@ -16,7 +16,7 @@ from deploykit.conf import django_setting
 from deploykit.exceptions import SpecError
 from deploykit.plan.model import LOG_LEVELS, WSGI_SERVERS, App, Bind, ProcessManager, Server, WsgiServer
 from deploykit.plan.reader import Reader
-from deploykit.plan.server import access_log, forwarded_allow_ips, root_path
+from deploykit.plan.server import access_log, drain_file, forwarded_allow_ips, root_path
 
 #: gthread threads per worker (and granian's blocking threads) unless WSGI_THREADS says otherwise.
 DEFAULT_THREADS = 4
@@ -74,6 +74,7 @@ def build_wsgi(r: Reader, app: App, pm: ProcessManager, server: Server, notes: l
         keepalive_timeout=server.keepalive_timeout,
         access_log=access_log(r),
         log_level=v.choice(r.get("LOG_LEVEL"), r.label("LOG_LEVEL"), LOG_LEVELS),
+        drain_file=drain_file(runtime, name) if server.drain_file else None,
     )
 
 

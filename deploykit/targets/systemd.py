@@ -48,6 +48,8 @@ class Systemd(Target):
             backend=plan.server.backend,
             argv=backend.argv(),
             reload_signal=backend.reload_signal,
+            drain_argv=backend.drain_argv(),
+            drain_timeout=plan.server.drain_timeout,
             socket_unit=f"{pm.name}.socket" if plan.server.listen.kind == "fd" else None,
             environment=[f"{k}={val}" for k, val in contract_environment(plan)],
         )
@@ -67,6 +69,8 @@ class Systemd(Target):
             backend=plan.wsgi.backend,
             argv=backend.argv(),
             reload_signal=backend.reload_signal,
+            # Nothing to drain: it has no WebSockets, and nginx has no readiness probe to turn away.
+            drain_argv=None,
             socket_unit=None,
             environment=[f"{k}={val}" for k, val in sorted(backend.environment().items())],
             serves="HTTP",
