@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from deploykit import drainfile
 from deploykit.plan import Bind, Plan, Slot
 from deploykit.targets.upstream import live_slot, upstream_content
 from deploykit.writing import write_atomic
@@ -83,16 +84,16 @@ def addresses(slot: Slot) -> list[Bind]:
 
 
 def drain_files(slot: Slot) -> list[str]:
-    """The files whose appearance drains the slot's servers (the drain's interface: DEPLOYKIT_SERVER_DRAIN_FILE)."""
-    files = [getattr(slot.server, "drain_file", None)]
-    if slot.wsgi is not None:
-        files.append(getattr(slot.wsgi, "drain_file", None))
+    """The files whose appearance drains the slot's servers (DEPLOYKIT_SERVER_DRAIN_FILE; none: drain off)."""
+    files = [slot.server.drain_file, slot.wsgi.drain_file if slot.wsgi is not None else None]
     return [f for f in files if f]
 
 
-def drain_timeout(slot: Slot) -> int:
-    """Seconds the old slot gets to close its WebSockets (DRAIN_TIMEOUT), then it is stopped."""
-    return int(getattr(slot.server, "drain_timeout", 0) or slot.server.graceful_timeout)
+def drain_window(slot: Slot) -> float:
+    """Seconds the old slot gets to close its WebSockets: DRAIN_TIMEOUT, then the drain's own margin (the last
+    close, the application's websocket_disconnect); 0 with the drain off (stopping closes them all at once)."""
+    timeout = slot.server.drain_timeout
+    return timeout + drainfile.WAIT_MARGIN if timeout else 0.0
 
 
 # -- what the procedure looks at ---------------------------------------------------------------
@@ -221,7 +222,7 @@ class Redeploy:
         new = self.other(old)
         c, health = self.commands, self.plan.app.health_path
         where = ", ".join(str(b) for b in addresses(new))
-        drains = ", ".join(drain_files(old)) or "(no drain file: DRAIN_TIMEOUT is 0)"
+        drains = ", ".join(drain_files(old))
         return [
             f"live slot: {old.name} (named by {self.upstream_path})",
             *(f"remove the stale drain file {f}" for f in drain_files(new)),
@@ -231,9 +232,16 @@ class Redeploy:
             f"write {self.upstream_path} for slot {new.name} (atomically; the old one is kept to put back)",
             f"test the proxy: {shlex.join(c.proxy_test)} (a failure puts the old file back and stops slot {new.name})",
             f"reload the proxy: {shlex.join(c.proxy_reload)}",
-            f"drain slot {old.name}: touch {drains}",
-            f"wait until no connection is open on {', '.join(str(b) for b in addresses(old))} "
-            f"(at most DRAIN_TIMEOUT, {drain_timeout(old)}s)",
+            *(
+                [
+                    f"drain slot {old.name}: create {drains} (its WebSockets close with 1012 over DRAIN_TIMEOUT, "
+                    f"{old.server.drain_timeout}s)",
+                    f"wait until no connection is open on {', '.join(str(b) for b in addresses(old))} "
+                    f"(at most {drain_window(old):.0f}s)",
+                ]
+                if drains
+                else [f"no drain (DRAIN_TIMEOUT is 0): stopping slot {old.name} closes its WebSockets at once"]
+            ),
             f"stop slot {old.name}: {shlex.join(manager_argv(self.plan, c, 'stop', old))}",
         ]
 
@@ -253,8 +261,8 @@ class Redeploy:
         self.say(f"switched the proxy to slot {new.name}; draining slot {old.name}")
         drained_at = self.clock()
         for path in drain_files(old):
-            Path(path).touch()
-        left = self._wait_empty(old)
+            drainfile.start(path)
+        left = self._wait_empty(old) if drain_files(old) else 0
         self.timings["drain_s"] = self.clock() - drained_at
         self.run(manager_argv(self.plan, self.commands, "stop", old))
         self.timings["total_s"] = self.clock() - start
@@ -307,7 +315,7 @@ class Redeploy:
             ) from exc
 
     def _wait_empty(self, old: Slot) -> int:
-        deadline = self.clock() + drain_timeout(old)
+        deadline = self.clock() + drain_window(old)
         binds = addresses(old)
         while True:
             left = self.connections(binds)

@@ -60,6 +60,7 @@ _ENV_KEYS = {
     "SLOTS": lambda value: tuple(value.split(",")),
     "UPSTREAM_FILE": str,
     "PROCESS_MANAGER": str,
+    "DRAIN_TIMEOUT": int,
 }
 for _key, _convert in _ENV_KEYS.items():
     if os.environ.get(f"DEPLOYKIT_{_key}"):

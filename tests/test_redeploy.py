@@ -13,7 +13,14 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 
 from deploykit.plan import Bind, Plan, build_plan
-from deploykit.redeploy import Redeploy, RedeployError, default_commands, open_connections, with_overrides
+from deploykit.redeploy import (
+    Redeploy,
+    RedeployError,
+    default_commands,
+    drain_files,
+    open_connections,
+    with_overrides,
+)
 from deploykit.targets.upstream import live_slot, upstream_content
 from tests import settings as test_settings
 
@@ -70,6 +77,11 @@ class Fake:
         def sleep(seconds: float) -> None:
             self.now += seconds
 
+        # The slots' runtime directories, where their drain files go (systemd or INSTALL.md makes them).
+        for slot in plan.slots:
+            for path in drain_files(slot):
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+
         return Redeploy(
             plan,
             with_overrides(default_commands(plan), proxy_test="proxy-test", proxy_reload="proxy-reload"),
@@ -94,10 +106,14 @@ def test_a_redeploy_starts_the_other_slot_switches_then_stops_the_old(plan: Plan
         "supervisorctl stop example-blue:*",
     ]
     assert live_slot(Path(plan.upstream_file or "").read_text()) == "green"
+    # The old slot drains (its drain file, which its servers watch); the new one's stale file was removed.
+    assert [Path(f).exists() for f in drain_files(plan.slot("blue"))] == [True]
+    assert [Path(f).exists() for f in drain_files(plan.slot("green"))] == [False]
     # And back.
     fake.ran.clear()
     assert fake.procedure(plan).execute().name == "blue"
     assert fake.ran[0] == "supervisorctl restart example-blue:*"
+    assert [Path(f).exists() for f in drain_files(plan.slot("blue"))] == [False]
 
 
 def test_a_slot_that_never_gets_ready_is_stopped_and_nothing_switches(plan: Plan) -> None:
@@ -149,6 +165,7 @@ def test_dry_run_prints_the_steps_and_runs_nothing(plan: Plan, tmp_path: Path) -
     assert "start slot green: supervisorctl -c /etc/sv.conf restart 'example-green:*'" in text
     assert "test the proxy: nginx -t" in text and "reload the proxy: nginx -s reload" in text
     assert "stop slot blue: supervisorctl -c /etc/sv.conf stop 'example-blue:*'" in text
+    assert "drain slot blue: create /tmp/dk-redeploy-" in text and "-blue/example.drain" in text
 
 
 def test_redeploy_without_slots_is_refused(tmp_path: Path) -> None:

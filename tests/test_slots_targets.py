@@ -59,6 +59,10 @@ def test_systemd_writes_a_hardened_unit_per_slot(split: bool, tmp_path: Path) ->
     assert "--uds /run/example-green/example-green.sock" in files["example-green.service"]
     assert "RuntimeDirectory=example-green\n" in files["example-green.service"]
     assert "example-blue" not in files["example-green.service"]
+    # Each slot drains on its own file (deploykit.drain), which redeploy creates for the old slot.
+    assert (
+        "Environment=DEPLOYKIT_SERVER_DRAIN_FILE=/run/example-green/example.drain\n" in files["example-green.service"]
+    )
     target.check(target.files(), tmp_path)  # systemd-analyze verify + security <= 1.0, each unit
 
 
