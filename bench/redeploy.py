@@ -125,8 +125,9 @@ class SlotStack:
             f"{nginx} -s reload",
             timeout=300,
         )
-        timings = {k: float(v) for k, v in re.findall(r"(\w+_s) ([\d.]+)", out.splitlines()[-1])}
-        drain_start = started + timings.get("switched_s", 0.0)
+        last = out.splitlines()[-1]
+        timings = {k: float(v) for k, v in re.findall(r"(\w+_s) ([\d.]+)", last)}
+        drain_start = float(re.findall(r"drain began at ([\d.]+)", last)[0])
         return {"started": started, "drain_start": drain_start, "seconds": time.time() - started, "timings": timings}
 
     def restart(self) -> dict[str, Any]:
@@ -188,11 +189,14 @@ def run_procedure(
     try:
         wait_until(lambda: ready_file.exists() or load.poll() is not None, 120, f"{clients} clients connected")
         assert load.poll() is None, load.stderr.read() if load.stderr else ""
+        status = Path(f"{ready_file}.status")
         for number in range(redeploys):
             event = stack.redeploy() if procedure == "slots" else stack.restart()
             events.append(event)
-            log(f"{procedure} {number + 1}/{redeploys}: live slot {stack.live()}")
-            time.sleep(2)  # the clients settle before the next one
+            # Every client back before the next redeploy (bounded): each redeploy meets all of them.
+            wait_until(lambda: status.read_text() == str(clients), 120, f"{clients} clients reconnected", interval=0.2)
+            log(f"{procedure} {number + 1}/{redeploys}: live slot {stack.live()}, {event['seconds']:.1f}s")
+            time.sleep(1)
         stop_file.touch()
         out, err = load.communicate(timeout=120)
     finally:
@@ -231,6 +235,7 @@ def summarize(procedure: str, raw: dict[str, Any], events: list[dict[str, Any]])
         "ws_connect_failures": ws["connect_failures"],
         "messages_sent": ws["sent"],
         "messages_lost": ws["lost"],
+        "lost_events": ws["lost_events"],
         "messages_retried": ws["retried"],
         "messages_unexpected": ws["unexpected"],
         "reconnect_s": percentiles([opened - closed for closed, opened, _ in ws["reconnects"]]),

@@ -47,6 +47,7 @@ class Figures:
         self.sent = 0
         self.received = 0
         self.lost = 0
+        self.lost_events: list[tuple[float, int, int]] = []
         self.retried = 0
         self.unexpected = 0
         self.closes: list[tuple[float, int | None]] = []
@@ -157,6 +158,7 @@ async def client(index: int, port: int, figures: Figures, stop: asyncio.Event, i
                 left = deadline - time.monotonic()
                 if left <= 0:
                     figures.lost += 1
+                    figures.lost_events.append((time.time(), index, in_flight))
                     in_flight = None
                     break
                 try:
@@ -203,6 +205,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     deadline = time.monotonic() + args.max_seconds
     ready_announced = False
     while time.monotonic() < deadline and not os.path.exists(args.stop_file):
+        # How many clients are connected now: the orchestrator waits for all before the next redeploy.
+        with open(args.ready_file + ".status", "w") as status:
+            status.write(str(len(figures.connected)))
         if not ready_announced and figures.first_connected >= args.clients and figures.received >= args.clients:
             # Every client connected and got a reply: the orchestrator may start redeploying.
             with open(args.ready_file, "w") as ready:
@@ -229,6 +234,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "sent": figures.sent,
             "received": figures.received,
             "lost": figures.lost,
+            "lost_events": figures.lost_events[:100],
             "retried": figures.retried,
             "unexpected": figures.unexpected,
             "closes": figures.closes,

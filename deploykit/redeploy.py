@@ -190,6 +190,8 @@ class Redeploy:
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     timings: dict[str, float] = field(default_factory=dict)
+    #: When the old slot's drain began (epoch seconds), for measuring what it spread.
+    drain_began: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.plan.slots or self.plan.upstream_file is None:
@@ -260,6 +262,7 @@ class Redeploy:
         self.timings["switched_s"] = self.clock() - start
         self.say(f"switched the proxy to slot {new.name}; draining slot {old.name}")
         drained_at = self.clock()
+        self.drain_began = time.time()
         for path in drain_files(old):
             drainfile.start(path)
         left = self._wait_empty(old) if drain_files(old) else 0

@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-redeploy")]
 
 CLIENTS = 100
 REDEPLOYS = 2
-DRAIN_TIMEOUT = 3
+DRAIN_TIMEOUT = 4
 
 
 @pytest.fixture(scope="module")

@@ -62,4 +62,4 @@ class Command(BaseCommand):
         except RedeployError as exc:
             raise CommandError(f"redeploy stopped: {exc}") from exc
         timings = ", ".join(f"{k} {v:.1f}" for k, v in procedure.timings.items())
-        self.stdout.write(f"redeployed ({timings})")
+        self.stdout.write(f"redeployed ({timings}; drain began at {procedure.drain_began:.3f})")
