@@ -214,10 +214,22 @@ def summarize(procedure: str, raw: dict[str, Any], events: list[dict[str, Any]])
     closes = ws["closes"]
     windows = []
     offsets: list[float] = []
+    odd: list[dict[str, Any]] = []
     for index, event in enumerate(events):
         end = events[index + 1]["started"] if index + 1 < len(events) else raw["finished"]
         times = [t - event["drain_start"] for t, _ in closes if event["started"] <= t < end]
         offsets += times
+        # What went wrong, timed from this redeploy's drain: closes without a close frame, lost messages.
+        odd += [
+            {"redeploy": index, "close_code": code, "at_s": round(t - event["drain_start"], 3)}
+            for t, code in closes
+            if event["started"] <= t < end and code != 1012
+        ]
+        odd += [
+            {"redeploy": index, "lost": f"{client}:{seq}", "at_s": round(t - event["drain_start"], 3)}
+            for t, client, seq in ws["lost_events"]
+            if event["started"] <= t < end
+        ]
         windows.append({"closes": len(times), "spread_s": round(max(times) - min(times), 3) if times else 0.0})
     return {
         "procedure": procedure,
@@ -235,7 +247,7 @@ def summarize(procedure: str, raw: dict[str, Any], events: list[dict[str, Any]])
         "ws_connect_failures": ws["connect_failures"],
         "messages_sent": ws["sent"],
         "messages_lost": ws["lost"],
-        "lost_events": ws["lost_events"],
+        "odd_events": odd,
         "messages_retried": ws["retried"],
         "messages_unexpected": ws["unexpected"],
         "reconnect_s": percentiles([opened - closed for closed, opened, _ in ws["reconnects"]]),

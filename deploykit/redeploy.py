@@ -34,6 +34,10 @@ from deploykit.writing import write_atomic
 COMMAND_TIMEOUT = 120
 #: Seconds between two looks at the new slot's readiness, or at the old slot's connections.
 POLL_INTERVAL = 0.2
+#: Seconds between the proxy's reload and the drain. A reload returns once signalled: the proxy's old workers
+#: take moments more to stop accepting, and a client drained at once could reconnect through one of them to
+#: the old slot, which refuses it (403) or, accepted just before it saw the drain, closes it late.
+SETTLE = 2.0
 
 
 class RedeployError(Exception):
@@ -183,6 +187,7 @@ class Redeploy:
     plan: Plan
     commands: Commands
     ready_timeout: float = 60.0
+    settle: float = SETTLE
     run: Runner = run_command
     say: Callable[[str], None] = print
     probe: Callable[[Bind, str], str] = probe
@@ -233,7 +238,7 @@ class Redeploy:
             f"else stop slot {new.name}: {shlex.join(manager_argv(self.plan, c, 'stop', new))})",
             f"write {self.upstream_path} for slot {new.name} (atomically; the old one is kept to put back)",
             f"test the proxy: {shlex.join(c.proxy_test)} (a failure puts the old file back and stops slot {new.name})",
-            f"reload the proxy: {shlex.join(c.proxy_reload)}",
+            f"reload the proxy: {shlex.join(c.proxy_reload)}; its old workers get {self.settle:g}s to stop accepting",
             *(
                 [
                     f"drain slot {old.name}: create {drains} (its WebSockets close with 1012 over DRAIN_TIMEOUT, "
@@ -261,6 +266,7 @@ class Redeploy:
         self._switch(old, new)
         self.timings["switched_s"] = self.clock() - start
         self.say(f"switched the proxy to slot {new.name}; draining slot {old.name}")
+        self.sleep(self.settle)
         drained_at = self.clock()
         self.drain_began = time.time()
         for path in drain_files(old):

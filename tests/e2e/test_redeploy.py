@@ -39,7 +39,7 @@ def results(stack: SlotStack) -> dict[str, dict[str, object]]:
             stack, procedure, redeploys=REDEPLOYS, clients=CLIENTS, http_connections=4, interval=0.5
         )
     print("\n" + table(list(found.values())))
-    print(json.dumps({k: v["windows"] for k, v in found.items()}))
+    print(json.dumps({k: {"windows": v["windows"], "odd": v["odd_events"]} for k, v in found.items()}))
     return found
 
 

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from deploykit.checks import describe, slot_failures
 from deploykit.exceptions import SpecError
 from deploykit.plan import build_plan
-from deploykit.redeploy import Redeploy, RedeployError, default_commands, with_overrides
+from deploykit.redeploy import SETTLE, Redeploy, RedeployError, default_commands, with_overrides
 
 
 class Command(BaseCommand):
@@ -21,6 +21,13 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="print the steps and the commands, run nothing")
         parser.add_argument(
             "--ready-timeout", type=float, default=60.0, metavar="S", help="seconds the new slot has to be ready"
+        )
+        parser.add_argument(
+            "--settle",
+            type=float,
+            default=SETTLE,
+            metavar="S",
+            help=f"seconds between the proxy's reload and the drain (default {SETTLE:g})",
         )
         parser.add_argument(
             "--manager-command",
@@ -37,6 +44,7 @@ class Command(BaseCommand):
         *,
         dry_run: bool = False,
         ready_timeout: float = 60.0,
+        settle: float = SETTLE,
         manager_command: str | None = None,
         proxy_test: str | None = None,
         proxy_reload: str | None = None,
@@ -53,7 +61,7 @@ class Command(BaseCommand):
             commands = with_overrides(
                 default_commands(plan), manager=manager_command, proxy_test=proxy_test, proxy_reload=proxy_reload
             )
-            procedure = Redeploy(plan, commands, ready_timeout=ready_timeout, say=self.stdout.write)
+            procedure = Redeploy(plan, commands, ready_timeout=ready_timeout, settle=settle, say=self.stdout.write)
             if dry_run:
                 for number, step in enumerate(procedure.steps(), 1):
                     self.stdout.write(f"{number}. {step}")
