@@ -57,7 +57,6 @@ class SlotStack:
             DEPLOYKIT_SLOTS=",".join(SLOTS),
             DEPLOYKIT_UPSTREAM_FILE=str(self.upstream),
             DEPLOYKIT_PROCESS_MANAGER="supervisor",
-            DEPLOYKIT_WORKERS="1",
             DEPLOYKIT_GRACEFUL_TIMEOUT=str(graceful_timeout),
             DEPLOYKIT_DRAIN_TIMEOUT=str(drain_timeout),
             DEPLOYKIT_LISTEN_ADDRESS="127.0.0.1",

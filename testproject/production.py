@@ -85,7 +85,10 @@ CHANNEL_LAYERS = {
             # default equals the layer's 5 s BZPOPMIN (idle consumers crash,
             # https://github.com/django/channels_redis/issues/422), and a longer one
             # makes cancelled receives hang until the next message.
-            "hosts": [{"address": DEPLOYKIT["REDIS_URL"], "socket_timeout": None}],
+            # max_connections: redis-py 8's pool holds 100 connections and raises MaxConnectionsError on the
+            # 101st instead of waiting; a burst of reconnects (a restart's thundering herd, or 300 clients
+            # on a starved machine in bench/redeploy.py) made group_add/group_send fail and drop sockets.
+            "hosts": [{"address": DEPLOYKIT["REDIS_URL"], "socket_timeout": None, "max_connections": 1000}],
             "capacity": 1500,
             "group_expiry": 86400,
         },
