@@ -44,7 +44,9 @@ def log(message: str) -> None:
 class SlotStack:
     """Redis, supervisord with both slots' programs, nginx on the generated site and upstream file."""
 
-    def __init__(self, workdir: Path, static_root: Path, *, drain_timeout: int, graceful_timeout: int) -> None:
+    def __init__(
+        self, workdir: Path, static_root: Path, *, drain_timeout: int, graceful_timeout: int, workers: int | None
+    ) -> None:
         self.workdir = workdir
         self.redis = RedisServer(workdir)
         self.port = free_port()
@@ -61,6 +63,8 @@ class SlotStack:
             DEPLOYKIT_DRAIN_TIMEOUT=str(drain_timeout),
             DEPLOYKIT_LISTEN_ADDRESS="127.0.0.1",
             DEPLOYKIT_HTTP_PORT=str(self.port),
+            # The plan's default (one per core) unless told: the e2e test runs one, to start faster.
+            **({"DEPLOYKIT_WORKERS": str(workers)} if workers else {}),
         )
         self.supervisor_conf = workdir / "supervisord.conf"
         self.nginx = NginxPrefix(workdir / "nginx", shutil.which("nginx") or "nginx")
@@ -142,11 +146,15 @@ class SlotStack:
 
 
 @contextlib.contextmanager
-def slot_stack(*, drain_timeout: int, graceful_timeout: int = 10, keep: bool = False) -> Iterator[SlotStack]:
+def slot_stack(
+    *, drain_timeout: int, graceful_timeout: int = 10, workers: int | None = None, keep: bool = False
+) -> Iterator[SlotStack]:
     workdir = Path(__import__("tempfile").mkdtemp(prefix="dk-slots-", dir="/tmp"))
     workdir.chmod(0o750)
     static_root = workdir / "static"
-    stack = SlotStack(workdir, static_root, drain_timeout=drain_timeout, graceful_timeout=graceful_timeout)
+    stack = SlotStack(
+        workdir, static_root, drain_timeout=drain_timeout, graceful_timeout=graceful_timeout, workers=workers
+    )
     try:
         manage(stack.env, "collectstatic", "--noinput", "-v0")
         stack.start()

@@ -27,7 +27,8 @@ DRAIN_TIMEOUT = 4
 def stack() -> Iterator[SlotStack]:
     for tool in ("nginx", "redis-server", "supervisord", "supervisorctl"):
         require_tool(tool)
-    with slot_stack(drain_timeout=DRAIN_TIMEOUT, graceful_timeout=5) as running:
+    # One worker per slot: each start is a Django start-up, the bulk of the test's time.
+    with slot_stack(drain_timeout=DRAIN_TIMEOUT, graceful_timeout=5, workers=1) as running:
         yield running
 
 
