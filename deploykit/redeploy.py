@@ -260,7 +260,10 @@ class Redeploy:
         start = self.clock()
         for path in drain_files(new):
             Path(path).unlink(missing_ok=True)
-        self.run(manager_argv(self.plan, self.commands, "restart", new))
+        try:
+            self.run(manager_argv(self.plan, self.commands, "restart", new))
+        except RedeployError as exc:
+            raise self._abandon(new, f"starting slot {new.name} failed ({exc})") from exc
         self._wait_ready(new)
         self.timings["ready_s"] = self.clock() - start
         self._switch(old, new)
@@ -273,7 +276,12 @@ class Redeploy:
             drainfile.start(path)
         left = self._wait_empty(old) if drain_files(old) else 0
         self.timings["drain_s"] = self.clock() - drained_at
-        self.run(manager_argv(self.plan, self.commands, "stop", old))
+        try:
+            self.run(manager_argv(self.plan, self.commands, "stop", old))
+        except RedeployError as exc:
+            raise RedeployError(
+                f"slot {new.name} is live (the proxy uses it); slot {old.name} is drained but stopping it failed: {exc}"
+            ) from exc
         self.timings["total_s"] = self.clock() - start
         state = "empty" if left == 0 else f"{left} connection(s) still open at the end of DRAIN_TIMEOUT"
         self.say(f"stopped slot {old.name} ({state}); slot {new.name} is live")
