@@ -137,7 +137,7 @@ def test_a_refused_upstream_file_is_put_back_and_the_new_slot_stopped(plan: Plan
 
 def test_a_failed_start_stops_the_new_slot_and_switches_nothing(plan: Plan) -> None:
     fake = Fake(fail=["restart"])
-    with pytest.raises(RedeployError, match="starting slot green failed .* the live slot and the proxy are as they"):
+    with pytest.raises(RedeployError, match=r"starting slot green failed .* the live slot and the proxy are as they"):
         fake.procedure(plan).execute()
     assert fake.ran == ["supervisorctl restart example-green:*", "supervisorctl stop example-green:*"]
     assert live_slot(Path(plan.upstream_file or "").read_text()) == "blue"
@@ -145,7 +145,7 @@ def test_a_failed_start_stops_the_new_slot_and_switches_nothing(plan: Plan) -> N
 
 def test_a_failed_stop_of_the_old_slot_says_the_new_one_is_live(plan: Plan) -> None:
     fake = Fake(fail=["stop example-blue"])
-    with pytest.raises(RedeployError, match="slot green is live .* slot blue is drained but stopping it failed"):
+    with pytest.raises(RedeployError, match=r"slot green is live .* slot blue is drained but stopping it failed"):
         fake.procedure(plan).execute()
     assert live_slot(Path(plan.upstream_file or "").read_text()) == "green"
 
