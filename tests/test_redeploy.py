@@ -18,9 +18,9 @@ from deploykit.redeploy import (
     RedeployError,
     default_commands,
     drain_files,
-    open_connections,
     with_overrides,
 )
+from deploykit.slotprobes import open_connections
 from deploykit.targets.upstream import live_slot, upstream_content
 from tests import settings as test_settings
 
