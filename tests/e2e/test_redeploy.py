@@ -13,7 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bench.redeploy import SlotStack, run_procedure, slot_stack, table
+from bench.redeploy import SlotStack, run_procedure, slot_stack
+from bench.redeploy_report import table
 from tests.conftest import require_tool
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-redeploy")]
