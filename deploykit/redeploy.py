@@ -125,7 +125,7 @@ def run_command(argv: Sequence[str]) -> str:
 
 @dataclass
 class Redeploy:
-    """One switch from the live slot to the other; :meth:`run` does it, :meth:`steps` describes it."""
+    """One switch from the live slot to the other; :meth:`execute` does it, :meth:`steps` describes it."""
 
     plan: Plan
     commands: Commands
@@ -167,7 +167,7 @@ class Redeploy:
         return next(s for s in self.plan.slots if s.name != slot.name)
 
     def steps(self) -> list[str]:
-        """What :meth:`run` would do, in order (``--dry-run``)."""
+        """What :meth:`execute` would do, in order (``--dry-run``)."""
         old = self.live()
         new = self.other(old)
         c, health = self.commands, self.plan.app.health_path
