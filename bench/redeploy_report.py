@@ -26,14 +26,14 @@ def summarize(procedure: str, raw: dict[str, Any], events: list[dict[str, Any]])
         end = events[index + 1]["started"] if index + 1 < len(events) else raw["finished"]
         times = [t - event["drain_start"] for t, _ in closes if event["started"] <= t < end]
         offsets += times
-        # What went wrong, timed from this redeploy's drain: closes without a close frame, lost messages.
+        # What went wrong, timed from this redeploy's drain: closes without 1012, replies given up on (lost or late).
         odd += [
             {"redeploy": index, "close_code": code, "at_s": round(t - event["drain_start"], 3)}
             for t, code in closes
             if event["started"] <= t < end and code != 1012
         ]
         odd += [
-            {"redeploy": index, "lost": f"{client}:{seq}", "at_s": round(t - event["drain_start"], 3)}
+            {"redeploy": index, "gave_up": f"{client}:{seq}", "at_s": round(t - event["drain_start"], 3)}
             for t, client, seq in ws["lost_events"]
             if event["started"] <= t < end
         ]
@@ -57,6 +57,7 @@ def summarize(procedure: str, raw: dict[str, Any], events: list[dict[str, Any]])
         "odd_events": odd,
         "messages_retried": ws["retried"],
         "messages_unexpected": ws["unexpected"],
+        "messages_late": ws["late"],
         "reconnect_s": percentiles([opened - closed for closed, opened, _ in ws["reconnects"]]),
         # When the closes came, from the start of each drain (the restart's command for the baseline).
         "close_offsets_s": percentiles(offsets),
@@ -89,6 +90,7 @@ def table(results: list[dict[str, Any]]) -> str:
         ("connected at the end", "ws_connected_at_end"),
         ("failed reconnect attempts", "ws_connect_failures"),
         ("numbered messages sent / lost / resent after rejoin", None),
+        ("replies later than 10 s (counted, not lost)", "messages_late"),
         ("reconnect time s (close to rejoined)", "reconnect_s"),
         ("closes after the drain start, s", "close_offsets_s"),
         ("narrowest spread of one redeploy's closes, s", "min_spread_s"),
