@@ -1,4 +1,7 @@
-"""``python -m bench``: start every stack, alternate the loads, write bench/results/."""
+"""``python -m bench``: start every stack, alternate the loads, write bench/results/.
+
+``python -m bench redeploy``: redeploys under load (bench.redeploy).
+"""
 
 from __future__ import annotations
 
@@ -102,6 +105,12 @@ def time_commands(lab: Lab, repeats: int) -> dict[str, list[float]]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args_given = sys.argv[1:] if argv is None else argv
+    if args_given[:1] == ["redeploy"]:
+        # `bench/run redeploy ...`: redeploys under load (issue 16), its own options.
+        from bench import redeploy
+
+        return redeploy.main(args_given[1:])
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 round, 2 s loads, results/quick/")
     parser.add_argument("--rounds", type=int, help="rounds (default 3; --quick: 1)")

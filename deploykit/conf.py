@@ -36,6 +36,9 @@ DEFAULTS: dict[str, Any] = {
     "PROXY_HEADERS": True,
     "FORWARDED_ALLOW_IPS": None,
     "GRACEFUL_TIMEOUT": 30,
+    # Seconds over which a stopping server closes its WebSockets, each at a random time, so clients do not
+    # all reconnect at once (issue 16); 0: all at once, when the server stops.
+    "DRAIN_TIMEOUT": 30,
     "KEEPALIVE_TIMEOUT": 5,
     "WEBSOCKET_PING_INTERVAL": 20,
     "WEBSOCKET_PING_TIMEOUT": 20,
@@ -54,6 +57,10 @@ DEFAULTS: dict[str, Any] = {
     "WSGI_WORKERS": None,
     "WSGI_THREADS": None,
     "WSGI_BIND": None,
+    # Two slots of the app and a switch (issue 16): e.g. ("blue", "green"); off when None
+    "SLOTS": None,
+    # The file the proxy takes its upstream from, which `manage.py redeploy` rewrites (default: by PROXY)
+    "UPSTREAM_FILE": None,
     # site (the reverse proxy)
     "PROXY": "nginx",
     "SERVER_NAMES": None,

@@ -14,6 +14,8 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 
+from deploykit import drainfile, serverenv
+
 ASGIApp = Any
 
 logger = logging.getLogger(__name__)
@@ -64,6 +66,17 @@ async def readiness() -> tuple[int, dict[str, str]]:
     return (503 if failed else 200), parts
 
 
+async def answer(drain_file: str | None) -> tuple[int, bytes]:
+    """(status, JSON body) for a probe: 503 "draining" while this process drains, else the checks' verdict."""
+    if drain_file and drainfile.began(drain_file) is not None:
+        return 503, json.dumps({"status": "draining"}).encode()
+    status, parts = await readiness()
+    if status != 200:
+        detail = ", ".join(f"{name}: {said}" for name, said in sorted(parts.items()))
+        logger.warning("readiness %d: %s", status, detail)
+    return status, json.dumps({"status": "ok" if status == 200 else "fail"}).encode()
+
+
 #: Methods the endpoint answers; the rest get 405 before any check runs.
 METHODS = ("GET", "HEAD")
 
@@ -77,9 +90,12 @@ class ReadinessMiddleware:
     ``deploykit.health`` (issue 14 item 1).
     """
 
-    def __init__(self, app: ASGIApp, path: str) -> None:
+    def __init__(self, app: ASGIApp, path: str, drain_file: str | None = None) -> None:
         self.app = app
         self.path = path
+        # This process's drain file (the server's environment): 503 once it drains, so the load balancer
+        # and Kubernetes send nothing new to a process that is closing its WebSockets.
+        self.drain_file = serverenv.read().drain_file if drain_file is None else drain_file
 
     async def __call__(self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
         if scope["type"] == "http":
@@ -96,11 +112,7 @@ class ReadinessMiddleware:
             status, payload = 405, b""
             headers.append((b"allow", ", ".join(METHODS).encode()))
         else:
-            status, parts = await readiness()
-            if status != 200:
-                detail = ", ".join(f"{name}: {said}" for name, said in sorted(parts.items()))
-                logger.warning("readiness %d: %s", status, detail)
-            payload = json.dumps({"status": "ok" if status == 200 else "fail"}).encode()
+            status, payload = await answer(self.drain_file)
             headers.append((b"content-type", b"application/json"))
         headers.append((b"content-length", str(len(payload)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers, "trailers": False})

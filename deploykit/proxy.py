@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+from collections.abc import Callable
 from typing import Any
 
 from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, Scope
@@ -141,7 +142,8 @@ class ProxyHeadersMiddleware(TrustedProxies):
         await self.app(scope, receive, send)
 
 
-def _build() -> ProxyHeadersMiddleware:
+def build() -> ProxyHeadersMiddleware:
+    """The application named by the server's environment, behind :class:`ProxyHeadersMiddleware`."""
     from django.utils.module_loading import import_string
 
     from deploykit import serverenv
@@ -157,23 +159,25 @@ def _build() -> ProxyHeadersMiddleware:
     return ProxyHeadersMiddleware(import_string(env.app), env.trusted_proxies, env.root_path or "")
 
 
-class _Application:
-    """``deploykit.proxy:application``: built on first use, so importing this module needs no settings.
+class LazyApplication:
+    """A server's application, built on first use, so importing its module needs no settings.
 
     A real module attribute, not a module ``__getattr__``: hypercorn loads the
     application with ``eval(name, vars(module))``, which never calls one.
     """
 
-    def __init__(self) -> None:
-        self.app: ProxyHeadersMiddleware | None = None
+    def __init__(self, builder: Callable[[], ASGIApp]) -> None:
+        self.builder = builder
+        self.app: ASGIApp | None = None
 
-    def build(self) -> ProxyHeadersMiddleware:
+    def build(self) -> ASGIApp:
         if self.app is None:
-            self.app = _build()
+            self.app = self.builder()
         return self.app
 
     async def __call__(self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
         await self.build()(scope, receive, send)
 
 
-application = _Application()
+#: ``deploykit.proxy:application``.
+application = LazyApplication(build)

@@ -32,6 +32,10 @@ WS_PING_TIMEOUT = PREFIX + "WS_PING_TIMEOUT"
 WS_PER_MESSAGE_DEFLATE = PREFIX + "WS_PER_MESSAGE_DEFLATE"
 #: MAX_REQUESTS_JITTER for hypercorn's config module (its own flag for it is broken).
 MAX_REQUESTS_JITTER = PREFIX + "MAX_REQUESTS_JITTER"
+#: The drain file (:mod:`deploykit.drain`): once it exists (newer than the server), every process drains.
+DRAIN_FILE = PREFIX + "DRAIN_FILE"
+#: Seconds over which a draining process closes its WebSockets (DRAIN_TIMEOUT); absent: no drain.
+DRAIN_TIMEOUT = PREFIX + "DRAIN_TIMEOUT"
 
 #: Without the variable, trust what uvicorn trusts by default: loopback only.
 DEFAULT_TRUSTED = ("127.0.0.1", "::1")
@@ -50,6 +54,10 @@ class ServerEnvironment:
     ws_ping_timeout: float | None
     ws_per_message_deflate: bool | None
     max_requests_jitter: int | None = None
+    #: Whether the proxy-header wrapper applies (the backend writes TRUSTED_PROXIES exactly then).
+    wraps_proxy: bool = False
+    drain_file: str | None = None
+    drain_timeout: float | None = None
 
 
 def read(environ: Mapping[str, str] | None = None) -> ServerEnvironment:
@@ -75,4 +83,7 @@ def read(environ: Mapping[str, str] | None = None) -> ServerEnvironment:
         ws_ping_timeout=number(WS_PING_TIMEOUT),
         ws_per_message_deflate=None if deflate in (None, "") else deflate == "1",
         max_requests_jitter=None if jitter is None else int(jitter),
+        wraps_proxy=trusted is not None,
+        drain_file=env.get(DRAIN_FILE) or None,
+        drain_timeout=number(DRAIN_TIMEOUT),
     )

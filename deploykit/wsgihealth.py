@@ -10,7 +10,6 @@ only; what failed goes to the log, logger ``deploykit.health``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -28,9 +27,11 @@ REASONS = {200: "200 OK", 405: "405 Method Not Allowed", 503: "503 Service Unava
 class WsgiReadiness:
     """Answers ``path`` (PATH_INFO, the root path already in SCRIPT_NAME) and passes everything else on."""
 
-    def __init__(self, app: WSGIApp, path: str) -> None:
+    def __init__(self, app: WSGIApp, path: str, drain_file: str | None = None) -> None:
         self.app = app
         self.path = path
+        #: 503 once this server's drain file appears (``python -m deploykit.drain start``), like the ASGI side.
+        self.drain_file = drain_file
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") != self.path:
@@ -42,11 +43,7 @@ class WsgiReadiness:
             headers.append(("Allow", ", ".join(health.METHODS)))
         else:
             # A fresh event loop in this worker thread, as the ASGI side's checks run in the server's loop.
-            status, parts = async_to_sync(health.readiness)()
-            if status != 200:
-                detail = ", ".join(f"{name}: {said}" for name, said in sorted(parts.items()))
-                health.logger.warning("readiness %d: %s", status, detail)
-            payload = json.dumps({"status": "ok" if status == 200 else "fail"}).encode()
+            status, payload = async_to_sync(health.answer)(self.drain_file)
             headers.append(("Content-Type", "application/json"))
         headers.append(("Content-Length", str(len(payload))))
         start_response(REASONS[status], headers)

@@ -74,7 +74,7 @@ def _build() -> WsgiProxyHeaders:
     app = import_string(env.app)  # Django's get_wsgi_application(): settings are set up from here
     if env.health_path is not None:
         # Inside the proxy-headers wrapper: the root path is in SCRIPT_NAME by then.
-        app = WsgiReadiness(app, env.health_path)
+        app = WsgiReadiness(app, env.health_path, env.drain_file)
     return WsgiProxyHeaders(app, env.trusted_proxies, env.root_path or "")
 
 

@@ -56,6 +56,11 @@ _ENV_KEYS = {
     "WSGI_WORKERS": int,
     "WSGI_THREADS": int,
     "WSGI_BIND": str,
+    # Two slots (issue 16): "blue,green", the proxy's upstream file, the process manager driving them.
+    "SLOTS": lambda value: tuple(value.split(",")),
+    "UPSTREAM_FILE": str,
+    "PROCESS_MANAGER": str,
+    "DRAIN_TIMEOUT": int,
 }
 for _key, _convert in _ENV_KEYS.items():
     if os.environ.get(f"DEPLOYKIT_{_key}"):
@@ -80,7 +85,10 @@ CHANNEL_LAYERS = {
             # default equals the layer's 5 s BZPOPMIN (idle consumers crash,
             # https://github.com/django/channels_redis/issues/422), and a longer one
             # makes cancelled receives hang until the next message.
-            "hosts": [{"address": DEPLOYKIT["REDIS_URL"], "socket_timeout": None}],
+            # max_connections: redis-py 8's pool holds 100 connections and raises MaxConnectionsError on the
+            # 101st instead of waiting; a burst of reconnects (a restart's thundering herd, or 300 clients
+            # on a starved machine in bench/redeploy.py) made group_add/group_send fail and drop sockets.
+            "hosts": [{"address": DEPLOYKIT["REDIS_URL"], "socket_timeout": None, "max_connections": 1000}],
             "capacity": 1500,
             "group_expiry": 86400,
         },

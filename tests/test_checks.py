@@ -50,7 +50,7 @@ def test_ids_are_unique_and_stable() -> None:
     found = re.findall(r'id="(deploykit\.[EWI]\d{3})"', source)
     assert len(found) == len(set(found))
     assert sorted(found) == sorted(
-        [f"deploykit.E00{i}" for i in range(1, 7)]
+        [f"deploykit.E00{i}" for i in range(1, 8)]
         # W007 (daphne older than 4.2.2) is retired: setup.cfg requires daphne>=4.2.2.
         + [f"deploykit.W{i:03}" for i in range(1, 13) if i != 7]
         # Issue 17 item 4: TRUSTED_PROXIES.
@@ -60,6 +60,7 @@ def test_ids_are_unique_and_stable() -> None:
         # Issue 17: background processes and the release.
         + ["deploykit.E008", "deploykit.W021", "deploykit.W022"]
         + [f"deploykit.W{i:03}" for i in range(13, 18)]
+        + ["deploykit.W020"]
         + ["deploykit.I001"]
     )
     # Every id is documented in the README's table.
@@ -335,4 +336,44 @@ def test_w024_trusted_proxies_while_the_server_ignores_forwarded_headers() -> No
     with override_settings(DEPLOYKIT=dk(TRUSTED_PROXIES=["10.0.0.0/8"])):
         assert ids() == []
     with override_settings(DEPLOYKIT=dk(PROXY_HEADERS=False)):
+        assert ids() == []
+
+
+SLOTS = {"HEALTH_PATH": "/-/ready", "SLOTS": ("blue", "green")}
+REDIS_LAYER = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [{"address": "redis://127.0.0.1:6379/0", "socket_timeout": None}], "capacity": 1500},
+    }
+}
+
+
+@pytest.mark.parametrize(
+    ("values", "found"),
+    [
+        # Each slot on its own sockets: nothing to say.
+        ({}, []),
+        ({"BIND": "127.0.0.1:8000", "WSGI_SERVER": "gunicorn"}, []),
+        # One WSGI port for both slots: the new slot's WSGI server cannot bind it while the old one runs.
+        ({"BIND": "127.0.0.1:8000", "WSGI_SERVER": "gunicorn", "WSGI_BIND": "127.0.0.1:9000"}, ["deploykit.E007"]),
+        # The proxy balances over UPSTREAM: the switch would switch nothing.
+        ({"BIND": "127.0.0.1:8000", "UPSTREAM": ["10.0.0.5:8000"]}, ["deploykit.E007"]),
+        # Socket activation: one socket unit, which both slots would take.
+        ({"BIND": "127.0.0.1:8000", "FD": 3}, ["deploykit.E007"]),
+    ],
+)
+def test_e007_slots_that_share_an_address_or_a_proxy_that_does_not_follow(
+    values: dict[str, object], found: list[str]
+) -> None:
+    with override_settings(
+        DEPLOYKIT=dk(**SLOTS, **values), CHANNEL_LAYERS=REDIS_LAYER, WSGI_APPLICATION="testproject.wsgi.application"
+    ):
+        assert ids() == found
+
+
+def test_w020_slots_with_a_layer_that_does_not_cross_processes() -> None:
+    # Both slots serve during the drain window: a group message sent on one never reaches the other's clients.
+    with override_settings(DEPLOYKIT=dk(**SLOTS, WORKERS=1)):
+        assert ids() == ["deploykit.W020"]
+    with override_settings(DEPLOYKIT=dk(**SLOTS), CHANNEL_LAYERS=REDIS_LAYER):
         assert ids() == []

@@ -25,6 +25,7 @@ from deploykit import validators as v
 from deploykit.exceptions import SpecError
 from deploykit.plan import CONTAINER_UID, REDIS_BACKEND, Plan, build_plan
 from deploykit.plan.container import CONTAINER_TRUSTED_PROXIES
+from deploykit.plan.process import DRAIN_WAIT_MARGIN
 from deploykit.servers import get_backend
 from deploykit.targets import TARGETS, bundle
 from deploykit.targets.compose import NGINX_FILENAME, Compose
@@ -251,8 +252,15 @@ def test_every_file_uses_the_plans_port_readiness_path_and_timeouts(case: str, t
     assert container["ports"] == [{"name": "http", "containerPort": port, "protocol": "TCP"}]
     for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
         assert container[probe]["httpGet"] == {"path": path, "port": "http"}
-    assert pod["terminationGracePeriodSeconds"] > graceful + PRESTOP_SLEEP
-    assert container["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", str(PRESTOP_SLEEP)]
+    # preStop drains (issue 16): the grace period covers the drain's window, then the graceful timeout.
+    assert pod["terminationGracePeriodSeconds"] > c.server.drain_timeout + DRAIN_WAIT_MARGIN + graceful
+    assert container["lifecycle"]["preStop"]["exec"]["command"] == [
+        *("/opt/venv/bin/python", "-m", "deploykit.drain", "start", "--wait", "--at-least", str(PRESTOP_SLEEP))
+    ]
+    # The drain file is where the read-only pod can write: the emptyDir on /tmp (compose: its tmpfs).
+    drain_file = docs["ConfigMap"]["data"]["DEPLOYKIT_SERVER_DRAIN_FILE"]
+    assert [m["mountPath"] for m in container["volumeMounts"]] == ["/tmp"]
+    assert drain_file.startswith("/tmp/") and app["tmpfs"] == ["/tmp"] and app["read_only"] is True
     security = container["securityContext"]
     assert security["readOnlyRootFilesystem"] is True and security["capabilities"]["drop"] == ["ALL"]
     assert pod["securityContext"]["runAsNonRoot"] is True

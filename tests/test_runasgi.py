@@ -23,6 +23,9 @@ GUNICORN_ENV = (
     "DEPLOYKIT_SERVER_WS_MAX_SIZE=1048576 DEPLOYKIT_SERVER_WS_PER_MESSAGE_DEFLATE=0 D"
     "EPLOYKIT_SERVER_WS_PING_INTERVAL=20 DEPLOYKIT_SERVER_WS_PING_TIMEOUT=20 "
 )
+#: The drain (DRAIN_TIMEOUT, default 30): the application behind deploykit.drain, its file in the runtime directory.
+APP_ENV = "DEPLOYKIT_SERVER_APP=testproject.asgi.application "
+DRAIN_ENV = "DEPLOYKIT_SERVER_DRAIN_FILE=/run/example/example.drain DEPLOYKIT_SERVER_DRAIN_TIMEOUT=30 "
 REDIS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": ["redis://r:6379"]}}}
 
 
@@ -38,52 +41,54 @@ def print_command(*args: str) -> str:
     [
         (
             ["--server", "uvicorn", "--workers", "2"],
-            f"{PY} -m uvicorn testproject.asgi:application --uds /run/example/example.sock --workers 2 "
+            f"{APP_ENV}{DRAIN_ENV}{PY} -m uvicorn deploykit.drain:application --uds /run/example/example.sock "
+            "--workers 2 "
             "--proxy-headers --forwarded-allow-ips '*' --lifespan auto --timeout-graceful-shutdown 30 "
             "--timeout-keep-alive 5 --ws-ping-interval 20 --ws-ping-timeout 20 --ws-max-size 1048576 "
             "--ws-per-message-deflate false --log-level info --no-access-log",
         ),
         (
             ["--server", "daphne", "127.0.0.1:8001"],
-            f"{PY} -m daphne -b 127.0.0.1 -p 8001 --proxy-headers --ping-interval 20 --ping-timeout 20 "
+            f"{APP_ENV}{DRAIN_ENV}{PY} -m daphne -b 127.0.0.1 -p 8001 --proxy-headers --ping-interval 20 "
+            "--ping-timeout 20 "
             "--websocket_timeout 86400 --websocket-max-message-size 1048576 --application-close-timeout 30 "
-            "-v 1 --access-log /dev/null testproject.asgi:application",
+            "-v 1 --access-log /dev/null deploykit.drain:application",
         ),
         (
             ["--server", "gunicorn", "--workers", "3", "--uds", "/run/g/g.sock"],
-            f"{GUNICORN_ENV}{PY} -m gunicorn testproject.asgi:application "
+            f"{APP_ENV}{DRAIN_ENV}{GUNICORN_ENV}{PY} -m gunicorn deploykit.drain:application "
             "--worker-class deploykit.servers.gunicorn_worker.UvicornWorker "
             "--bind unix:/run/g/g.sock --workers 3 --graceful-timeout 30 --keep-alive 5 --log-level info "
             "--forwarded-allow-ips '*'",
         ),
         (
             ["--server", "granian", "--workers", "2", "[::1]:9000", "--root-path", "/chat"],
-            "DEPLOYKIT_SERVER_APP=testproject.asgi.application DEPLOYKIT_SERVER_TRUSTED_PROXIES=127.0.0.1,::1 "
+            f"{APP_ENV}{DRAIN_ENV}DEPLOYKIT_SERVER_TRUSTED_PROXIES=127.0.0.1,::1 "
             f"{PY} -m granian --interface asgi --host ::1 --port 9000 --workers 2 --url-path-prefix /chat "
             "--workers-kill-timeout 30 --respawn-failed-workers --log-level info --no-access-log "
-            "deploykit.proxy:application",
+            "deploykit.drain:application",
         ),
         (
             ["--server", "hypercorn", "--workers", "2", "--fd", "3"],
-            "DEPLOYKIT_SERVER_APP=testproject.asgi.application 'DEPLOYKIT_SERVER_TRUSTED_PROXIES=*' "
+            f"{APP_ENV}{DRAIN_ENV}'DEPLOYKIT_SERVER_TRUSTED_PROXIES=*' "
             f"DEPLOYKIT_SERVER_WS_MAX_SIZE=1048576 {PY} -m hypercorn "
             "--config python:deploykit.servers.hypercorn_config "
             "--bind fd://3 --workers 2 --graceful-timeout 30 --keep-alive 5 "
-            "--websocket-ping-interval 20 --log-level INFO deploykit.proxy:application",
+            "--websocket-ping-interval 20 --log-level INFO deploykit.drain:application",
         ),
         (
             ["--server", "gunicorn", "--workers", "2", "[::1]:9000"],
-            f"{GUNICORN_ENV}{PY} -m gunicorn testproject.asgi:application "
+            f"{APP_ENV}{DRAIN_ENV}{GUNICORN_ENV}{PY} -m gunicorn deploykit.drain:application "
             "--worker-class deploykit.servers.gunicorn_worker.UvicornWorker "
             "--bind '[::1]:9000' --workers 2 --graceful-timeout 30 --keep-alive 5 --log-level info "
             "--forwarded-allow-ips 127.0.0.1,::1",
         ),
         (
             ["--server", "hypercorn", "--workers", "2", "127.0.0.1:8001", "--no-proxy-headers"],
-            f"DEPLOYKIT_SERVER_WS_MAX_SIZE=1048576 {PY} -m hypercorn "
+            f"{APP_ENV}{DRAIN_ENV}DEPLOYKIT_SERVER_WS_MAX_SIZE=1048576 {PY} -m hypercorn "
             "--config python:deploykit.servers.hypercorn_config "
             "--bind 127.0.0.1:8001 --workers 2 --graceful-timeout 30 --keep-alive 5 "
-            "--websocket-ping-interval 20 --log-level INFO testproject.asgi:application",
+            "--websocket-ping-interval 20 --log-level INFO deploykit.drain:application",
         ),
     ],
 )
@@ -165,7 +170,7 @@ def test_run_prints_the_choice_runs_checks_and_hands_over_the_argv(recorder: Rec
     [(argv, reload)] = recorder.runs
     assert argv[argv.index("--uds") + 1] == str(sock)
     assert reload is False
-    assert err.splitlines()[-1].startswith(f"deploykit: {PY} -m uvicorn")
+    assert err.splitlines()[-1].startswith(f"deploykit: {APP_ENV}{DRAIN_ENV}{PY} -m uvicorn")
 
 
 def test_in_memory_layer_with_several_processes_is_refused(recorder: Recorder) -> None:
@@ -177,7 +182,7 @@ def test_in_memory_layer_with_several_processes_is_refused(recorder: Recorder) -
 def test_print_command_with_an_in_memory_layer_and_workers_prints_and_warns() -> None:
     out, err = StringIO(), StringIO()
     call_command("runasgi", "--server", "uvicorn", "--workers", "2", "--print-command", stdout=out, stderr=err)
-    assert out.getvalue().startswith(f"{PY} -m uvicorn testproject.asgi:application ")
+    assert out.getvalue().startswith(f"{APP_ENV}{DRAIN_ENV}{PY} -m uvicorn deploykit.drain:application ")
     assert " --workers 2 " in out.getvalue()
     assert err.getvalue().startswith(
         "deploykit: warning: The in-memory channel layer is used with 2 server processes: group messages will "

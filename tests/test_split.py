@@ -110,6 +110,8 @@ def test_granian_argv_and_environment() -> None:
     assert backend.environment() == {
         "DEPLOYKIT_SERVER_APP": WSGI_APP,
         "DEPLOYKIT_SERVER_TRUSTED_PROXIES": "*",
+        # Its readiness answers 503 while it drains (its own file: its own unit and runtime directory).
+        "DEPLOYKIT_SERVER_DRAIN_FILE": "/run/example-http/example-http.drain",
     }
 
 
@@ -125,6 +127,7 @@ def test_gunicorn_argv_and_environment() -> None:
         "DEPLOYKIT_SERVER_APP": WSGI_APP,
         "DEPLOYKIT_SERVER_TRUSTED_PROXIES": "127.0.0.1,::1",
         "DEPLOYKIT_SERVER_ROOT_PATH": "/chat",
+        "DEPLOYKIT_SERVER_DRAIN_FILE": "/run/example-http/example-http.drain",
     }
 
 

@@ -182,7 +182,9 @@ def test_supervisor_environment_round_trips(tmp_path: Path) -> None:
     environment = {"GREETING": 'a "100%" day', "QUOTE": "it's", "PATHS": "/a:/b c"}
     plan = matrix_plan("uvicorn", "unix", False, False, PROCESS_MANAGER="supervisor", ENVIRONMENT=environment)
     [(_, _, parsed)] = parse(Supervisor(plan).render(), tmp_path)
-    assert parsed == {**environment, "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    # With the server's own variables (deploykit.serverenv): the drain's, here.
+    contract = get_backend(plan).environment()
+    assert parsed == {**environment, "DJANGO_SETTINGS_MODULE": "tests.settings", **contract}
 
 
 # -- split serving (issue 15): HTTP through a WSGI server, WebSockets through the ASGI server -------------

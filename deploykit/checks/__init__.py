@@ -40,6 +40,7 @@ from deploykit.checks.site import (
     trusted_proxies_too_broad,
     trusted_proxies_while_server_ignores_them,
 )
+from deploykit.checks.slots import slots_collide, slots_split_the_rooms
 from deploykit.checks.tls import hsts_preload_below_minimum
 from deploykit.checks.wsgi import async_views_under_wsgi, wsgi_application_unusable, wsgi_server_not_installed
 from deploykit.exceptions import SpecError
@@ -132,6 +133,11 @@ def runtime_failures(plan: Plan) -> list[checks.CheckMessage]:
     return found
 
 
+def slot_failures(plan: Plan) -> list[checks.CheckMessage]:
+    """What ``redeploy`` refuses to switch with: slots that collide, or a proxy that would not follow."""
+    return slots_collide(plan)
+
+
 DEPLOY_CHECKS: list[Check] = [
     in_memory_layer_across_processes,
     allowed_hosts_wildcard_with_websockets,
@@ -160,6 +166,8 @@ DEPLOY_CHECKS: list[Check] = [
     worker_stop_below_task_limit,
     recycled_workers_drop_websockets,
     max_requests_not_supported,
+    slots_collide,
+    slots_split_the_rooms,
 ]
 
 

@@ -46,6 +46,7 @@ from deploykit.plan.model import (
     ProcessManager,
     Server,
     Site,
+    Slot,
     WsgiServer,
     bracket,
     is_ip,
@@ -56,6 +57,7 @@ from deploykit.plan.processes import build_processes
 from deploykit.plan.reader import Reader
 from deploykit.plan.server import build_server
 from deploykit.plan.site import build_site
+from deploykit.plan.slots import build_slots, upstream_file
 from deploykit.plan.wsgi import build_wsgi
 
 
@@ -77,6 +79,7 @@ def build_plan(overrides: Mapping[str, Any] | None = None, labels: Mapping[str, 
     if wsgi is not None:
         wsgi = replace(wsgi, ip_address_allow=ip_address_allow(r, wsgi, layer, app))
     site = build_site(r, server)
+    slots = build_slots(r, app, pm, server, wsgi is not None, layer)
     container = build_container(r, app, layer)
     processes = build_processes(r, pm, layer, has_static=site.static_root is not None)
     platform = build_platform(r, server, layer, wsgi is not None, notes)
@@ -91,6 +94,8 @@ def build_plan(overrides: Mapping[str, Any] | None = None, labels: Mapping[str, 
         platform=platform,
         processes=processes,
         notes=tuple(notes),
+        slots=slots,
+        upstream_file=upstream_file(r, app, site.proxy) if slots else None,
     )
 
 
@@ -125,6 +130,7 @@ __all__ = [
     "ProcessManager",
     "Server",
     "Site",
+    "Slot",
     "WsgiServer",
     "app_routing",
     "bracket",

@@ -9,6 +9,7 @@ from deploykit import validators as v
 from deploykit.exceptions import SpecError
 from deploykit.plan.cluster import build_cluster_entry
 from deploykit.plan.model import (
+    CONTAINER_RUNTIME_DIRECTORY,
     CONTAINER_VIRTUALENV,
     CONTAINER_WORKDIR,
     IMAGE_TAG_REQUIRED,
@@ -75,6 +76,8 @@ def build_container(r: Reader, app: App, layer: ChannelLayer) -> Container:
         "PROCESS_MANAGER": "systemd",
         "VIRTUALENV": CONTAINER_VIRTUALENV,
         "WORKING_DIRECTORY": CONTAINER_WORKDIR,
+        # The drain file's folder: the only writable one in the image.
+        "RUNTIME_DIRECTORY": CONTAINER_RUNTIME_DIRECTORY,
     }
     if r.get("WORKERS") is None:
         # Scale with replicas: os.cpu_count() here is not the pod's CPU limit.

@@ -52,6 +52,9 @@ REDIS_DEFAULT_GROUP_EXPIRY = 86400
 #: Where the image keeps its virtualenv and the project (the Dockerfile's WORKDIR).
 CONTAINER_VIRTUALENV = "/opt/venv"
 CONTAINER_WORKDIR = "/app"
+#: Where the server runs in the image: /tmp is its only writable place (the root filesystem is read-only;
+#: compose mounts a tmpfs there, Kubernetes an emptyDir). The drain file lives there.
+CONTAINER_RUNTIME_DIRECTORY = "/tmp"
 #: The image's unprivileged user and group: numeric, so Kubernetes can verify runAsNonRoot.
 CONTAINER_UID = 10001
 
@@ -91,6 +94,12 @@ class Server:
     #: MAX_REQUESTS: a worker is replaced after this many requests, plus up to the jitter (None: never).
     max_requests: int | None = None
     max_requests_jitter: int = 0
+    #: Seconds over which a draining process closes its WebSockets, each at a random time (0: drain off,
+    #: every WebSocket closes at once when the server stops). See :mod:`deploykit.drain`.
+    drain_timeout: int = 0
+    #: The file whose appearance drains every process of this server (None: drain off); in the runtime
+    #: directory, so systemd empties it at each start; /tmp in containers (their only writable place).
+    drain_file: str | None = None
 
     @property
     def address(self) -> Bind:
@@ -137,6 +146,8 @@ class WsgiServer:
     keepalive_timeout: int
     access_log: bool
     log_level: str
+    #: Its own drain file (its readiness answers 503 once it exists; it has no WebSockets to close).
+    drain_file: str | None = None
     #: Its unit's IPAddressAllow= peers: as the ASGI unit's, with the trusted proxies of its own bind.
     ip_address_allow: tuple[str, ...] = ("localhost",)
     #: MAX_REQUESTS and its jitter, as the ASGI side's.
@@ -335,6 +346,24 @@ class Platform:
 
 
 @dataclass(frozen=True)
+class Slot:
+    """One of the two instances of the app (issue 16): its own service, sockets and runtime directory,
+    so it starts and stops without touching the other."""
+
+    name: str
+    #: The systemd unit / supervisor program / Compose service: NAME-SLOT.
+    service: str
+    runtime_directory: str
+    server: Server
+    wsgi: WsgiServer | None = None
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        """Every service of the slot: the ASGI server's, then the WSGI server's (split serving)."""
+        return (self.service,) if self.wsgi is None else (self.service, self.wsgi.name)
+
+
+@dataclass(frozen=True)
 class Plan:
     site: Site
     server: Server
@@ -349,6 +378,31 @@ class Plan:
     processes: Processes = field(default_factory=Processes)
     #: Choices made for the user, printed by the commands (never silent).
     notes: tuple[str, ...] = field(default=())
+    #: Two slots and a switch (DEPLOYKIT["SLOTS"]); () when off.
+    slots: tuple[Slot, ...] = ()
+    #: The file the proxy includes for its upstream, which ``manage.py redeploy`` rewrites (slots only).
+    upstream_file: str | None = None
+
+    def slot(self, name: str) -> Slot:
+        for slot in self.slots:
+            if slot.name == name:
+                return slot
+        raise KeyError(name)
+
+    def for_slot(self, name: str) -> Plan:
+        """The plan as one slot runs it: that slot's servers, service name and runtime directory; the proxy's
+        upstream is the slot's (unless UPSTREAM pins it: E007)."""
+        slot = self.slot(name)
+        pm = replace(self.process_manager, name=slot.service, runtime_directory=slot.runtime_directory)
+        upstream = self.site.upstream if self.site.upstream != self.server.addresses else slot.server.addresses
+        return replace(
+            self,
+            server=slot.server,
+            wsgi=slot.wsgi,
+            process_manager=pm,
+            site=replace(self.site, upstream=upstream),
+            slots=(),
+        )
 
     def in_container(self) -> Plan:
         """The plan as it runs inside the image (what the Dockerfile's CMD and the pods run).

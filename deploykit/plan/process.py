@@ -17,6 +17,14 @@ from deploykit.plan.reader import Reader
 IP_ALLOW_KEYWORDS = ("any", "localhost", "link-local", "multicast")
 #: Seconds the process manager waits after the server's own graceful timeout before SIGKILL.
 STOP_MARGIN = 15
+#: Seconds ``python -m deploykit.drain start --wait`` may run past DRAIN_TIMEOUT (its polling, and the
+#: applications' own websocket_disconnect): deploykit.drain.WAIT_MARGIN, here so the plan imports no server code.
+DRAIN_WAIT_MARGIN = 3
+
+
+def drain_timeout(r: Reader) -> int:
+    """DRAIN_TIMEOUT, validated: seconds (0: no drain)."""
+    return v.integer(r.get("DRAIN_TIMEOUT"), r.label("DRAIN_TIMEOUT"), minimum=0, maximum=3600)
 
 
 def build_process_manager(r: Reader, app: App) -> ProcessManager:
@@ -42,7 +50,10 @@ def build_process_manager(r: Reader, app: App) -> ProcessManager:
     env = _environment(r, kind)
     graceful = v.integer(r.get("GRACEFUL_TIMEOUT"), r.label("GRACEFUL_TIMEOUT"), minimum=1, maximum=3600)
     stop = r.get("STOP_TIMEOUT")
-    stop = graceful + STOP_MARGIN if stop is None else v.integer(stop, r.label("STOP_TIMEOUT"), minimum=1)
+    # systemd gives each ExecStop= (the drain) TimeoutStopSec, then the server as long again after SIGTERM:
+    # the longer of the two, and the margin (which covers the drain's own, DRAIN_WAIT_MARGIN).
+    default_stop = max(graceful, drain_timeout(r)) + STOP_MARGIN
+    stop = default_stop if stop is None else v.integer(stop, r.label("STOP_TIMEOUT"), minimum=1)
     return ProcessManager(
         kind=kind,
         name=app.name,

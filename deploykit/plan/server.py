@@ -22,6 +22,7 @@ from deploykit.plan.model import (
     Server,
     takes_inherited_socket,
 )
+from deploykit.plan.process import drain_timeout
 from deploykit.plan.reader import Reader
 from deploykit.plan.sitemodel import is_ip
 
@@ -98,6 +99,8 @@ def build_server(r: Reader, app: App, pm: ProcessManager, layer: ChannelLayer, n
     def seconds(key: str, minimum: int = 1, maximum: int = 86400 * 7) -> int:
         return v.integer(r.get(key), r.label(key), minimum=minimum, maximum=maximum)
 
+    drain = drain_timeout(r)
+
     return Server(
         backend=backend,
         backend_reason=reason,
@@ -120,6 +123,8 @@ def build_server(r: Reader, app: App, pm: ProcessManager, layer: ChannelLayer, n
         log_format=v.choice(r.get("LOG_FORMAT"), r.label("LOG_FORMAT"), LOG_FORMATS),
         max_requests=max_requests,
         max_requests_jitter=jitter,
+        drain_timeout=drain,
+        drain_file=drain_file(pm.runtime_directory, app.name) if drain else None,
     )
 
 
@@ -135,6 +140,11 @@ def recycling(r: Reader) -> tuple[int | None, int]:
         # Workers started together would reach the limit together and all go at once.
         return limit, limit // 10
     return limit, v.integer(jitter, r.label("MAX_REQUESTS_JITTER"), minimum=0, maximum=limit)
+
+
+def drain_file(runtime_directory: str, name: str) -> str:
+    """The drain file of the service named ``name``: in its runtime directory, which systemd creates empty."""
+    return v.absolute_path(f"{runtime_directory.rstrip('/')}/{name}.drain", 'DEPLOYKIT["RUNTIME_DIRECTORY"]')
 
 
 def forwarded_allow_ips(r: Reader, bind: Bind) -> tuple[str, ...]:

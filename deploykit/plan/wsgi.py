@@ -25,7 +25,7 @@ from deploykit.plan.model import (
     WsgiServer,
 )
 from deploykit.plan.reader import Reader
-from deploykit.plan.server import access_log, forwarded_allow_ips, root_path
+from deploykit.plan.server import access_log, drain_file, forwarded_allow_ips, root_path
 
 #: gthread threads per worker (and granian's blocking threads) unless WSGI_THREADS says otherwise.
 #: 8, not gunicorn's customary 4: on the realistic page (an authenticated session, queries, a
@@ -97,6 +97,7 @@ def build_wsgi(r: Reader, app: App, pm: ProcessManager, server: Server, notes: l
         # The same setting recycles both sides.
         max_requests=server.max_requests,
         max_requests_jitter=server.max_requests_jitter,
+        drain_file=drain_file(runtime, name) if server.drain_file else None,
     )
 
 

@@ -8,6 +8,14 @@ from deploykit.plan import Bind, Plan
 
 #: The wrapper that applies X-Forwarded-* for servers that cannot (deploykit.proxy).
 PROXY_APPLICATION = "deploykit.proxy:application"
+#: The wrapper that drains WebSockets (deploykit.drain); it applies the proxy wrapper inside itself.
+DRAIN_APPLICATION = "deploykit.drain:application"
+
+
+def drain_command(python: str, *, at_least: int = 0) -> list[str]:
+    """``python -m deploykit.drain start --wait``: run in the server's environment, which names its drain file."""
+    argv = [python, "-m", "deploykit.drain", "start", "--wait"]
+    return [*argv, "--at-least", str(at_least)] if at_least else argv
 
 
 class ServerBackend:
@@ -61,6 +69,8 @@ class ServerBackend:
 
     @property
     def target(self) -> str:
+        if self.server.drain_file is not None:
+            return DRAIN_APPLICATION
         wrapped = self.wraps_proxy_headers or self.wraps_root_path
         return PROXY_APPLICATION if wrapped else self.plan.app.asgi_target
 
@@ -78,7 +88,17 @@ class ServerBackend:
             )
         if self.wraps_root_path:
             env[serverenv.ROOT_PATH] = self.server.root_path
+        if self.server.drain_file is not None:
+            env[serverenv.APP] = self.plan.app.asgi_application
+            env[serverenv.DRAIN_FILE] = self.server.drain_file
+            env[serverenv.DRAIN_TIMEOUT] = str(self.server.drain_timeout)
         return env
+
+    def drain_argv(self, *, at_least: int = 0) -> list[str] | None:
+        """The command that drains this server and waits for the drain (None: DRAIN_TIMEOUT is 0)."""
+        if self.server.drain_file is None:
+            return None
+        return drain_command(self.plan.process_manager.python, at_least=at_least)
 
     def bind_args(self, bind: Bind) -> list[str]:
         raise NotImplementedError

@@ -11,6 +11,7 @@ from typing import ClassVar
 
 from deploykit import serverenv
 from deploykit.plan import Bind, Plan, WsgiServer
+from deploykit.servers.base import drain_command
 
 #: The wrapper that applies X-Forwarded-* and the root path (deploykit.wsgiproxy).
 WSGI_PROXY_APPLICATION = "deploykit.wsgiproxy:application"
@@ -48,6 +49,12 @@ class WsgiBackend:
     def argv(self) -> list[str]:
         raise NotImplementedError
 
+    def drain_argv(self, *, at_least: int = 0) -> list[str] | None:
+        """Its drain: readiness 503 for ``at_least`` seconds (it has no WebSockets); None without a drain file."""
+        if self.server.drain_file is None or not self.wrapped:
+            return None
+        return drain_command(self.plan.process_manager.python, at_least=at_least)
+
     def environment(self) -> dict[str, str]:
         s = self.server
         if not self.wrapped:
@@ -60,6 +67,9 @@ class WsgiBackend:
             env[serverenv.ROOT_PATH] = s.root_path
         if self.plan.app.health_path is not None:
             env[serverenv.HEALTH_PATH] = self.plan.app.health_path
+        if s.drain_file is not None:
+            # Only its readiness drains (503): it has no WebSockets.
+            env[serverenv.DRAIN_FILE] = s.drain_file
         return env
 
 

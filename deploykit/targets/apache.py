@@ -5,8 +5,9 @@ from pathlib import Path
 from deploykit import quoting
 from deploykit.exceptions import SpecError
 from deploykit.plan import Bind, Plan, bracket
-from deploykit.targets.base import Target
+from deploykit.targets.base import RenderedFile, Target
 from deploykit.targets.tooling import run_tool, with_standin_certificates
+from deploykit.targets.upstream import SlotUpstream
 from deploykit.targets.web import (
     CATCH_ALL_NAME,
     HASHED_STATIC_REGEX,
@@ -70,12 +71,13 @@ def check_conf(root: Path, site: Path, enabled: tuple[str, ...] = MODULES) -> Pa
     return conf
 
 
-class Apache(Target):
+class Apache(SlotUpstream, Target):
     name = "apache"
     description = "Apache site: mod_proxy with upgrade=websocket, forwarded headers, static Alias, TLS"
     template = "deploykit/apache/site.conf"
     file_name = "apache.conf"
     tool = "apachectl"
+    upstream_template = "deploykit/apache/upstream-file.conf"
 
     def context(self) -> dict[str, object]:
         site = self.plan.site
@@ -104,6 +106,8 @@ class Apache(Target):
             **split,
             "plan": self.plan,
             "site": site,
+            # Two slots: the Proxy blocks and ProxyPass lines live in this file (redeploy rewrites it).
+            "upstream_file": self.plan.upstream_file,
             "https": site.https,
             "acme_webroot": None if tls is None else tls.acme_webroot,
             "http_vhost": f"{host}:{site.http_port}",
@@ -142,7 +146,25 @@ class Apache(Target):
     def applies(self) -> bool:
         return self.plan.site.proxy == "apache"
 
+    def files(self) -> list[RenderedFile]:
+        return [*super().files(), *self.upstream_rendered()]
+
+    def check(self, files: list[RenderedFile], workdir: Path) -> None:
+        if self.plan.slots:
+            self.check_slots(files[0].content, workdir)
+        else:
+            self.validate(files[0].content, workdir)
+
+    def validate_with_upstream(self, content: str, upstream: str, workdir: Path) -> None:
+        self._validate(self.with_upstream(content, upstream, workdir, quoting.apache), workdir)
+
     def validate(self, content: str, workdir: Path) -> None:
+        if self.plan.slots:
+            self.validate_with_upstream(content, self.upstream_text(self.plan.slots[0].name), workdir)
+        else:
+            self._validate(content, workdir)
+
+    def _validate(self, content: str, workdir: Path) -> None:
         apachectl = self.require_tool()
         site = workdir / "site.conf"
         site.write_text(with_standin_certificates(self.plan, content, workdir, quoting.apache), encoding="utf-8")

@@ -101,14 +101,16 @@ def install_guide(plan: Plan, targets: list[Target]) -> RenderedFile:
     pm = plan.process_manager
     names = {t.name: [f.name for f in t.files()] for t in targets}
     socket_dir = plan.server.address.path.rpartition("/")[0] if plan.server.address.kind == "unix" else None
+    # Two slots: the commands shown are the first slot's (the unslotted plan is what nothing runs).
+    shown = plan.for_slot(plan.slots[0].name) if plan.slots else plan
     context = {
         "plan": plan,
         "pm": pm,
         "files": names,
         # Issue 17: the release unit, background units and timers (or supervisor programs) to install.
         "process_files": names.get("systemd-processes", []) + names.get("supervisor-processes", []),
-        "argv": get_backend(plan).argv(),
-        "environment": contract_environment(plan),
+        "argv": get_backend(shown).argv(),
+        "environment": contract_environment(shown),
         "apache_modules": apache_modules(plan),
         "socket_dir": socket_dir,
         "inherited_socket_servers": ", ".join(INHERITED_SOCKET_SERVERS),
@@ -119,8 +121,9 @@ def install_guide(plan: Plan, targets: list[Target]) -> RenderedFile:
         "paste_channels": plan.channel_layer.kind == "none"
         or (plan.channel_layer.kind == "memory" and plan.channel_layer.redis_url is not None),
         "requirements_problems": requirements_problems(plan),
-        **_split_context(plan),
+        **_split_context(shown),
         **_processes_context(plan),
+        **_slots_context(plan),
     }
     return RenderedFile(INSTALL_FILENAME, render(INSTALL_TEMPLATE, context))
 
@@ -155,6 +158,28 @@ def _processes_context(plan: Plan) -> dict[str, object]:
         "timer_units": [t.unit for t in p.timers],
         "timer_commands": [(t.cron, processes.argv(plan, t)) for t in p.timers],
         "state_directories": [b.state_directory for b in p.background if b.state_directory],
+    }
+
+
+def _slots_context(plan: Plan) -> dict[str, object]:
+    """Two slots (issue 16): each slot's services and socket folders, and the upstream file to install."""
+    if not plan.slots:
+        return {}
+    folders = [
+        b.path.rpartition("/")[0]
+        for slot in plan.slots
+        for b in (*slot.server.addresses, *(slot.wsgi.addresses if slot.wsgi else ()))
+        if b.kind == "unix"
+    ]
+    first = plan.slots[0]
+    units = [f"{service}.service" for slot in plan.slots for service in slot.services]
+    return {
+        "slots": plan.slots,
+        "first_slot": first,
+        "slot_units": units,
+        "first_units": [f"{service}.service" for service in first.services],
+        "slot_socket_dirs": list(dict.fromkeys(folders)),
+        "upstream_name": (plan.upstream_file or "").rpartition("/")[2],
     }
 
 

@@ -5,8 +5,9 @@ from pathlib import Path
 
 from deploykit import quoting
 from deploykit.plan import Bind, bracket
-from deploykit.targets.base import Target
+from deploykit.targets.base import RenderedFile, Target
 from deploykit.targets.tooling import run_tool, with_standin_certificates
+from deploykit.targets.upstream import SlotUpstream
 from deploykit.targets.web import (
     CADDY_CURVES,
     HASHED_STATIC_REGEX_NO_BRACES,
@@ -56,12 +57,13 @@ def caddy_upstream(bind: Bind) -> str:
     return f"unix/{bind.path}" if bind.kind == "unix" else str(bind)
 
 
-class Caddy(Target):
+class Caddy(SlotUpstream, Target):
     name = "caddy"
     description = "Caddyfile: reverse_proxy to the socket(s), file_server for static, automatic or given TLS"
     template = "deploykit/caddy/Caddyfile"
     file_name = "Caddyfile"
     tool = "caddy"
+    upstream_template = "deploykit/caddy/upstream-file.caddy"
 
     def context(self) -> dict[str, object]:
         site = self.plan.site
@@ -77,9 +79,20 @@ class Caddy(Target):
         redirect_addresses = [bare_address(f"http://{bracket(n)}:{site.http_port}") for n in names]
         upstream = [caddy_upstream(b) for b in site.upstream]
         wsgi = self.plan.wsgi
-        proxies = [("", upstream)] if wsgi is None else [("@websocket", upstream), ("", [caddy_upstream(wsgi.address)])]
+        snippets = {"asgi_snippet": f"{self.plan.app.slug}_asgi", "wsgi_snippet": f"{self.plan.app.slug}_wsgi"}
+        wsgi_upstream = [] if wsgi is None else [caddy_upstream(wsgi.address)]
+        asgi: tuple[list[str], str]
+        http: tuple[list[str], str]
+        if self.plan.upstream_file is not None:
+            # Two slots: the servers are in the upstream file's snippets, which redeploy rewrites.
+            asgi, http = ([], snippets["asgi_snippet"]), ([], snippets["wsgi_snippet"])
+        else:
+            asgi, http = (upstream, ""), (wsgi_upstream, "")
+        proxies = [("", *asgi)] if wsgi is None else [("@websocket", *asgi), ("", *http)]
         return {
             "edge_hop_pattern": EDGE_HOP_PATTERN,
+            **snippets,
+            "upstream_file": self.plan.upstream_file,
             "proxies": proxies,
             "wsgi_upstream": None if wsgi is None else caddy_upstream(wsgi.address),
             "plan": self.plan,
@@ -107,7 +120,25 @@ class Caddy(Target):
     def applies(self) -> bool:
         return self.plan.site.proxy == "caddy"
 
+    def files(self) -> list[RenderedFile]:
+        return [*super().files(), *self.upstream_rendered()]
+
+    def check(self, files: list[RenderedFile], workdir: Path) -> None:
+        if self.plan.slots:
+            self.check_slots(files[0].content, workdir)
+        else:
+            self.validate(files[0].content, workdir)
+
+    def validate_with_upstream(self, content: str, upstream: str, workdir: Path) -> None:
+        self._validate(self.with_upstream(content, upstream, workdir, quoting.caddy), workdir)
+
     def validate(self, content: str, workdir: Path) -> None:
+        if self.plan.slots:
+            self.validate_with_upstream(content, self.upstream_text(self.plan.slots[0].name), workdir)
+        else:
+            self._validate(content, workdir)
+
+    def _validate(self, content: str, workdir: Path) -> None:
         caddy = self.require_tool()
         caddyfile = workdir / "Caddyfile"
         caddyfile.write_text(with_standin_certificates(self.plan, content, workdir, quoting.caddy), encoding="utf-8")

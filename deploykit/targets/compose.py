@@ -42,6 +42,10 @@ REDIS_IMAGE = "redis:7.4-alpine"
 NGINX_SITE = "/etc/nginx/conf.d/default.conf"
 NGINX_FILENAME = "nginx-compose.conf"
 LETSENCRYPT = "/etc/letsencrypt"
+#: Two slots (issue 16): the folder (beside the Compose file) holding the nginx upstream file, mounted as a
+#: folder: a file bind mount keeps the old inode when the file is replaced (redeploy writes atomically).
+UPSTREAM_FOLDER = "nginx-upstream"
+UPSTREAM_MOUNT = "/etc/nginx/upstream"
 
 
 def split_container_plan(plan: Plan) -> Plan:
@@ -49,20 +53,29 @@ def split_container_plan(plan: Plan) -> Plan:
     return replace(container_plan(plan), wsgi=plan.container.wsgi)
 
 
-def compose_nginx_plan(plan: Plan) -> Plan:
-    """The container plan with nginx's view of it: the app service(s) as upstream, IPv4 listen."""
+def slot_service(service: str, slot: str | None) -> str:
+    """A Compose service's name in ``slot`` (two slots: one service per slot, e.g. ``app-blue``)."""
+    return service if slot is None else f"{service}-{slot}"
+
+
+def compose_nginx_plan(plan: Plan, slot: str | None = None) -> Plan:
+    """The container plan with nginx's view of it: the app service(s) (of ``slot``) as upstream, IPv4 listen."""
     inside = split_container_plan(plan)
+    if plan.upstream_file is not None:
+        inside = replace(inside, upstream_file=f"{UPSTREAM_MOUNT}/{plan.app.name}-upstream.conf")
     port = plan.container.port
     wsgi = inside.wsgi
+    if slot is None and plan.slots:
+        slot = plan.slots[0].name
     site = replace(
         inside.site,
-        upstream=(Bind("tcp", host=APP_SERVICE if wsgi is None else WEBSOCKET_SERVICE, port=port),),
+        upstream=(Bind("tcp", host=slot_service(APP_SERVICE if wsgi is None else WEBSOCKET_SERVICE, slot), port=port),),
         # Docker networks are IPv4-only unless enabled: `listen [::]:80` would fail.
         listen_address=inside.site.listen_address or "0.0.0.0",
     )
     if wsgi is not None:
         # nginx reaches the WSGI server by its service name: the map on $http_upgrade picks the upstream.
-        wsgi = replace(wsgi, addresses=(Bind("tcp", host=HTTP_SERVICE, port=port),))
+        wsgi = replace(wsgi, addresses=(Bind("tcp", host=slot_service(HTTP_SERVICE, slot), port=port),))
     return replace(inside, site=site, wsgi=wsgi)
 
 
@@ -106,6 +119,18 @@ class ComposeNginx(Nginx):
         return {**super().context(), "upstream_resolver": DOCKER_RESOLVER, "resolver_valid": RESOLVER_VALID}
 
 
+class ComposeSlotNginx(ComposeNginx):
+    """The stack's nginx site with two slots: the upstream file names the slot's services."""
+
+    def __init__(self, plan: Plan) -> None:
+        # ``plan`` is the host plan: each slot's upstream is that slot's services.
+        super().__init__(compose_nginx_plan(plan), version=NGINX_IMAGE_VERSION)
+        self.host_plan = plan
+
+    def slot_target(self, slot: str) -> ComposeNginx:
+        return ComposeNginx(compose_nginx_plan(self.host_plan, slot), version=NGINX_IMAGE_VERSION)
+
+
 class Compose(Target):
     name = "compose"
     description = "Docker Compose: app (scale with --scale app=N), Redis, nginx with the generated site, volumes"
@@ -134,6 +159,13 @@ class Compose(Target):
                 {**services[0], "name": WEBSOCKET_SERVICE, "serves": "WebSockets (the image's CMD: the ASGI server)"},
                 {"name": HTTP_SERVICE, "command": wsgi.argv(), "environment": http_environment, "serves": "HTTP"},
             ]
+        if plan.slots:
+            # Two slots (issue 16): every app service once per slot; nginx's upstream file names the live one.
+            services = [
+                {**service, "name": slot_service(str(service["name"]), slot.name), "slot": slot.name}
+                for slot in plan.slots
+                for service in services
+            ]
         ports = [plan.site.http_port] + ([plan.site.https_port] if tls and tls.certificate else [])
         release = inside.processes.release_process
         # Certificates and the ACME webroot are host files, mounted at the same paths.
@@ -145,6 +177,12 @@ class Compose(Target):
             "container": plan.container,
             "app_service": APP_SERVICE,
             "app_services": services,
+            # The nginx services the stack waits for: the live slot's (the first, as first installed).
+            "nginx_depends": [
+                s["name"] for s in services if s.get("slot") in (None, *[t.name for t in plan.slots[:1]])
+            ],
+            "upstream_folder": UPSTREAM_FOLDER if plan.slots else None,
+            "upstream_mount": UPSTREAM_MOUNT,
             "redis_service": REDIS_SERVICE,
             "nginx_image": NGINX_IMAGE,
             "redis_image": REDIS_IMAGE,
@@ -185,11 +223,24 @@ class Compose(Target):
             "timers": [(t, processes.argv(inside, t)) for t in inside.processes.timers],
         }
 
+    def nginx_target(self) -> ComposeNginx:
+        if self.plan.slots:
+            return ComposeSlotNginx(self.plan)
+        return ComposeNginx(compose_nginx_plan(self.plan), version=NGINX_IMAGE_VERSION)
+
     def nginx_site(self) -> str:
-        return ComposeNginx(compose_nginx_plan(self.plan), version=NGINX_IMAGE_VERSION).render()
+        return self.nginx_target().render()
+
+    def upstream_files(self) -> list[RenderedFile]:
+        """Two slots: the nginx upstream file, in its own folder (mounted as a folder)."""
+        return [replace(f, name=f"{UPSTREAM_FOLDER}/{f.name}") for f in self.nginx_target().upstream_rendered()]
 
     def files(self) -> list[RenderedFile]:
-        return [RenderedFile(self.filename, self.render()), RenderedFile(NGINX_FILENAME, self.nginx_site())]
+        return [
+            RenderedFile(self.filename, self.render()),
+            RenderedFile(NGINX_FILENAME, self.nginx_site()),
+            *self.upstream_files(),
+        ]
 
     def applies(self) -> bool:
         return self.plan.container.enabled
@@ -201,4 +252,7 @@ class Compose(Target):
         # `config` resolves the env file: an empty one stands in for the user's secrets.
         (workdir / f"{self.plan.app.name}.env").touch()
         (workdir / NGINX_FILENAME).write_text(self.nginx_site(), encoding="utf-8")
+        for upstream in self.upstream_files():
+            (workdir / upstream.name).parent.mkdir(parents=True, exist_ok=True)
+            (workdir / upstream.name).write_text(upstream.content, encoding="utf-8")
         run_tool([compose, "--project-directory", str(workdir), "-f", str(path), "config", "--quiet"], cwd=workdir)

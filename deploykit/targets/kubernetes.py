@@ -21,6 +21,8 @@ from deploykit import processes
 from deploykit import validators as v
 from deploykit.exceptions import SpecError
 from deploykit.plan import CONTAINER_UID, Plan, is_ip
+from deploykit.plan.process import DRAIN_WAIT_MARGIN
+from deploykit.servers import get_backend
 from deploykit.servers.wsgi import get_wsgi_backend
 from deploykit.targets.base import Target
 from deploykit.targets.docker import PROBE_INTERVAL, PROBE_TIMEOUT, START_PERIOD, health_path
@@ -109,14 +111,29 @@ def image_reference(plan: Plan) -> str:
     return c.reference
 
 
+def prestop(drain: list[str] | None) -> dict[str, object]:
+    """The preStop hook: the drain (which waits at least PRESTOP_SLEEP, failing readiness), else the sleep."""
+    if drain is None:
+        return {
+            "command": ["sleep", str(PRESTOP_SLEEP)],
+            "comment": "Keep serving while the ingress controller drops this pod, then SIGTERM.",
+        }
+    return {
+        "command": drain,
+        "comment": "Fail readiness, close the WebSockets at random times over DRAIN_TIMEOUT (new ones refused; "
+        f"at least {PRESTOP_SLEEP}s, while the ingress controller drops this pod), then SIGTERM.",
+    }
+
+
 def workloads(plan: Plan, labels: list[tuple[str, str]]) -> list[dict[str, object]]:
     """One Deployment + Service (+ PDB, HPA) per server: one, or with split serving the WSGI server's
     (``NAME-http``, its argv as the container's command) and the ASGI server's (``NAME-websocket``, the
     image's CMD). A component label keeps their selectors apart; the NetworkPolicy selects both.
     """
     c = plan.container
+    asgi_stop = prestop(get_backend(plan.in_container()).drain_argv(at_least=PRESTOP_SLEEP))
     if c.wsgi is None:
-        return [{"name": c.name, "labels": labels, "command": None, "env": None, "serves": None}]
+        return [{"name": c.name, "labels": labels, "command": None, "env": None, "serves": None, "prestop": asgi_stop}]
     backend = get_wsgi_backend(replace(plan.in_container(), wsgi=c.wsgi))
 
     def named(suffix: str) -> str:
@@ -130,6 +147,7 @@ def workloads(plan: Plan, labels: list[tuple[str, str]]) -> list[dict[str, objec
             "command": backend.argv(),
             "env": sorted(backend.environment().items()),
             "serves": "Split serving: HTTP, through the WSGI server.",
+            "prestop": prestop(backend.drain_argv(at_least=PRESTOP_SLEEP)),
         },
         {
             "name": named("websocket"),
@@ -137,6 +155,7 @@ def workloads(plan: Plan, labels: list[tuple[str, str]]) -> list[dict[str, objec
             "command": None,
             "env": None,
             "serves": "Split serving: WebSockets, through the ASGI server (the image's CMD).",
+            "prestop": asgi_stop,
         },
     ]
 
@@ -227,9 +246,10 @@ class Kubernetes(Target):
         config = {"DJANGO_SETTINGS_MODULE": plan.app.settings_module, **dict(redis)}
         config.update(plan.process_manager.environment)
         config.update(contract_environment(plan.in_container()))
-        # The pod gets the grace period to sleep in preStop, then the server
-        # its graceful timeout, then the margin systemd and supervisor get too.
-        grace = PRESTOP_SLEEP + c.process_manager.stop_timeout
+        # The pod gets the grace period for preStop (the drain's window and its margin, or the sleep), then the
+        # server its graceful timeout, then the margin systemd and supervisor get too.
+        drain = c.server.drain_timeout + DRAIN_WAIT_MARGIN if c.server.drain_file else 0
+        grace = max(PRESTOP_SLEEP, drain) + c.process_manager.stop_timeout
         tls = plan.site.tls
         labels = [("app.kubernetes.io/name", c.name)]
         apps = workloads(plan, labels)
@@ -251,7 +271,7 @@ class Kubernetes(Target):
             "health_path": health_path(plan),
             "image": image_reference(plan),
             "grace": grace,
-            "prestop": ["sleep", str(PRESTOP_SLEEP)],
+            "prestop_seconds": max(PRESTOP_SLEEP, drain),
             "probe_interval": PROBE_INTERVAL,
             "probe_timeout": PROBE_TIMEOUT,
             "startup_failures": START_PERIOD // 5,

@@ -5,8 +5,9 @@ from pathlib import Path
 from deploykit import quoting
 from deploykit.nginxprefix import NginxPrefix
 from deploykit.plan import Plan, bracket
-from deploykit.targets.base import Target
+from deploykit.targets.base import RenderedFile, Target
 from deploykit.targets.tooling import run_tool, with_standin_certificates
+from deploykit.targets.upstream import SlotUpstream
 from deploykit.targets.web import (
     HASHED_STATIC_REGEX,
     HEALTH_SOURCES,
@@ -27,12 +28,13 @@ from deploykit.targets.web import (
 HTTP2_DIRECTIVE_SINCE = (1, 25, 1)
 
 
-class Nginx(Target):
+class Nginx(SlotUpstream, Target):
     name = "nginx"
     description = "nginx site, included inside http{} (sites-enabled): upstream, WebSocket, static, TLS"
     template = "deploykit/nginx/site.conf"
     file_name = "nginx.conf"
     tool = "nginx"
+    upstream_template = "deploykit/nginx/upstream-file.conf"
 
     def __init__(self, plan: Plan, *, version: tuple[int, ...] | None = None) -> None:
         """``version``: the nginx that will load the file (Compose: its image's), else the plan's
@@ -75,6 +77,8 @@ class Nginx(Target):
             "forwarded_proto": f"${self.plan.app.slug}_forwarded_proto" if edge else "$scheme",
             "plan": self.plan,
             "site": site,
+            # Two slots: the upstream blocks live in this file (redeploy rewrites it).
+            "upstream_file": self.plan.upstream_file,
             "upstream_name": upstream_name,
             "upstream": [str(b) for b in site.upstream],
             "https": site.https,
@@ -102,7 +106,28 @@ class Nginx(Target):
     def applies(self) -> bool:
         return self.plan.site.proxy == "nginx"
 
+    def slot_target(self, slot: str) -> Nginx:
+        return type(self)(self.plan.for_slot(slot), version=self.version)
+
+    def files(self) -> list[RenderedFile]:
+        return [*super().files(), *self.upstream_rendered()]
+
+    def check(self, files: list[RenderedFile], workdir: Path) -> None:
+        if self.plan.slots:
+            self.check_slots(files[0].content, workdir)
+        else:
+            self.validate(files[0].content, workdir)
+
+    def validate_with_upstream(self, content: str, upstream: str, workdir: Path) -> None:
+        self._validate(self.with_upstream(content, upstream, workdir, quoting.nginx), workdir)
+
     def validate(self, content: str, workdir: Path) -> None:
+        if self.plan.slots:
+            self.validate_with_upstream(content, self.upstream_text(self.plan.slots[0].name), workdir)
+        else:
+            self._validate(content, workdir)
+
+    def _validate(self, content: str, workdir: Path) -> None:
         nginx = self.require_tool()
         site = workdir / "site.conf"
         site.write_text(with_standin_certificates(self.plan, content, workdir, quoting.nginx), encoding="utf-8")

@@ -130,6 +130,9 @@ class Supervisor(Target):
         }
 
     def render(self) -> str:
+        if self.plan.slots:
+            # Two slots (issue 16): each slot's programs, from the plan as that slot runs it; one file.
+            return "\n".join(Supervisor(self.plan.for_slot(slot.name)).render() for slot in self.plan.slots)
         content = super().render()
         if self.plan.wsgi is not None:
             # One file, two programs: installed and reread together, restarted apart.

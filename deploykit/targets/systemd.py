@@ -56,6 +56,8 @@ class Systemd(Target):
             backend=plan.server.backend,
             argv=backend.argv(),
             reload_signal=backend.reload_signal,
+            drain_argv=backend.drain_argv(),
+            drain_timeout=plan.server.drain_timeout,
             socket_unit=f"{pm.name}.socket" if activated else None,
             environment=[f"{k}={val}" for k, val in contract_environment(plan)],
         )
@@ -75,6 +77,8 @@ class Systemd(Target):
             backend=plan.wsgi.backend,
             argv=backend.argv(),
             reload_signal=backend.reload_signal,
+            # Nothing to drain: it has no WebSockets, and nginx has no readiness probe to turn away.
+            drain_argv=None,
             socket_unit=None,
             environment=[f"{k}={val}" for k, val in sorted(backend.environment().items())],
             serves="HTTP",
@@ -103,6 +107,9 @@ class Systemd(Target):
         }
 
     def files(self) -> list[RenderedFile]:
+        if self.plan.slots:
+            # Two slots (issue 16): each slot's units, from the plan as that slot runs it.
+            return [f for slot in self.plan.slots for f in Systemd(self.plan.for_slot(slot.name)).files()]
         files = super().files()
         if self.plan.wsgi is not None:
             content = render(self.template, self.wsgi_context())
