@@ -18,6 +18,8 @@ from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 ASGIApp = Any
 
 
+#: What the trust list decides (ASGI header names are lower case): dropped from a peer outside it.
+_FORWARDED = (b"x-forwarded-for", b"x-forwarded-proto")
 #: Addresses whose parsing (and trust) each process remembers.
 _CACHED = 1024
 _LONGEST = 80
@@ -139,6 +141,11 @@ class ProxyHeadersMiddleware(TrustedProxies):
                 host = self.client_host(forwarded) if forwarded else None
                 if host:
                     scope["client"] = (host, 0)
+            elif any(name in _FORWARDED for name, _ in scope["headers"]):
+                # Django's SECURE_PROXY_SSL_HEADER reads X-Forwarded-Proto from the headers whoever sent
+                # them (and apps read X-Forwarded-For): a peer outside the trust list loses them.
+                scope = dict(scope)  # type: ignore[assignment]
+                scope["headers"] = [(n, v) for n, v in scope["headers"] if n not in _FORWARDED]
         await self.app(scope, receive, send)
 
 

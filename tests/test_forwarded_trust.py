@@ -171,7 +171,12 @@ def test_the_trusted_proxy_is_believed(runasgi: Served) -> None:
 
 @pytest.mark.parametrize(
     "runasgi",
-    [pytest.param(Run("uvicorn", settings="testproject.production"), marks=SSL_HEADER_HOLE)],
+    [
+        pytest.param(Run("uvicorn", settings="testproject.production"), marks=SSL_HEADER_HOLE),
+        # deploykit.proxy applies the trust list for these two, and drops an untrusted peer's headers.
+        Run("granian", settings="testproject.production"),
+        Run("hypercorn", settings="testproject.production"),
+    ],
     indirect=True,
     ids=str,
 )

@@ -55,6 +55,16 @@ async def test_untrusted_peer_is_left_as_it_is() -> None:
     assert scope["scheme"] == "http"
 
 
+async def test_untrusted_peer_headers_do_not_reach_the_app() -> None:
+    """As on the WSGI side: Django's SECURE_PROXY_SSL_HEADER reads X-Forwarded-Proto from the request's
+    headers whoever sent them, so a peer outside the trust list loses them (other headers stay, in order)."""
+    other = (b"host", b"example.com")
+    scope = await seen(("127.0.0.1",), http(("127.0.0.2", 5000), *SPOOF, other))
+    assert scope["headers"] == [other]
+    trusted = await seen(("127.0.0.1",), http(("127.0.0.1", 5000), *SPOOF, other))
+    assert trusted["headers"] == [*SPOOF, other]
+
+
 async def test_unix_socket_peer_is_trusted_only_with_a_star() -> None:
     assert (await seen(("127.0.0.1",), http(None, *SPOOF)))["client"] is None
     assert (await seen(("*",), http(None, *SPOOF)))["client"] == ("203.0.113.7", 0)
