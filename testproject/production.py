@@ -43,6 +43,8 @@ _ENV_KEYS = {
     "SERVER": str,
     "WORKERS": int,
     "GRACEFUL_TIMEOUT": int,
+    "DRAIN_TIMEOUT": int,
+    "PROCESSES": int,
     "WEBSOCKET_MAX_SIZE": int,
     "WEBSOCKET_COMPRESSION": lambda value: value == "1",
     "HTTP_PORT": int,
