@@ -22,6 +22,7 @@ from deploykit.checks.layer import (
     redis_read_timeout_below_blocking_pop,
 )
 from deploykit.checks.server import (
+    drain_longer_than_stop_timeout,
     graceful_timeout_not_below_stop_timeout,
     proxy_headers_trusted_from_anywhere,
     socket_outside_runtime_directory,
@@ -146,6 +147,7 @@ DEPLOY_CHECKS: list[Check] = [
     wsgi_application_unusable,
     async_views_under_wsgi,
     wsgi_server_not_installed,
+    drain_longer_than_stop_timeout,
 ]
 
 
