@@ -51,7 +51,7 @@ def drain_longer_than_stop_timeout(plan: Plan) -> list[checks.CheckMessage]:
                 f"DRAIN_TIMEOUT ({server.drain_timeout}s) does not fit in the unit's TimeoutStopSec={pm.stop_timeout}: "
                 f"systemd kills the drain (ExecStop=) after {pm.stop_timeout}s and every WebSocket still open "
                 "closes at once.",
-                hint=f'Raise DEPLOYKIT["STOP_TIMEOUT"] to at least {needed} (or leave it unset), or lower DRAIN_TIMEOUT.',
+                hint=f'Raise DEPLOYKIT["STOP_TIMEOUT"] to {needed} or more (or unset it), or lower DRAIN_TIMEOUT.',
                 id="deploykit.W018",
             )
         ]
