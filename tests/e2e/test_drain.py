@@ -170,3 +170,37 @@ def test_drain_closes_every_websocket_with_1012_spread_over_the_window(stack: St
     asyncio.run(layer.group_send(f"chat.{ROOM}", {"type": "chat.message", "message": "anyone?", "pid": 0}))
     assert set(store.keys("*")) == before
     assert os.path.exists(drain_file)
+
+
+@pytest.fixture
+def undrained(static_root: Path) -> Iterator[Stack]:
+    args = ["--server", "uvicorn", "--workers", "2", "--uds", "{workdir}/app.sock"]
+    with running_stack(
+        static_root, "herd", [("uvicorn", args, "app.sock")], args, DEPLOYKIT_DRAIN_TIMEOUT="0"
+    ) as stack:
+        yield stack
+
+
+@pytest.mark.timeout(120)
+def test_baseline_without_a_drain_a_stop_closes_every_websocket_at_once(undrained: Stack) -> None:
+    """Today's stop (DRAIN_TIMEOUT = 0), for comparison: SIGTERM closes all of them in the same instant."""
+    assert "DEPLOYKIT_SERVER_DRAIN_FILE" not in server_environment(undrained)
+
+    async def scenario() -> list[tuple[float, int | None]]:
+        clients = await connect_all(undrained)
+        watchers = [asyncio.ensure_future(closed_at(c, time.time() + 20)) for c in clients]
+        await asyncio.sleep(0.2)
+        proc = undrained.servers[0].proc
+        assert proc is not None
+        proc.popen.send_signal(15)  # what systemctl stop / supervisorctl restart send
+        return await asyncio.gather(*watchers)
+
+    closes = asyncio.run(scenario())
+    times = sorted(at for at, _ in closes if at != float("inf"))
+    codes = {code for _, code in closes}
+    spread = times[-1] - times[0]
+    print(
+        f"\nwithout a drain: {len(times)} of {CLIENTS} closed by SIGTERM within {spread * 1000:.0f} ms, codes {codes}"
+    )
+    assert len(times) == CLIENTS and codes == {1012}
+    assert spread < 1.0  # the herd: every client reconnects at once
