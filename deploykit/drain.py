@@ -54,7 +54,7 @@ _close = CLOSE
 class _Connection:
     """One WebSocket: its receive, through which the drain tells the application to stop."""
 
-    __slots__ = ("close_sent", "closing", "finished", "send", "server_receive", "timer", "waiter")
+    __slots__ = ("close_sent", "closing", "finished", "send", "server_receive", "timer", "waiter", "woken")
 
     def __init__(self, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
         self.server_receive = receive
@@ -64,6 +64,8 @@ class _Connection:
         self.finished = False
         #: The task waiting in receive(), if any: cancelled to deliver the disconnect now.
         self.waiter: asyncio.Task[Any] | None = None
+        #: The drain cancelled the waiter: the CancelledError is its, not someone else's.
+        self.woken = False
         self.timer: asyncio.TimerHandle | None = None
         self.close_sent = False
 
@@ -77,8 +79,12 @@ class _Connection:
             return await self.server_receive()
         except asyncio.CancelledError:
             # Ours (close() cancelled it) and nobody else's: the disconnect is the next message.
-            if self.closing and task is not None and task.uncancel() == 0:
-                return {"type": "websocket.disconnect", "code": CLOSE_CODE}
+            if self.woken:
+                self.woken = False
+                # Python 3.11+ counts cancellations (asyncio.timeout reads the count): take ours back.
+                uncancel = getattr(task, "uncancel", None)
+                if uncancel is None or uncancel() == 0:
+                    return {"type": "websocket.disconnect", "code": CLOSE_CODE}
             raise
         finally:
             self.waiter = None
@@ -89,6 +95,7 @@ class _Connection:
             return
         self.closing = True
         if self.waiter is not None:
+            self.woken = True
             self.waiter.cancel()
         # An application that does not return in time: the client gets its close frame anyway.
         self.timer = asyncio.get_running_loop().call_later(APP_CLOSE_GRACE, self._force)

@@ -190,6 +190,25 @@ def test_an_idle_application_is_woken_with_the_disconnect(tmp_path: Path) -> Non
     assert drainfile.open_websockets(path, 0) == {os.getpid(): 0}  # reported as soon as the last one closed
 
 
+def test_a_cancellation_that_is_not_the_drains_goes_through(tmp_path: Path) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await receive()  # waits: nothing more comes
+
+    async def run() -> None:
+        middleware = drain.DrainMiddleware(app, str(tmp_path / "app.drain"), 5)
+        server = FakeServer()
+        await server.inbox.put({"type": "websocket.connect"})
+        task = asyncio.ensure_future(middleware(SCOPE, server.receive, server.send))
+        await asyncio.sleep(0.05)
+        task.cancel()  # the server's, on shutdown: not a disconnect
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert server.sent == [] and not middleware.drain.connections
+
+    asyncio.run(run())
+
+
 class Room(AsyncJsonWebsocketConsumer):
     groups = ["room"]
 
