@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import sys
@@ -44,12 +45,16 @@ APP_CLOSE_GRACE = 2.0
 #: The close code: 1012 Service Restart, which tells a client to reconnect (RFC 6455 registry).
 CLOSE_CODE = 1012
 CLOSE: WebSocketCloseEvent = {"type": "websocket.close", "code": CLOSE_CODE, "reason": ""}
+#: Where the server cannot send 1012 (daphne): a normal closure, which clients reconnect after as well.
+FALLBACK_CLOSE: WebSocketCloseEvent = {"type": "websocket.close", "code": 1000, "reason": ""}
+#: What this process sends: CLOSE until the server refuses it once.
+_close = CLOSE
 
 
 class _Connection:
     """One WebSocket: its receive, through which the drain tells the application to stop."""
 
-    __slots__ = ("close_sent", "closing", "finished", "send", "server_receive", "timer", "waiter")
+    __slots__ = ("close_sent", "closing", "finished", "send", "server_receive", "timer", "waiter", "woken")
 
     def __init__(self, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
         self.server_receive = receive
@@ -59,6 +64,8 @@ class _Connection:
         self.finished = False
         #: The task waiting in receive(), if any: cancelled to deliver the disconnect now.
         self.waiter: asyncio.Task[Any] | None = None
+        #: The drain cancelled the waiter: the CancelledError is its, not someone else's.
+        self.woken = False
         self.timer: asyncio.TimerHandle | None = None
         self.close_sent = False
 
@@ -72,8 +79,12 @@ class _Connection:
             return await self.server_receive()
         except asyncio.CancelledError:
             # Ours (close() cancelled it) and nobody else's: the disconnect is the next message.
-            if self.closing and task is not None and task.uncancel() == 0:
-                return {"type": "websocket.disconnect", "code": CLOSE_CODE}
+            if self.woken:
+                self.woken = False
+                # Python 3.11+ counts cancellations (asyncio.timeout reads the count): take ours back.
+                uncancel = getattr(task, "uncancel", None)
+                if uncancel is None or uncancel() == 0:
+                    return {"type": "websocket.disconnect", "code": CLOSE_CODE}
             raise
         finally:
             self.waiter = None
@@ -84,6 +95,7 @@ class _Connection:
             return
         self.closing = True
         if self.waiter is not None:
+            self.woken = True
             self.waiter.cancel()
         # An application that does not return in time: the client gets its close frame anyway.
         self.timer = asyncio.get_running_loop().call_later(APP_CLOSE_GRACE, self._force)
@@ -92,13 +104,18 @@ class _Connection:
         asyncio.get_running_loop().create_task(self.send_close())
 
     async def send_close(self) -> None:
+        global _close
         if self.close_sent:
             return
         self.close_sent = True
         try:
-            await self.send(CLOSE)
-        except Exception:  # noqa: BLE001 - the client left first, or the application closed it itself
-            pass
+            await self.send(_close)
+        except Exception:  # noqa: BLE001 - the client left first, the application closed it, or the code
+            if _close is CLOSE:
+                # daphne (autobahn) refuses every code but 1000 and 3000-4999: "invalid close code 1012".
+                _close = FALLBACK_CLOSE
+                with contextlib.suppress(Exception):
+                    await self.send(_close)
 
 
 class _ProcessDrain:
@@ -141,11 +158,11 @@ class _ProcessDrain:
     def begin(self, began: float) -> None:
         self.began = began
         loop = asyncio.get_running_loop()
-        now = time.time()
+        # Uniform over what is left of the window (this process looks at the file every POLL seconds): every
+        # process ends by the same time, and none closes a burst at once for the moments it did not look.
+        left = max(0.0, began + self.timeout - time.time())
         for connection in self.connections:
-            # Uniform in [0, timeout) from the file's time: every process shares the window, however late it looked.
-            at = began + random.random() * self.timeout
-            loop.call_later(max(0.0, at - now), connection.close)
+            loop.call_later(random.random() * left, connection.close)
 
 
 class DrainMiddleware:
@@ -183,6 +200,8 @@ class DrainMiddleware:
         finally:
             connection.finished = True
             drain.connections.discard(connection)
+            if drain.began is not None and not drain.connections:
+                drain.poll()  # the last one: the starter need not wait for the next look
             if connection.timer is not None:
                 connection.timer.cancel()
             if connection.closing:

@@ -43,6 +43,8 @@ _ENV_KEYS = {
     "SERVER": str,
     "WORKERS": int,
     "GRACEFUL_TIMEOUT": int,
+    "DRAIN_TIMEOUT": int,
+    "PROCESSES": int,
     "WEBSOCKET_MAX_SIZE": int,
     "WEBSOCKET_COMPRESSION": lambda value: value == "1",
     "HTTP_PORT": int,
@@ -60,7 +62,6 @@ _ENV_KEYS = {
     "SLOTS": lambda value: tuple(value.split(",")),
     "UPSTREAM_FILE": str,
     "PROCESS_MANAGER": str,
-    "DRAIN_TIMEOUT": int,
 }
 for _key, _convert in _ENV_KEYS.items():
     if os.environ.get(f"DEPLOYKIT_{_key}"):

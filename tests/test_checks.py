@@ -61,6 +61,7 @@ def test_ids_are_unique_and_stable() -> None:
         + ["deploykit.E008", "deploykit.W021", "deploykit.W022"]
         + [f"deploykit.W{i:03}" for i in range(13, 18)]
         + ["deploykit.W020"]
+        + ["deploykit.W018"]
         + ["deploykit.I001"]
     )
     # Every id is documented in the README's table.
@@ -160,9 +161,27 @@ def test_w003_group_expiry_below_websocket_lifetime() -> None:
 
 def test_w004_graceful_timeout_not_below_stop_timeout() -> None:
     assert ids() == []
-    with override_settings(DEPLOYKIT=dk(GRACEFUL_TIMEOUT=30, STOP_TIMEOUT=30)):
+    # Without the drain, whose own stop-timeout warning is W018.
+    with override_settings(DEPLOYKIT=dk(GRACEFUL_TIMEOUT=30, STOP_TIMEOUT=30, DRAIN_TIMEOUT=0)):
         assert ids() == ["deploykit.W004"]
-    with override_settings(DEPLOYKIT=dk(GRACEFUL_TIMEOUT=30, STOP_TIMEOUT=31)):
+    with override_settings(DEPLOYKIT=dk(GRACEFUL_TIMEOUT=30, STOP_TIMEOUT=31, DRAIN_TIMEOUT=0)):
+        assert ids() == []
+
+
+def test_w018_drain_longer_than_the_stop_timeout() -> None:
+    # systemd gives ExecStop= (the drain) TimeoutStopSec: a drain that needs longer is cut short and every
+    # WebSocket left closes at once, at SIGTERM.
+    with override_settings(DEPLOYKIT=dk(DRAIN_TIMEOUT=60, GRACEFUL_TIMEOUT=30, STOP_TIMEOUT=45)):
+        [message] = [m for m in checks.check_deploy() if m.id == "deploykit.W018"]
+        assert ids() == ["deploykit.W018"]
+        assert "DRAIN_TIMEOUT (60s)" in message.msg and "TimeoutStopSec=45" in message.msg
+    # The default stop timeout covers it, and so does an explicit one with room for the drain's margin.
+    with override_settings(DEPLOYKIT=dk(DRAIN_TIMEOUT=60, GRACEFUL_TIMEOUT=30)):
+        assert ids() == []
+    with override_settings(DEPLOYKIT=dk(DRAIN_TIMEOUT=60, GRACEFUL_TIMEOUT=30, STOP_TIMEOUT=63)):
+        assert ids() == []
+    # No drain, or supervisor (no stop hook: nothing to cut short).
+    with override_settings(DEPLOYKIT=dk(DRAIN_TIMEOUT=0, STOP_TIMEOUT=45)):
         assert ids() == []
 
 

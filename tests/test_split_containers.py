@@ -124,3 +124,16 @@ def test_kubernetes_with_the_split_passes_kubernetes_validate(tmp_path: Path) ->
     target = Kubernetes(plan_for("granian"))
     target.require_tool()
     target.validate(target.render(), tmp_path)
+
+
+@pytest.mark.parametrize("wsgi", ["granian", "gunicorn"])
+def test_each_pod_drains_into_its_writable_tmp(wsgi: str) -> None:
+    # The root filesystem is read-only: both sides' drain files must be in the /tmp emptyDir (issue 16).
+    docs = manifests(plan_for(wsgi))
+    [config] = by_kind(docs, "ConfigMap").values()
+    for name, deployment in by_kind(docs, "Deployment").items():
+        [pod] = deployment["spec"]["template"]["spec"]["containers"]
+        env = {**config["data"], **{e["name"]: e["value"] for e in pod.get("env", [])}}
+        assert env["DEPLOYKIT_SERVER_DRAIN_FILE"].startswith("/tmp/"), name
+        assert [m["mountPath"] for m in pod["volumeMounts"]] == ["/tmp"]
+        assert pod["lifecycle"]["preStop"]["exec"]["command"][1:5] == ["-m", "deploykit.drain", "start", "--wait"]

@@ -24,6 +24,7 @@ from deploykit.checks.layer import (
 from deploykit.checks.platform import plan_unfit_for_platform
 from deploykit.checks.processes import celery_without_worker, release_without_lock, worker_stop_below_task_limit
 from deploykit.checks.server import (
+    drain_longer_than_stop_timeout,
     graceful_timeout_not_below_stop_timeout,
     max_requests_not_supported,
     proxy_headers_trusted_from_anywhere,
@@ -168,6 +169,7 @@ DEPLOY_CHECKS: list[Check] = [
     max_requests_not_supported,
     slots_collide,
     slots_split_the_rooms,
+    drain_longer_than_stop_timeout,
 ]
 
 

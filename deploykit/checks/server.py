@@ -7,6 +7,7 @@ from django.utils.module_loading import import_string
 
 from deploykit.plan import Plan
 from deploykit.plan.model import RECYCLING_SERVERS
+from deploykit.plan.process import DRAIN_WAIT_MARGIN
 
 
 def proxy_headers_trusted_from_anywhere(plan: Plan) -> list[checks.CheckMessage]:
@@ -35,6 +36,24 @@ def graceful_timeout_not_below_stop_timeout(plan: Plan) -> list[checks.CheckMess
                 f"stop timeout ({stop}s): the server is killed before it finishes its requests.",
                 hint='Lower DEPLOYKIT["GRACEFUL_TIMEOUT"] below the stop timeout.',
                 id="deploykit.W004",
+            )
+        ]
+    return []
+
+
+def drain_longer_than_stop_timeout(plan: Plan) -> list[checks.CheckMessage]:
+    # systemd gives each ExecStop= TimeoutStopSec: a drain that needs longer is killed, and the SIGTERM that
+    # follows closes every WebSocket still open at once, the herd the drain exists to avoid.
+    pm, server = plan.process_manager, plan.server
+    needed = server.drain_timeout + DRAIN_WAIT_MARGIN
+    if pm.kind == "systemd" and server.drain_file is not None and pm.stop_timeout < needed:
+        return [
+            checks.Warning(
+                f"DRAIN_TIMEOUT ({server.drain_timeout}s) does not fit in the unit's TimeoutStopSec={pm.stop_timeout}: "
+                f"systemd kills the drain (ExecStop=) after {pm.stop_timeout}s and every WebSocket still open "
+                "closes at once.",
+                hint=f'Raise DEPLOYKIT["STOP_TIMEOUT"] to {needed} or more (or unset it), or lower DRAIN_TIMEOUT.',
+                id="deploykit.W018",
             )
         ]
     return []

@@ -22,7 +22,7 @@ from deploykit.plan.model import (
 from deploykit.plan.process import build_process_manager
 from deploykit.plan.processes import build_processes
 from deploykit.plan.reader import Reader
-from deploykit.plan.server import build_server
+from deploykit.plan.server import build_server, drain_file
 from deploykit.plan.site import build_site
 from deploykit.plan.wsgi import build_wsgi
 
@@ -95,6 +95,9 @@ def build_container(r: Reader, app: App, layer: ChannelLayer) -> Container:
     pm = build_process_manager(inner, inner_app)
     server = build_server(inner, inner_app, pm, layer, [])
     wsgi: WsgiServer | None = build_wsgi(inner, inner_app, pm, server, [])
+    if wsgi is not None and wsgi.drain_file is not None:
+        # Its own container, whose only writable place is /tmp too (not RUNTIME_DIRECTORY-http).
+        wsgi = replace(wsgi, drain_file=drain_file(CONTAINER_RUNTIME_DIRECTORY, wsgi.name))
     site = build_site(r, server)
     processes = build_processes(inner, pm, layer, has_static=site.static_root is not None, in_image=True)
     return Container(

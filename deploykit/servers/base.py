@@ -94,11 +94,18 @@ class ServerBackend:
             env[serverenv.DRAIN_TIMEOUT] = str(self.server.drain_timeout)
         return env
 
-    def drain_argv(self, *, at_least: int = 0) -> list[str] | None:
-        """The command that drains this server and waits for the drain (None: DRAIN_TIMEOUT is 0)."""
+    def drain_argv(self, *, at_least: int = 0, explicit: bool = False) -> list[str] | None:
+        """The command that drains this server and waits for the drain (None: DRAIN_TIMEOUT is 0).
+
+        ``explicit``: with the file and the window on the command line, for a shell that lacks the server's
+        environment (an operator's, before ``supervisorctl restart``).
+        """
         if self.server.drain_file is None:
             return None
-        return drain_command(self.plan.process_manager.python, at_least=at_least)
+        argv = drain_command(self.plan.process_manager.python, at_least=at_least)
+        if explicit:
+            argv += ["--file", self.server.drain_file, "--timeout", str(self.server.drain_timeout)]
+        return argv
 
     def bind_args(self, bind: Bind) -> list[str]:
         raise NotImplementedError

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from deploykit import processes
 from deploykit.plan import CONTAINER_UID, Bind, Plan
+from deploykit.servers import get_backend
 from deploykit.servers.wsgi import get_wsgi_backend
 from deploykit.targets.base import RenderedFile, Target
 from deploykit.targets.docker import (
@@ -195,6 +196,9 @@ class Compose(Target):
             "probe_timeout": PROBE_TIMEOUT,
             "start_period": START_PERIOD,
             "stop_timeout": plan.container.process_manager.stop_timeout,
+            # Compose has no stop hook: the header shows the drain to run first, in the container (its environment).
+            "drain_argv": get_backend(plan.in_container()).drain_argv(),
+            "drain_timeout": plan.container.server.drain_timeout,
             "static_root": inside.site.static_root,
             "media_root": inside.site.media_root,
             "ports": ports,

@@ -103,6 +103,8 @@ class Supervisor(Target):
             "argv": get_backend(plan).argv(),
             "environment": quoting.supervisor_environment(server_environment(plan) + contract_environment(plan)),
             "stopwaitsecs": pm.stop_timeout,
+            "drain_argv": get_backend(plan).drain_argv(explicit=True),
+            "drain_timeout": plan.server.drain_timeout,
         }
         if plan.wsgi is not None:
             context.update(serves="WebSockets", partner=plan.wsgi.name, other="HTTP")
@@ -116,6 +118,8 @@ class Supervisor(Target):
         environment = server_environment(plan) + sorted(backend.environment().items())
         return {
             **self.context(),
+            # No WebSockets to drain.
+            "drain_argv": None,
             "program": plan.wsgi.name,
             "kind": "WSGI",
             "backend": plan.wsgi.backend,
