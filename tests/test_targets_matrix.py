@@ -285,6 +285,8 @@ def test_proxies_behind_an_edge_pass_their_validators(split: bool, tmp_path: Pat
             # The edge is in the file: not silently dropped by a template.
             assert "2400:cb00::/32" in content, target.name
             target.validate(content, workdir)
+
+
 # -- issue 17: background processes, the release step, timers ---------------------------------------------
 
 PROCESSES = {
