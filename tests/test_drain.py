@@ -254,57 +254,6 @@ class Echo(AsyncWebsocketConsumer):
         await self.send(text_data=text_data)
 
 
-@override_settings(CHANNEL_LAYERS={})
-def test_overhead_per_message_against_no_wrapper(tmp_path: Path) -> None:
-    """A/B in one run, interleaved, best of five: a Channels echo consumer, and an application that does nothing
-    (the wrapper's own cost). Ratios only: the machine is shared."""
-    n = 1000
-
-    async def null(scope: Any, receive: Any, send: Any) -> None:
-        for _ in range(n):
-            await receive()
-
-    class Server:
-        def __init__(self) -> None:
-            self.left = n
-
-        async def receive(self) -> dict[str, Any]:
-            self.left -= 1
-            if self.left < 0:
-                return {"type": "websocket.disconnect", "code": 1000}
-            return {"type": "websocket.receive", "text": "x"}
-
-        async def send(self, message: Any) -> None:
-            pass
-
-    async def timed(app: Any) -> float:
-        server = Server()
-        start = time.perf_counter()
-        await app(SCOPE, server.receive, server.send)
-        return (time.perf_counter() - start) / n * 1e6
-
-    async def run() -> dict[str, float]:
-        path = str(tmp_path / "app.drain")
-        apps = {"echo": Echo.as_asgi(), "null": null}
-        best: dict[str, float] = {}
-        for _ in range(5):
-            for name, app in apps.items():
-                for label, candidate in ((name, app), (f"{name}+drain", drain.DrainMiddleware(app, path, 30))):
-                    best[label] = min(best.get(label, float("inf")), await timed(candidate))
-        return best
-
-    us = asyncio.run(run())
-    print(
-        f"\nus per message, best of 5: echo consumer {us['echo']:.2f} -> {us['echo+drain']:.2f} "
-        f"({us['echo+drain'] / us['echo']:.3f}x); nothing {us['null']:.2f} -> {us['null+drain']:.2f}"
-    )
-    # A coroutine hop per receive, nothing per send: small next to the consumer's own work.
-    assert us["echo+drain"] < us["echo"] * 1.25
-
-
-# -- readiness -----------------------------------------------------------------------------------
-
-
 def test_readiness_is_503_while_its_process_drains(tmp_path: Path) -> None:
     path = str(tmp_path / "app.drain")
 
