@@ -121,7 +121,7 @@ class ProxyHeadersMiddleware(TrustedProxies):
 def _build() -> ProxyHeadersMiddleware:
     from django.utils.module_loading import import_string
 
-    from deploykit import serverenv
+    from deploykit import metrics, serverenv
 
     # From the environment the backend wrote next to the argv, never from a
     # plan rebuilt here: that one would have lost the command line's --bind.
@@ -131,7 +131,9 @@ def _build() -> ProxyHeadersMiddleware:
             f"{serverenv.APP} is not set: deploykit.proxy:application wraps the application it names "
             "(runasgi and the generated units set it)"
         )
-    return ProxyHeadersMiddleware(import_string(env.app), env.trusted_proxies, env.root_path or "")
+    # Counted inside the proxy-header wrapper; answers METRICS_PATH before ALLOWED_HOSTS (scrapers use addresses).
+    app = metrics.wrap(import_string(env.app), env)
+    return ProxyHeadersMiddleware(app, env.trusted_proxies, env.root_path or "")
 
 
 class _Application:

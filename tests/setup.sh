@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export DEBIAN_FRONTEND=noninteractive
-packages=(nginx redis-server redis-sentinel supervisor apache2 caddy chromium wrk docker-compose systemd)
+packages=(nginx redis-server redis-sentinel supervisor apache2 caddy chromium wrk docker-compose systemd prometheus)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

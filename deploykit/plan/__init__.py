@@ -20,6 +20,7 @@ from typing import Any
 from deploykit.plan.app import build_app, routing
 from deploykit.plan.container import build_container
 from deploykit.plan.layer import build_channel_layer
+from deploykit.plan.metrics import CONTAINER_DIRECTORY, build_metrics
 from deploykit.plan.model import (
     CONTAINER_UID,
     CONTAINER_VIRTUALENV,
@@ -40,6 +41,7 @@ from deploykit.plan.model import (
     Bind,
     ChannelLayer,
     Container,
+    Metrics,
     Plan,
     ProcessManager,
     Server,
@@ -72,8 +74,13 @@ def build_plan(overrides: Mapping[str, Any] | None = None, labels: Mapping[str, 
     wsgi = build_wsgi(r, app, pm, server, notes)
     if wsgi is not None:
         wsgi = replace(wsgi, ip_address_allow=ip_address_allow(r, wsgi, layer, app))
+    metrics = build_metrics(r, pm, server, notes)
+    if metrics is not None and wsgi is not None:
+        notes.append("metrics: HTTP requests the WSGI server answers (split serving) are not counted")
     site = build_site(r, server)
     container = build_container(r, app, layer)
+    inner = build_metrics(r, container.process_manager, container.server, [], directory=CONTAINER_DIRECTORY)
+    container = replace(container, metrics=inner)
     return Plan(
         site=site,
         server=server,
@@ -83,6 +90,7 @@ def build_plan(overrides: Mapping[str, Any] | None = None, labels: Mapping[str, 
         container=container,
         wsgi=wsgi,
         notes=tuple(notes),
+        metrics=metrics,
     )
 
 
@@ -111,6 +119,7 @@ __all__ = [
     "Bind",
     "ChannelLayer",
     "Container",
+    "Metrics",
     "Plan",
     "ProcessManager",
     "Server",

@@ -215,6 +215,20 @@ class App:
         return self.name.replace("-", "_")
 
 
+@dataclass(frozen=True)
+class Metrics:
+    """The Prometheus endpoint (issue 17 item 7): counted in every server process, summed at scrape time."""
+
+    #: The path the application answers (METRICS_PATH); the proxies keep it to this machine.
+    path: str
+    #: Where each server process keeps its counter file (the runtime directory's ``metrics``).
+    directory: str
+    #: granian's own exporter, on this loopback port, passed through at ``path``; None: not granian.
+    granian_port: int | None
+    #: The namespace whose pods (Prometheus) the Kubernetes NetworkPolicy lets reach the app's port.
+    prometheus_namespace: str
+
+
 IMAGE_TAG_REQUIRED = (
     "the container files need the image's version: set it (or --tag), e.g. a release '1.4.2' or a commit "
     "'git-3f2c1a9'; a moving tag such as 'latest' lets a push roll nothing out and nodes run different builds"
@@ -253,6 +267,8 @@ class Container:
     app: App
     #: Split serving: the WSGI server in the image, on ``port`` too (its own container). None otherwise.
     wsgi: WsgiServer | None = None
+    #: The metrics as the image runs them (their directory in the writable /tmp).
+    metrics: Metrics | None = None
 
     @property
     def reference(self) -> str:
@@ -275,6 +291,8 @@ class Plan:
     wsgi: WsgiServer | None = None
     #: Choices made for the user, printed by the commands (never silent).
     notes: tuple[str, ...] = field(default=())
+    #: The Prometheus endpoint (None: METRICS_PATH unset, nothing counted).
+    metrics: Metrics | None = None
 
     def in_container(self) -> Plan:
         """The plan as it runs inside the image (what the Dockerfile's CMD and the pods run).
@@ -283,4 +301,12 @@ class Plan:
         which Compose and Kubernetes run as a second service from the same image.
         """
         c = self.container
-        return replace(self, site=c.site, app=c.app, server=c.server, process_manager=c.process_manager, wsgi=None)
+        return replace(
+            self,
+            site=c.site,
+            app=c.app,
+            server=c.server,
+            process_manager=c.process_manager,
+            wsgi=None,
+            metrics=c.metrics,
+        )

@@ -60,9 +60,13 @@ class ServerBackend:
         return bool(self.server.root_path) and not self.handles_root_path
 
     @property
+    def wrapped(self) -> bool:
+        """Whether the argv loads deploykit's wrapper instead of the application (it also counts metrics)."""
+        return self.wraps_proxy_headers or self.wraps_root_path or self.plan.metrics is not None
+
+    @property
     def target(self) -> str:
-        wrapped = self.wraps_proxy_headers or self.wraps_root_path
-        return PROXY_APPLICATION if wrapped else self.plan.app.asgi_target
+        return PROXY_APPLICATION if self.wrapped else self.plan.app.asgi_target
 
     def argv(self, *, reload: bool = False) -> list[str]:
         raise NotImplementedError
@@ -70,7 +74,7 @@ class ServerBackend:
     def environment(self) -> dict[str, str]:
         """Variables the server process needs besides the project's own (see :mod:`deploykit.serverenv`)."""
         env: dict[str, str] = {}
-        if self.wraps_proxy_headers or self.wraps_root_path:
+        if self.wrapped:
             env[serverenv.APP] = self.plan.app.asgi_application
             # Empty: the server applies X-Forwarded-* itself; the wrapper must not again.
             env[serverenv.TRUSTED_PROXIES] = (
@@ -78,6 +82,12 @@ class ServerBackend:
             )
         if self.wraps_root_path:
             env[serverenv.ROOT_PATH] = self.server.root_path
+        metrics = self.plan.metrics
+        if metrics is not None:
+            env[serverenv.METRICS_PATH] = metrics.path
+            env[serverenv.METRICS_DIR] = metrics.directory
+            if metrics.granian_port is not None:
+                env[serverenv.GRANIAN_METRICS_PORT] = str(metrics.granian_port)
         return env
 
     def bind_args(self, bind: Bind) -> list[str]:

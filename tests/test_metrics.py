@@ -1,0 +1,223 @@
+"""METRICS_PATH (issue 17 item 7): what is counted, how processes add up, and that Prometheus reads it.
+
+The output goes through prometheus_client's own parser and ``promtool check metrics`` (Debian's
+prometheus package); real server processes behind real nginx: tests/e2e/test_metrics.py.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from channels.layers import get_channel_layer
+from channels.testing import HttpCommunicator, WebsocketCommunicator
+from django.test import override_settings
+from prometheus_client.parser import text_string_to_metric_families
+
+from deploykit import serverenv
+from deploykit.metrics import wrap
+from deploykit.metrics.asgi import MetricsMiddleware
+from deploykit.plan import build_plan
+from deploykit.servers import get_backend
+from tests.conftest import require_tool
+from tests.test_plan import dk
+
+PATH = "/-/metrics"
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """HTTP: the status the path names (/status/404); /boom raises. WebSocket: an echo that also group_sends."""
+    if scope["type"] == "http":
+        if scope["path"] == "/boom":
+            raise RuntimeError("boom")
+        status = int(scope["path"].rpartition("/")[2] or 200)
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b"x"})
+    elif scope["type"] == "websocket":
+        await receive()  # connect
+        await send({"type": "websocket.accept"})
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            await get_channel_layer().group_send("room", {"type": "chat.message"})
+            await send({"type": "websocket.send", "text": message["text"]})
+
+
+def families(text: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+    """Every family the real parser reads: name -> {sorted labels: value}."""
+    parsed: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            parsed.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
+    return parsed
+
+
+async def scrape(application: Any, method: str = "GET") -> dict[str, Any]:
+    response: dict[str, Any] = await HttpCommunicator(application, method, PATH).get_response()
+    return response
+
+
+async def get(application: Any, path: str) -> int:
+    response = await HttpCommunicator(application, "GET", path).get_response()
+    return int(response["status"])
+
+
+async def test_counts_http_websockets_and_group_sends(tmp_path: Path) -> None:
+    middleware = MetricsMiddleware(app, PATH, str(tmp_path / "metrics"))
+    for path in ["/status/200", "/status/200", "/status/404", "/status/302"]:
+        await get(middleware, path)
+    post = await HttpCommunicator(middleware, "POST", "/status/201").get_response()
+    assert post["status"] == 201
+    with pytest.raises(RuntimeError):
+        await get(middleware, "/boom")
+    first, second = WebsocketCommunicator(middleware, "/ws/"), WebsocketCommunicator(middleware, "/ws/")
+    assert (await first.connect())[0] and (await second.connect())[0]
+    for text in ("a", "b", "c"):
+        await first.send_to(text_data=text)
+        assert await first.receive_from() == text
+    during = await scrape(middleware)
+    await second.disconnect()
+    after = await scrape(middleware)
+    await first.disconnect()
+
+    print(during["body"].decode())
+    assert during["status"] == 200
+    assert dict(during["headers"])[b"content-type"] == b"text/plain; version=0.0.4; charset=utf-8"
+    seen = families(during["body"].decode())
+    requests = seen["deploykit_http_requests_total"]
+    assert requests == {
+        (("method", "GET"), ("status", "2xx")): 2,
+        (("method", "GET"), ("status", "4xx")): 1,
+        (("method", "GET"), ("status", "3xx")): 1,
+        (("method", "POST"), ("status", "2xx")): 1,
+        (("method", "GET"), ("status", "5xx")): 1,  # the exception: the server answers 500
+    }
+    pid = str(__import__("os").getpid())
+    assert seen["deploykit_websocket_connections_open"] == {(("pid", pid),): 2}
+    assert seen["deploykit_websocket_connections_total"] == {(): 2}
+    assert seen["deploykit_websocket_messages_total"] == {(("direction", "received"),): 3, (("direction", "sent"),): 3}
+    assert seen["deploykit_channel_layer_group_sends_total"] == {(): 3}
+    assert seen["deploykit_server_processes"] == {(("state", "live"),): 1, (("state", "exited"),): 0}
+    # The scrape is not counted among the requests; the second socket is closed.
+    later = families(after["body"].decode())
+    assert later["deploykit_websocket_connections_open"] == {(("pid", pid),): 1}
+    assert later["deploykit_http_requests_total"] == requests
+
+
+async def test_head_and_other_methods(tmp_path: Path) -> None:
+    middleware = MetricsMiddleware(app, PATH, str(tmp_path))
+    head = await scrape(middleware, "HEAD")
+    post = await scrape(middleware, "POST")
+    assert (head["status"], head["body"]) == (200, b"")
+    assert post["status"] == 405 and dict(post["headers"])[b"allow"] == b"GET, HEAD"
+
+
+#: A process of its own: counts, then exits (``exit``) or waits on stdin while holding its file.
+CHILD = """
+import sys
+from deploykit.metrics import store
+s = store.Store(sys.argv[1])
+s.counts[store.http_slot("GET", 200)] += 5
+s.counts[store.WS_OPENED] += 2
+s.counts[store.WS_OPEN] += 2
+print("ready", flush=True)
+if sys.argv[2] == "wait":
+    sys.stdin.read()
+"""
+
+
+async def test_processes_add_up_and_exited_ones_keep_their_counters_not_their_gauges(tmp_path: Path) -> None:
+    directory = str(tmp_path)
+    exited = subprocess.run([sys.executable, "-c", CHILD, directory, "exit"], check=True, capture_output=True)
+    assert exited.stdout == b"ready\n"
+    live = subprocess.Popen(
+        [sys.executable, "-c", CHILD, directory, "wait"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    try:
+        assert live.stdout is not None and live.stdout.readline() == b"ready\n"
+        middleware = MetricsMiddleware(app, PATH, directory)
+        await get(middleware, "/status/200")
+        seen = families((await scrape(middleware))["body"].decode())
+    finally:
+        live.communicate(b"", timeout=10)
+    own = str(__import__("os").getpid())
+    assert seen["deploykit_http_requests_total"] == {(("method", "GET"), ("status", "2xx")): 11}
+    assert seen["deploykit_websocket_connections_total"] == {(): 4}
+    # Open sockets: per live process only (the exited one's 2 are gone with it).
+    assert seen["deploykit_websocket_connections_open"] == {(("pid", own),): 0, (("pid", str(live.pid)),): 2}
+    assert seen["deploykit_server_processes"] == {(("state", "live"),): 2, (("state", "exited"),): 1}
+
+
+async def test_promtool_accepts_the_output(tmp_path: Path) -> None:
+    promtool = require_tool("promtool")
+    middleware = MetricsMiddleware(app, PATH, str(tmp_path))
+    await get(middleware, "/status/200")
+    body = (await scrape(middleware))["body"]
+    result = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True, timeout=30)
+    print(result.stdout.decode(), result.stderr.decode())
+    assert result.returncode == 0, result.stderr.decode()
+
+
+def test_off_by_default_the_application_is_served_as_it_is() -> None:
+    plan = build_plan()
+    backend = get_backend(plan)
+    assert plan.metrics is None
+    assert backend.target == "testproject.asgi:application"
+    assert not any(k.startswith(serverenv.PREFIX + "METRICS") for k in backend.environment())
+    sentinel = object()
+    assert wrap(sentinel, serverenv.read({})) is sentinel
+
+
+@override_settings(DEPLOYKIT=dk(METRICS_PATH=PATH, SERVER="uvicorn", RUNTIME_DIRECTORY="/run/example"))
+def test_on_the_wrapper_counts_and_the_environment_says_where() -> None:
+    plan = build_plan()
+    backend = get_backend(plan)
+    env = backend.environment()
+    assert backend.target == "deploykit.proxy:application"
+    assert env[serverenv.APP] == "testproject.asgi.application"
+    assert env[serverenv.TRUSTED_PROXIES] == ""  # uvicorn applies X-Forwarded-* itself
+    assert env[serverenv.METRICS_PATH] == PATH
+    assert env[serverenv.METRICS_DIR] == "/run/example/metrics"
+    assert serverenv.GRANIAN_METRICS_PORT not in env
+    read = serverenv.read(env)
+    assert (read.metrics_path, read.metrics_dir, read.granian_metrics_port) == (PATH, "/run/example/metrics", None)
+    # Inside the image the root filesystem is read-only: the directory is in /tmp.
+    inner = get_backend(plan.in_container()).environment()
+    assert inner[serverenv.METRICS_DIR] == "/tmp/deploykit-metrics"
+
+
+@override_settings(DEPLOYKIT=dk(METRICS_PATH=PATH, SERVER="granian", GRANIAN_METRICS_PORT=9555))
+def test_granian_exports_its_own_on_loopback_and_the_wrapper_passes_it_through() -> None:
+    plan = build_plan()
+    backend = get_backend(plan)
+    argv = backend.argv()
+    assert argv[argv.index("--metrics") :][:5] == [
+        "--metrics",
+        "--metrics-address",
+        "127.0.0.1",
+        "--metrics-port",
+        "9555",
+    ]
+    assert backend.environment()[serverenv.GRANIAN_METRICS_PORT] == "9555"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "reason"),
+    [
+        ("METRICS_PATH", "metrics", "must be a path"),
+        ("METRICS_PATH", "/a b", "must be a path"),
+        ("GRANIAN_METRICS_PORT", 0, ""),
+        ("PROMETHEUS_NAMESPACE", "Not_A_Label", ""),
+    ],
+)
+def test_invalid_values_name_the_setting(key: str, value: object, reason: str) -> None:
+    from deploykit.exceptions import SpecError
+
+    with override_settings(DEPLOYKIT=dk(**{"METRICS_PATH": PATH, "SERVER": "granian", key: value})):
+        with pytest.raises(SpecError) as caught:
+            build_plan()
+    assert f'DEPLOYKIT["{key}"]' in str(caught.value) and reason in str(caught.value)
