@@ -18,6 +18,7 @@ from deploykit.targets.web import (
     MOZILLA_INTERMEDIATE_CURVES,
     https_origin,
     internal_health_path,
+    internal_metrics_path,
 )
 
 #: The modules the site needs (a2enmod names); INSTALL.md enables them.
@@ -119,6 +120,7 @@ class Apache(Target):
             "immutable_max_age": IMMUTABLE_MAX_AGE,
             "media_csp": MEDIA_CSP,
             "health_location": internal_health_path(self.plan),
+            "metrics_location": internal_metrics_path(self.plan),
             "health_sources": HEALTH_SOURCES,
             "timeout": site.proxy_read_timeout,
             "modules": MODULES,

@@ -17,6 +17,7 @@ from deploykit.targets.web import (
     MOZILLA_INTERMEDIATE_CIPHERS_IANA,
     https_origin,
     internal_health_path,
+    internal_metrics_path,
 )
 
 #: A site address of the plan's validated names, written bare. Caddy 2.6.2 adapts
@@ -94,6 +95,7 @@ class Caddy(Target):
             "immutable_max_age": IMMUTABLE_MAX_AGE,
             "media_csp": MEDIA_CSP,
             "health_location": internal_health_path(self.plan),
+            "metrics_location": internal_metrics_path(self.plan),
             "health_sources": HEALTH_SOURCES,
         }
 

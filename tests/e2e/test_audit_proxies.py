@@ -29,6 +29,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-audit-proxies")]
 
 NAME = "app.example"
 READY = "/-/ready"
+METRICS = "/-/metrics"
 STRANGER = "127.0.0.2"
 PROXIES = ["nginx", "apache", "caddy"]
 
@@ -147,6 +148,23 @@ def test_readiness_path_is_for_loopback_only(workdir: Path, proxy: str) -> None:
     assert stranger[0] in (403, 404) and not stranger[2].startswith(b"app ")
     assert stranger_query[0] in (403, 404) and not stranger_query[2].startswith(b"app ")
     assert (page[0], page[2]) == (200, b"app GET /page")
+
+
+@pytest.mark.parametrize("proxy", PROXIES)
+def test_metrics_path_is_for_loopback_only(workdir: Path, proxy: str) -> None:
+    """Issue 17 item 7: METRICS_PATH is refused to a stranger, even with HEALTH_PUBLIC; the local scraper gets it."""
+    plan = make_plan(workdir, proxy, METRICS_PATH=METRICS, HEALTH_PUBLIC=True)
+    port = plan.site.http_port
+    with stack(workdir, plan):
+        local = request(port, "GET", METRICS)
+        stranger = request(port, "GET", METRICS, source=STRANGER)
+        stranger_query = request(port, "GET", f"{METRICS}?x=1", source=STRANGER)
+        ready = request(port, "GET", READY, source=STRANGER)
+    print(f"{proxy}: local {local[0]} {local[2][:40]!r}; stranger {stranger[0]} {stranger[2][:40]!r}")
+    assert (local[0], local[2]) == (200, f"app GET {METRICS}".encode())
+    assert stranger[0] == 403 and not stranger[2].startswith(b"app ")
+    assert stranger_query[0] == 403 and not stranger_query[2].startswith(b"app ")
+    assert (ready[0], ready[2]) == (200, f"app GET {READY}".encode())
 
 
 @pytest.mark.parametrize("proxy", PROXIES)
