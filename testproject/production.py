@@ -56,6 +56,8 @@ _ENV_KEYS = {
     "WSGI_WORKERS": int,
     "WSGI_THREADS": int,
     "WSGI_BIND": str,
+    "METRICS_PATH": str,
+    "GRANIAN_METRICS_PORT": int,
 }
 for _key, _convert in _ENV_KEYS.items():
     if os.environ.get(f"DEPLOYKIT_{_key}"):

@@ -118,6 +118,8 @@ class MetricsMiddleware:
         body = text.encode()
         if self.granian_port is not None:
             up, own = await exposition.granian(self.granian_port)
+            if own and not own.endswith(b"\n"):
+                own += b"\n"  # granian's text ends without one; the format's last line needs it
             body += (
                 "\n".join(
                     exposition.family(
