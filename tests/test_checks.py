@@ -54,6 +54,7 @@ def test_ids_are_unique_and_stable() -> None:
         # W007 (daphne older than 4.2.2) is retired: setup.cfg requires daphne>=4.2.2.
         + [f"deploykit.W{i:03}" for i in range(1, 13) if i != 7]
         + [f"deploykit.W{i:03}" for i in range(13, 16)]
+        + ["deploykit.W026"]
         + ["deploykit.I001"]
     )
     # Every id is documented in the README's table.
@@ -303,3 +304,21 @@ def test_w015_wsgi_server_not_installed(monkeypatch: pytest.MonkeyPatch) -> None
     [message] = checks.check_deploy()
     assert message.id == "deploykit.W015"
     assert "pip install 'deploykit[granian]'" in message.hint
+
+
+@override_settings(DEPLOYKIT=dk(METRICS_PATH="/whoami/"))
+def test_w026_metrics_path_shadows_a_page() -> None:
+    [message] = checks.check_deploy()
+    assert message.id == "deploykit.W026"
+    assert "/whoami/" in message.msg and "testproject.chat.views.whoami" in message.msg
+
+
+@override_settings(DEPLOYKIT=dk(METRICS_PATH="/-/ready", HEALTH_PATH="/-/ready"))
+def test_w026_metrics_path_is_the_readiness_path() -> None:
+    [message] = checks.check_deploy()
+    assert message.id == "deploykit.W026" and "HEALTH_PATH" in message.msg
+
+
+@override_settings(DEPLOYKIT=dk(METRICS_PATH="/-/metrics", HEALTH_PATH="/-/ready"))
+def test_w026_is_silent_on_a_path_of_its_own() -> None:
+    assert ids() == []

@@ -221,3 +221,48 @@ def test_invalid_values_name_the_setting(key: str, value: object, reason: str) -
         with pytest.raises(SpecError) as caught:
             build_plan()
     assert f'DEPLOYKIT["{key}"]' in str(caught.value) and reason in str(caught.value)
+
+
+@pytest.mark.parametrize("case", ["uvicorn-redis-tls", "daphne-sentinel-subpath"])
+def test_kubernetes_keeps_metrics_off_the_ingress_and_lets_prometheus_scrape_the_pods(
+    case: str, tmp_path: Path
+) -> None:
+    import yaml
+
+    from deploykit.targets.kubernetes import Kubernetes
+    from tests.test_containers import case_plan
+
+    with case_plan(case, METRICS_PATH=PATH, PROMETHEUS_NAMESPACE="observability") as plan:
+        target = Kubernetes(plan)
+        text = target.render()
+        target.validate(text, tmp_path)  # kubernetes-validate
+    docs = list(yaml.safe_load_all(text))
+    port = plan.container.port
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    pod = deployment["spec"]["template"]["metadata"]["annotations"]
+    path = plan.site.root_path + PATH
+    assert pod == {"prometheus.io/scrape": "true", "prometheus.io/path": path, "prometheus.io/port": str(port)}
+    config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
+    assert config[serverenv.METRICS_PATH] == PATH
+    assert config[serverenv.METRICS_DIR] == "/tmp/deploykit-metrics"
+    [policy] = [d for d in docs if d["kind"] == "NetworkPolicy"]
+    sources = [peer["namespaceSelector"]["matchLabels"] for rule in policy["spec"]["ingress"] for peer in rule["from"]]
+    assert {"kubernetes.io/metadata.name": "observability"} in sources
+    # The public Ingress refuses the path to everyone: an Ingress of its own with an allow list nobody outside
+    # matches (ingress-nginx applies an Ingress's annotations to its own locations only).
+    ingresses = [d for d in docs if d["kind"] == "Ingress"]
+    [closed] = [i for i in ingresses if i["metadata"]["name"].endswith("-metrics")]
+    assert closed["metadata"]["annotations"]["nginx.ingress.kubernetes.io/whitelist-source-range"] == "127.0.0.1/32"
+    rules = closed["spec"]["rules"]
+    assert rules and all(
+        [(p["path"], p["pathType"]) for p in rule["http"]["paths"]] == [(path, "Exact")] for rule in rules
+    )
+
+
+def test_kubernetes_without_metrics_is_unchanged() -> None:
+    from deploykit.targets.kubernetes import Kubernetes
+    from tests.test_containers import case_plan
+
+    with case_plan("uvicorn-redis-tls") as plan:
+        text = Kubernetes(plan).render()
+    assert "prometheus.io" not in text and "-metrics" not in text

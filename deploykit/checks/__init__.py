@@ -21,6 +21,7 @@ from deploykit.checks.layer import (
     redis_capacity_default,
     redis_read_timeout_below_blocking_pop,
 )
+from deploykit.checks.metrics import metrics_path_collides
 from deploykit.checks.server import (
     graceful_timeout_not_below_stop_timeout,
     proxy_headers_trusted_from_anywhere,
@@ -146,6 +147,7 @@ DEPLOY_CHECKS: list[Check] = [
     wsgi_application_unusable,
     async_views_under_wsgi,
     wsgi_server_not_installed,
+    metrics_path_collides,
 ]
 
 
