@@ -41,16 +41,16 @@ WS_SENT = WS_RECEIVED + 1
 GROUP_SENDS = WS_SENT + 1
 assert GROUP_SENDS < SLOTS
 
-_METHOD_INDEX = {method: i for i, method in enumerate(METHODS)}
-_OTHER = len(METHODS) - 1
+#: The first slot of each method's classes (the request path adds the class: 0 for 1xx ... 4 for 5xx).
+METHOD_BASES = {method: HTTP + i * len(CLASSES) for i, method in enumerate(METHODS)}
+OTHER_BASE = METHOD_BASES["other"]
+LAST_CLASS = len(CLASSES) - 1
 
 
 def http_slot(method: str, status: int) -> int:
     """The slot of one answered request; a status outside 100-599 counts as 5xx (the server's own 500)."""
     cls = status // 100 - 1
-    if not 0 <= cls < len(CLASSES):
-        cls = len(CLASSES) - 1
-    return HTTP + _METHOD_INDEX.get(method, _OTHER) * len(CLASSES) + cls
+    return METHOD_BASES.get(method, OTHER_BASE) + (cls if 0 <= cls < LAST_CLASS else LAST_CLASS)
 
 
 class Store:
