@@ -266,3 +266,21 @@ def test_kubernetes_without_metrics_is_unchanged() -> None:
     with case_plan("uvicorn-redis-tls") as plan:
         text = Kubernetes(plan).render()
     assert "prometheus.io" not in text and "-metrics" not in text
+
+
+@pytest.mark.parametrize("proxy", ["nginx", "apache", "caddy"])
+@pytest.mark.parametrize(("tls", "split"), [(False, False), (True, False), (True, True)])
+def test_proxy_files_with_metrics_pass_their_validators(proxy: str, tls: bool, split: bool, tmp_path: Path) -> None:
+    from deploykit.targets import TARGETS
+    from tests.test_targets_matrix import matrix_plan
+
+    extra: dict[str, Any] = {"PROXY": proxy, "METRICS_PATH": PATH, "HEALTH_PATH": "/-/ready"}
+    if split:
+        extra.update(WSGI_SERVER="gunicorn")
+    with override_settings(WSGI_APPLICATION="testproject.wsgi.application"):
+        plan = matrix_plan("uvicorn", "unix", tls, True, **extra)
+    target = TARGETS[proxy](plan)
+    text = target.render()
+    assert text.count(plan.site.root_path + PATH) >= 2  # the site's deny and the catch-all's loopback route
+    target.require_tool()
+    target.validate(text, tmp_path)

@@ -78,6 +78,13 @@ class Apache(Target):
         host = bracket(site.listen_address or "*")
         proxy_url = f"{balancer}{path}" if balanced else backend_url(site.upstream[0], path)
         wsgi = self.plan.wsgi
+        metrics = internal_metrics_path(self.plan)
+        # METRICS_PATH goes to the ASGI server, which answers it (with split serving too).
+        metrics_url = (
+            None
+            if metrics is None
+            else (f"{balancer}{metrics}" if balanced else backend_url(site.upstream[0], metrics))
+        )
         split: dict[str, object] = {}
         if wsgi is not None:
             split = {
@@ -120,7 +127,8 @@ class Apache(Target):
             "immutable_max_age": IMMUTABLE_MAX_AGE,
             "media_csp": MEDIA_CSP,
             "health_location": internal_health_path(self.plan),
-            "metrics_location": internal_metrics_path(self.plan),
+            "metrics_location": metrics,
+            "metrics_url": metrics_url,
             "health_sources": HEALTH_SOURCES,
             "timeout": site.proxy_read_timeout,
             "modules": MODULES,

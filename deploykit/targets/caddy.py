@@ -73,6 +73,9 @@ class Caddy(Target):
         upstream = [caddy_upstream(b) for b in site.upstream]
         wsgi = self.plan.wsgi
         proxies = [("", upstream)] if wsgi is None else [("@websocket", upstream), ("", [caddy_upstream(wsgi.address)])]
+        if wsgi is not None and self.plan.metrics is not None:
+            # METRICS_PATH is the ASGI server's to answer (a named matcher: Caddy keeps their order).
+            proxies.insert(0, ("@metrics_asgi", upstream))
         return {
             "proxies": proxies,
             "wsgi_upstream": None if wsgi is None else caddy_upstream(wsgi.address),
