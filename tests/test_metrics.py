@@ -284,3 +284,19 @@ def test_proxy_files_with_metrics_pass_their_validators(proxy: str, tls: bool, s
     assert text.count(plan.site.root_path + PATH) >= 2  # the site's deny and the catch-all's loopback route
     target.require_tool()
     target.validate(text, tmp_path)
+
+
+def test_readmes_scrape_config_for_one_machine_passes_promtool(tmp_path: Path) -> None:
+    """README's scrape job for Prometheus on the same machine. (Its Kubernetes job, Prometheus's own
+    kubernetes-pods example, cannot be checked here: Debian's prometheus is built without Kubernetes discovery.)"""
+    import re
+
+    promtool = require_tool("promtool")
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Metrics") : readme.index("## deployconfig")]
+    job = re.findall(r"```yaml\n(.*?)```", section, re.S)[0]
+    config = tmp_path / "prometheus.yml"
+    config.write_text("\n".join(line[2:] for line in job.splitlines()) + "\n")
+    result = subprocess.run([promtool, "check", "config", str(config)], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"metrics_path: {PATH}" in job
