@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -146,3 +148,72 @@ def test_a_stranger_is_refused(stack: Stack) -> None:
     page = http_get(stack.address, "/whoami/", source="127.0.0.2")
     assert response.status == 403 and b"deploykit_" not in response.body
     assert page.status == 200
+
+
+def test_the_channels_tutorial_as_it_is_scraped_by_address(redis_for_tutorial: Any) -> None:
+    """A real-shaped project (tests/projects/tutorial: the Channels tutorial's own asgi.py, no deploykit
+    routing) under uvicorn with 2 workers behind its generated nginx: Prometheus's way in, by address."""
+    from tests.e2e.test_projects import HINTED_SETTINGS, TUTORIAL_HINTED, copy_project, listen_on
+    from tests.procs import Nginx, project_manage, settings_variant, short_tmpdir, start_or_refuse
+
+    workdir = short_tmpdir("metrics-tut")
+    project_dir, env = copy_project(TUTORIAL_HINTED, workdir, redis_for_tutorial)
+    metrics_settings = HINTED_SETTINGS + f"\nDEPLOYKIT = {{'METRICS_PATH': {METRICS!r}}}\n"
+    settings_variant(project_dir / "mysite", "settings_metrics", "mysite.settings", metrics_settings)
+    env["DJANGO_SETTINGS_MODULE"] = "mysite.settings_metrics"
+    args = ["--server", "uvicorn", "--workers", "2", "--uds", str(workdir / "app.sock")]
+    outcome = start_or_refuse("uvicorn", project_dir, env, args, str(workdir / "app.sock"), workdir, timeout=40)
+    nginx = None
+    try:
+        assert not outcome.refused, outcome.output[-2000:]
+        done = project_manage(project_dir, env, "deployconfig", "nginx", "--check", *args)
+        assert done.returncode == 0, done.stderr
+        port = free_port()
+        (workdir / "site.conf").write_text(listen_on(done.stdout, port))
+        nginx = Nginx(workdir / "nginx", workdir / "site.conf", port)
+        nginx.start()
+        address = ("127.0.0.1", port)
+
+        async def chat() -> list[int]:
+            clients = [await open_client(address, "/ws/chat/metrics/") for _ in range(3)]
+            try:
+                await clients[0].conn.send('{"message": "hi"}')
+                for client in clients:
+                    await client.expect(["hi"])
+                return [c.pid for c in clients]
+            finally:
+                for client in clients:
+                    await client.close()
+
+        pids = asyncio.run(chat())
+        # ALLOWED_HOSTS is empty (the tutorial's): the site has no name, 127.0.0.1 is the catch-all's.
+        body = http_get(address, METRICS).body.decode()
+        seen: Families = {}
+        for family in text_string_to_metric_families(body):
+            for sample in family.samples:
+                seen.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
+        print(f"pids {pids}; " + " ".join(line for line in body.splitlines() if line.startswith("deploykit_w")))
+        assert total(seen, "deploykit_websocket_connections_total") == 3
+        assert total(seen, "deploykit_channel_layer_group_sends_total") == 1
+        assert total(seen, "deploykit_websocket_messages_total", direction="sent") == 3 * 2  # hello + the message
+        assert total(seen, "deploykit_server_processes", state="live") == 2
+        assert http_get(address, METRICS, source="127.0.0.2").status == 403
+    finally:
+        outcome.proc.stop(timeout=15)
+        if nginx is not None:
+            nginx.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def redis_for_tutorial() -> Iterator[Any]:
+    from tests.procs import RedisServer, short_tmpdir
+
+    workdir = short_tmpdir("metrics-redis")
+    server = RedisServer(workdir)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
