@@ -300,3 +300,12 @@ def test_readmes_scrape_config_for_one_machine_passes_promtool(tmp_path: Path) -
     result = subprocess.run([promtool, "check", "config", str(config)], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"metrics_path: {PATH}" in job
+
+
+def test_install_says_how_to_scrape() -> None:
+    from deploykit.targets.bundle import install_guide, parts
+
+    with override_settings(DEPLOYKIT=dk(METRICS_PATH=PATH)):
+        plan = build_plan()
+        text = install_guide(plan, parts(plan)).content
+    assert f"http://127.0.0.1{PATH}" in text
