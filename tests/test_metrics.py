@@ -309,3 +309,19 @@ def test_install_says_how_to_scrape() -> None:
         plan = build_plan()
         text = install_guide(plan, parts(plan)).content
     assert f"http://127.0.0.1{PATH}" in text
+
+
+async def test_a_directory_it_cannot_write_costs_the_numbers_of_other_processes_not_the_site(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    middleware = MetricsMiddleware(app, PATH, str(blocked / "metrics"))
+    assert await get(middleware, "/status/200") == 200
+    assert await get(middleware, "/status/200") == 200
+    seen = families((await scrape(middleware))["body"].decode())
+    assert seen["deploykit_http_requests_total"] == {(("method", "GET"), ("status", "2xx")): 2}
+    assert seen["deploykit_server_processes"][(("state", "live"),)] == 1
+    assert [r.getMessage() for r in caplog.records if r.name == "deploykit.metrics"][0].startswith(
+        "metrics: cannot keep counters in"
+    )

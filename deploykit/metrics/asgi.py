@@ -29,12 +29,19 @@ class MetricsMiddleware:
         self.path = path
         self.directory = directory
         self.granian_port = granian_port
-        self.store: store.Store | None = None
+        self.store: store.Store | store.Private | None = None
         self.layer: Any = None
 
     def counts(self) -> memoryview:
         if self.store is None:
-            self.store = store.Store(self.directory)
+            try:
+                self.store = store.Store(self.directory)
+            except OSError as exc:
+                # Metrics must never take the site down: this process counts alone, and says so.
+                logger.error(
+                    "metrics: cannot keep counters in %s (%s): this process reports its own only", self.directory, exc
+                )
+                self.store = store.Private()
             self._count_group_sends()
         return self.store.counts
 
@@ -110,7 +117,8 @@ class MetricsMiddleware:
 
     async def scrape(self) -> bytes:
         self.counts()  # this process is live too, even before its first request
-        lines = exposition.counters(store.collect(self.directory))
+        found = store.collect(self.directory) if isinstance(self.store, store.Store) else store.own(self.store)
+        lines = exposition.counters(found)
         if self.layer is not None and layer.is_redis_layer(self.layer):
             lines += exposition.queues(await layer.queue_depth(self.layer))
         text = "\n".join(lines) + "\n"

@@ -70,6 +70,14 @@ class Store:
         self.counts = memoryview(self._map).cast("q")
 
 
+class Private:
+    """This process's counters in its own memory, when the directory cannot be written."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.counts = memoryview(bytearray(SIZE)).cast("q")
+
+
 @dataclass
 class Collected:
     """What every file of the directory says."""
@@ -115,4 +123,14 @@ def collect(directory: str) -> Collected:
             found.live[int(entry.name.partition("-")[0])] = values
         else:
             found.exited += 1
+    return found
+
+
+def own(private: Private | None) -> Collected:
+    """What a process without the directory reports: itself."""
+    found = Collected()
+    if private is not None:
+        values = private.counts.tolist()
+        found.totals = list(values)
+        found.live[private.pid] = values
     return found
