@@ -78,9 +78,10 @@ class MetricsMiddleware:
 
             try:
                 await self.app(scope, receive, counted)
-            except BaseException:
+            except Exception:
+                # The 500 the server answers instead (a cancelled request answers nothing: not counted).
                 if not started:
-                    counts[base + store.LAST_CLASS] += 1  # the 500 the server answers instead
+                    counts[base + store.LAST_CLASS] += 1
                 raise
         elif scope["type"] == "websocket":
             await self._websocket(scope, receive, send)
