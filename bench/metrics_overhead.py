@@ -8,6 +8,10 @@
    with (A) and without (B) ``DEPLOYKIT_SERVER_METRICS_PATH``, alternated in rounds: wrk on HTTP, bench.wsload
    echo on WebSockets; medians and the A/B ratio.
 
+``python -m bench.metrics_overhead --calls http|ws with|without`` only sends 200,000 requests (or WebSocket
+messages) through the app, with or without the middleware: time each process from outside (``/usr/bin/time``,
+CPU seconds), several runs of each in turn, and subtract the interpreter's start-up (``--calls none``).
+
 Metrics off is not measured: then the argv loads the application itself, the same argv as before
 (tests/test_metrics.py asserts it), so it costs nothing by construction.
 """
@@ -160,7 +164,26 @@ def served(workdir: Path) -> dict[str, Any]:
     }
 
 
+def calls(kind: str, with_metrics: bool, n: int = 200_000) -> None:
+    from deploykit.metrics.asgi import MetricsMiddleware
+    from deploykit.metrics.store import Store
+
+    target: Any = app
+    with tempfile.TemporaryDirectory(prefix="dk-metrics-calls-") as tmp:
+        if with_metrics:
+            target = MetricsMiddleware(app, "/-/metrics", tmp)
+            target.store = Store(tmp)
+        if kind == "http":
+            asyncio.run(_http_calls(target, n))
+        elif kind == "ws":
+            asyncio.run(_ws_messages(target, n))
+
+
 def main() -> None:
+    if "--calls" in sys.argv:
+        at = sys.argv.index("--calls")
+        calls(sys.argv[at + 1], sys.argv[at + 2 : at + 3] == ["with"])
+        return
     with tempfile.TemporaryDirectory(prefix="dk-metrics-bench-") as tmp:
         report = {"in_process": in_process(str(Path(tmp) / "inproc"))}
         if "--in-process-only" not in sys.argv:
