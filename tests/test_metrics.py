@@ -322,6 +322,40 @@ async def test_a_directory_it_cannot_write_costs_the_numbers_of_other_processes_
     seen = families((await scrape(middleware))["body"].decode())
     assert seen["deploykit_http_requests_total"] == {(("method", "GET"), ("status", "2xx")): 2}
     assert seen["deploykit_server_processes"][(("state", "live"),)] == 1
-    assert [r.getMessage() for r in caplog.records if r.name == "deploykit.metrics"][0].startswith(
+    assert next(r.getMessage() for r in caplog.records if r.name == "deploykit.metrics").startswith(
         "metrics: cannot keep counters in"
     )
+
+
+def test_gixy_finds_nothing_unexplained_in_the_metrics_locations(tmp_path: Path) -> None:
+    from deploykit.targets.nginx import Nginx
+    from tests.test_scanners import explanation, gixy_findings
+    from tests.test_targets_matrix import matrix_plan
+
+    sites = {}
+    for tls in (False, True):
+        sites[f"metrics-{tls}"] = Nginx(matrix_plan("uvicorn", "unix", tls, True, METRICS_PATH=PATH)).render()
+    findings = gixy_findings(sites, tmp_path)
+    serious = [f for f in findings if f["severity"] in ("HIGH", "MEDIUM") and explanation(f) is None]
+    assert not serious, serious
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["asgi", "split"])
+def test_checkov_passes_the_manifests_with_metrics(split: bool, tmp_path: Path) -> None:
+    from deploykit.targets.kubernetes import Kubernetes
+    from tests.test_containers import case_plan
+    from tests.test_scanners import checkov
+
+    extra: dict[str, Any] = {"METRICS_PATH": PATH, **({"WSGI_SERVER": "gunicorn"} if split else {})}
+    with (
+        override_settings(WSGI_APPLICATION="testproject.wsgi.application"),
+        case_plan("uvicorn-redis-tls", **extra) as plan,
+    ):
+        path = tmp_path / "kubernetes.yaml"
+        path.write_text(Kubernetes(plan).render())
+    report = checkov("kubernetes", path)
+    assert report["summary"]["parsing_errors"] == 0
+    failed = [
+        f"{c['check_id']} {c['check_name']} ({c['resource']})" for c in report["results"].get("failed_checks", [])
+    ]
+    assert not failed, "; ".join(failed)
