@@ -3,7 +3,9 @@
 granian and hypercorn have no trusted-proxy option; their argv loads
 ``deploykit.proxy:application``, which wraps the application named by
 ``DEPLOYKIT_SERVER_APP`` with :class:`ProxyHeadersMiddleware` trusting
-``DEPLOYKIT_SERVER_TRUSTED_PROXIES`` (:mod:`deploykit.serverenv`).
+``DEPLOYKIT_SERVER_TRUSTED_PROXIES`` (:mod:`deploykit.serverenv`). With
+``DEPLOYKIT_SERVER_METRICS_PATH`` set, every server's argv loads it, and the
+application is counted inside it (:mod:`deploykit.metrics`).
 """
 
 from __future__ import annotations
