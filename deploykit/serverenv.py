@@ -30,6 +30,8 @@ HEALTH_PATH = PREFIX + "HEALTH_PATH"
 METRICS_PATH = PREFIX + "METRICS_PATH"
 #: Where each server process keeps its counter file, summed at scrape time (deploykit.metrics.store).
 METRICS_DIR = PREFIX + "METRICS_DIR"
+#: Other folders of counter files the scrape sums (split serving: the WSGI server's), comma-separated.
+METRICS_READ = PREFIX + "METRICS_READ"
 #: granian's own exporter's loopback port (--metrics-port), passed through at METRICS_PATH.
 GRANIAN_METRICS_PORT = PREFIX + "GRANIAN_METRICS_PORT"
 WS_MAX_SIZE = PREFIX + "WS_MAX_SIZE"
@@ -51,6 +53,7 @@ class ServerEnvironment:
     health_path: str | None
     metrics_path: str | None
     metrics_dir: str | None
+    metrics_read: tuple[str, ...]
     granian_metrics_port: int | None
     ws_max_size: int | None
     ws_ping_interval: float | None
@@ -78,6 +81,7 @@ def read(environ: Mapping[str, str] | None = None) -> ServerEnvironment:
         health_path=env.get(HEALTH_PATH) or None,
         metrics_path=env.get(METRICS_PATH) or None,
         metrics_dir=env.get(METRICS_DIR) or None,
+        metrics_read=tuple(part for part in (env.get(METRICS_READ) or "").split(",") if part),
         granian_metrics_port=None if granian is None else int(granian),
         ws_max_size=None if size is None else int(size),
         ws_ping_interval=number(WS_PING_INTERVAL),

@@ -6,6 +6,7 @@ prometheus package); real server processes behind real nginx: tests/e2e/test_met
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
@@ -359,3 +360,45 @@ def test_checkov_passes_the_manifests_with_metrics(split: bool, tmp_path: Path) 
         f"{c['check_id']} {c['check_name']} ({c['resource']})" for c in report["results"].get("failed_checks", [])
     ]
     assert not failed, "; ".join(failed)
+
+
+def test_split_serving_the_wsgi_side_counts_into_its_own_folder_which_the_asgi_side_sums(tmp_path: Path) -> None:
+    import threading
+
+    from deploykit.metrics.wsgi import WsgiCounting
+    from deploykit.servers.wsgi import get_wsgi_backend
+
+    with override_settings(
+        DEPLOYKIT=dk(METRICS_PATH=PATH, WSGI_SERVER="gunicorn", RUNTIME_DIRECTORY="/run/example"),
+        WSGI_APPLICATION="testproject.wsgi.application",
+    ):
+        plan = build_plan()
+    asgi_env, wsgi_env = get_backend(plan).environment(), get_wsgi_backend(plan).environment()
+    assert wsgi_env[serverenv.METRICS_DIR] == "/run/example-http/metrics"
+    assert serverenv.METRICS_PATH not in wsgi_env  # the proxies send METRICS_PATH to the ASGI side
+    assert asgi_env[serverenv.METRICS_READ] == "/run/example-http/metrics"
+    assert serverenv.read(asgi_env).metrics_read == ("/run/example-http/metrics",)
+
+    def wsgi_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("404 Not Found" if environ["PATH_INFO"] == "/missing" else "200 OK", [])
+        return [b"x"]
+
+    own, http_side = tmp_path / "asgi", tmp_path / "http"
+    counting = WsgiCounting(wsgi_app, str(http_side))
+
+    def hammer() -> None:
+        for i in range(500):
+            path = "/missing" if i % 5 == 0 else "/"
+            counting({"REQUEST_METHOD": "GET", "PATH_INFO": path}, lambda status, headers: None)
+
+    threads = [threading.Thread(target=hammer) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    middleware = MetricsMiddleware(app, PATH, str(own), read=(str(http_side),))
+    seen = families(asyncio.run(scrape(middleware))["body"].decode())
+    assert seen["deploykit_http_requests_total"] == {
+        (("method", "GET"), ("status", "2xx")): 1600,
+        (("method", "GET"), ("status", "4xx")): 400,
+    }

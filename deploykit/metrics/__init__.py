@@ -21,4 +21,4 @@ def wrap(app: Any, env: ServerEnvironment) -> Any:
 
     if env.metrics_dir is None:
         raise RuntimeError("DEPLOYKIT_SERVER_METRICS_DIR is not set: the generated units set it next to METRICS_PATH")
-    return MetricsMiddleware(app, env.metrics_path, env.metrics_dir, env.granian_metrics_port)
+    return MetricsMiddleware(app, env.metrics_path, env.metrics_dir, env.granian_metrics_port, read=env.metrics_read)

@@ -24,10 +24,20 @@ class MetricsMiddleware:
     or spawn their workers after importing the application).
     """
 
-    def __init__(self, app: ASGIApp, path: str, directory: str, granian_port: int | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        path: str,
+        directory: str,
+        granian_port: int | None = None,
+        *,
+        read: tuple[str, ...] = (),
+    ) -> None:
         self.app = app
         self.path = path
         self.directory = directory
+        #: Other services' counter folders summed in (split serving: the WSGI server's).
+        self.read = read
         self.granian_port = granian_port
         self.store: store.Store | store.Private | None = None
         self.layer: Any = None
@@ -119,6 +129,8 @@ class MetricsMiddleware:
     async def scrape(self) -> bytes:
         self.counts()  # this process is live too, even before its first request
         found = store.collect(self.directory) if isinstance(self.store, store.Store) else store.own(self.store)
+        for folder in self.read:
+            found.add(store.collect(folder))
         lines = exposition.counters(found)
         if self.layer is not None and layer.is_redis_layer(self.layer):
             lines += exposition.queues(await layer.queue_depth(self.layer))

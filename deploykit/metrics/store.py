@@ -89,6 +89,11 @@ class Collected:
     #: Files of processes that have exited.
     exited: int = 0
 
+    def add(self, other: Collected) -> None:
+        self.totals = [a + b for a, b in zip(self.totals, other.totals, strict=True)]
+        self.live.update(other.live)
+        self.exited += other.exited
+
 
 def _alive(fd: int) -> bool:
     try:

@@ -74,12 +74,10 @@ def build_plan(overrides: Mapping[str, Any] | None = None, labels: Mapping[str, 
     wsgi = build_wsgi(r, app, pm, server, notes)
     if wsgi is not None:
         wsgi = replace(wsgi, ip_address_allow=ip_address_allow(r, wsgi, layer, app))
-    metrics = build_metrics(r, pm, server, notes)
-    if metrics is not None and wsgi is not None:
-        notes.append("metrics: HTTP requests the WSGI server answers (split serving) are not counted")
+    metrics = build_metrics(r, pm, server, wsgi, notes)
     site = build_site(r, server)
     container = build_container(r, app, layer)
-    inner = build_metrics(r, container.process_manager, container.server, [], directory=CONTAINER_DIRECTORY)
+    inner = build_metrics(r, container.process_manager, container.server, None, [], directory=CONTAINER_DIRECTORY)
     container = replace(container, metrics=inner)
     return Plan(
         site=site,

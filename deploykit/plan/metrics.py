@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from deploykit import validators as v
 from deploykit.plan.app import endpoint_path
-from deploykit.plan.model import Metrics, ProcessManager, Server
+from deploykit.plan.model import Metrics, ProcessManager, Server, WsgiServer
 from deploykit.plan.reader import Reader
 
 #: Inside the image the root filesystem is read-only; /tmp is its writable volume (emptyDir, tmpfs).
@@ -12,7 +12,13 @@ CONTAINER_DIRECTORY = "/tmp/deploykit-metrics"
 
 
 def build_metrics(
-    r: Reader, pm: ProcessManager, server: Server, notes: list[str], *, directory: str | None = None
+    r: Reader,
+    pm: ProcessManager,
+    server: Server,
+    wsgi: WsgiServer | None,
+    notes: list[str],
+    *,
+    directory: str | None = None,
 ) -> Metrics | None:
     path = r.get("METRICS_PATH")
     if path is None:
@@ -32,6 +38,7 @@ def build_metrics(
     return Metrics(
         path=path,
         directory=pm.runtime_directory.rstrip("/") + "/metrics" if directory is None else directory,
+        wsgi_directory=None if wsgi is None else wsgi.runtime_directory.rstrip("/") + "/metrics",
         granian_port=granian_port,
         prometheus_namespace=v.dns_label(r.get("PROMETHEUS_NAMESPACE"), r.label("PROMETHEUS_NAMESPACE")),
     )

@@ -223,6 +223,9 @@ class Metrics:
     path: str
     #: Where each server process keeps its counter file (the runtime directory's ``metrics``).
     directory: str
+    #: Split serving: where the WSGI server keeps its counter files (its own runtime directory's
+    #: ``metrics``), which the ASGI server sums at scrape time. None: no split, or in a container.
+    wsgi_directory: str | None
     #: granian's own exporter, on this loopback port, passed through at ``path``; None: not granian.
     granian_port: int | None
     #: The namespace whose pods (Prometheus) the Kubernetes NetworkPolicy lets reach the app's port.

@@ -86,6 +86,8 @@ class ServerBackend:
         if metrics is not None:
             env[serverenv.METRICS_PATH] = metrics.path
             env[serverenv.METRICS_DIR] = metrics.directory
+            if metrics.wsgi_directory is not None:
+                env[serverenv.METRICS_READ] = metrics.wsgi_directory
             if metrics.granian_port is not None:
                 env[serverenv.GRANIAN_METRICS_PORT] = str(metrics.granian_port)
         return env

@@ -39,7 +39,11 @@ class WsgiBackend:
     @property
     def wrapped(self) -> bool:
         # Neither server sets REMOTE_ADDR from X-Forwarded-For, nor strips the root path from PATH_INFO.
-        return self.server.proxy_headers or bool(self.server.root_path)
+        return self.server.proxy_headers or bool(self.server.root_path) or self._metrics_directory is not None
+
+    @property
+    def _metrics_directory(self) -> str | None:
+        return None if self.plan.metrics is None else self.plan.metrics.wsgi_directory
 
     @property
     def target(self) -> str:
@@ -60,6 +64,9 @@ class WsgiBackend:
             env[serverenv.ROOT_PATH] = s.root_path
         if self.plan.app.health_path is not None:
             env[serverenv.HEALTH_PATH] = self.plan.app.health_path
+        if self._metrics_directory is not None:
+            # Counted here, summed by the ASGI server, which answers METRICS_PATH.
+            env[serverenv.METRICS_DIR] = self._metrics_directory
         return env
 
 
