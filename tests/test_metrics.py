@@ -341,13 +341,13 @@ def test_gixy_finds_nothing_unexplained_in_the_metrics_locations(tmp_path: Path)
     assert not serious, serious
 
 
-@pytest.mark.parametrize("split", [False, True], ids=["asgi", "split"])
-def test_checkov_passes_the_manifests_with_metrics(split: bool, tmp_path: Path) -> None:
+def test_checkov_passes_the_manifests_with_metrics(tmp_path: Path) -> None:
+    """Split serving: both Deployments (only the ASGI one annotated), the canary and the metrics Ingress."""
     from deploykit.targets.kubernetes import Kubernetes
     from tests.test_containers import case_plan
     from tests.test_scanners import checkov
 
-    extra: dict[str, Any] = {"METRICS_PATH": PATH, **({"WSGI_SERVER": "gunicorn"} if split else {})}
+    extra: dict[str, Any] = {"METRICS_PATH": PATH, "WSGI_SERVER": "gunicorn"}
     with (
         override_settings(WSGI_APPLICATION="testproject.wsgi.application"),
         case_plan("uvicorn-redis-tls", **extra) as plan,
