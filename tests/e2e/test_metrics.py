@@ -158,7 +158,10 @@ def test_the_channels_tutorial_as_it_is_scraped_by_address(redis_for_tutorial: A
 
     workdir = short_tmpdir("metrics-tut")
     project_dir, env = copy_project(TUTORIAL_HINTED, workdir, redis_for_tutorial)
-    metrics_settings = HINTED_SETTINGS + f"\nDEPLOYKIT = {{'METRICS_PATH': {METRICS!r}}}\n"
+    # Its own runtime directory: the counter files of every run in one folder add up (README, "Metrics").
+    metrics_settings = HINTED_SETTINGS + (
+        f"\nDEPLOYKIT = {{'METRICS_PATH': {METRICS!r}, 'RUNTIME_DIRECTORY': {str(workdir / 'run')!r}}}\n"
+    )
     settings_variant(project_dir / "mysite", "settings_metrics", "mysite.settings", metrics_settings)
     env["DJANGO_SETTINGS_MODULE"] = "mysite.settings_metrics"
     args = ["--server", "uvicorn", "--workers", "2", "--uds", str(workdir / "app.sock")]
