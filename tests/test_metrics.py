@@ -341,27 +341,6 @@ def test_gixy_finds_nothing_unexplained_in_the_metrics_locations(tmp_path: Path)
     assert not serious, serious
 
 
-def test_checkov_passes_the_manifests_with_metrics(tmp_path: Path) -> None:
-    """Split serving: both Deployments (only the ASGI one annotated), the canary and the metrics Ingress."""
-    from deploykit.targets.kubernetes import Kubernetes
-    from tests.test_containers import case_plan
-    from tests.test_scanners import checkov
-
-    extra: dict[str, Any] = {"METRICS_PATH": PATH, "WSGI_SERVER": "gunicorn"}
-    with (
-        override_settings(WSGI_APPLICATION="testproject.wsgi.application"),
-        case_plan("uvicorn-redis-tls", **extra) as plan,
-    ):
-        path = tmp_path / "kubernetes.yaml"
-        path.write_text(Kubernetes(plan).render())
-    report = checkov("kubernetes", path)
-    assert report["summary"]["parsing_errors"] == 0
-    failed = [
-        f"{c['check_id']} {c['check_name']} ({c['resource']})" for c in report["results"].get("failed_checks", [])
-    ]
-    assert not failed, "; ".join(failed)
-
-
 def test_split_serving_the_wsgi_side_counts_into_its_own_folder_which_the_asgi_side_sums(tmp_path: Path) -> None:
     import threading
 
