@@ -25,6 +25,13 @@ DEFAULTS: dict[str, Any] = {
     "HEALTH_PATH": None,
     # Whether the proxies answer HEALTH_PATH for every client, not only loopback (issue 14 item 1).
     "HEALTH_PUBLIC": False,
+    # The Prometheus endpoint (issue 17 item 7): off when None; the proxies keep it to loopback.
+    "METRICS_PATH": None,
+    # granian's own exporter, on this loopback port, passed through at METRICS_PATH (not 9090:
+    # Prometheus's own port on the same machine).
+    "GRANIAN_METRICS_PORT": 9464,
+    # Where Prometheus runs in the cluster: the NetworkPolicy lets its pods reach the app's port.
+    "PROMETHEUS_NAMESPACE": "monitoring",
     # server
     "SERVER": None,
     "WORKERS": None,

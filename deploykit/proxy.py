@@ -3,7 +3,9 @@
 granian and hypercorn have no trusted-proxy option; their argv loads
 ``deploykit.proxy:application``, which wraps the application named by
 ``DEPLOYKIT_SERVER_APP`` with :class:`ProxyHeadersMiddleware` trusting
-``DEPLOYKIT_SERVER_TRUSTED_PROXIES`` (:mod:`deploykit.serverenv`).
+``DEPLOYKIT_SERVER_TRUSTED_PROXIES`` (:mod:`deploykit.serverenv`). With
+``DEPLOYKIT_SERVER_METRICS_PATH`` set, every server's argv loads it, and the
+application is counted inside it (:mod:`deploykit.metrics`).
 """
 
 from __future__ import annotations
@@ -153,7 +155,7 @@ def build() -> ProxyHeadersMiddleware:
     """The application named by the server's environment, behind :class:`ProxyHeadersMiddleware`."""
     from django.utils.module_loading import import_string
 
-    from deploykit import serverenv
+    from deploykit import metrics, serverenv
 
     # From the environment the backend wrote next to the argv, never from a
     # plan rebuilt here: that one would have lost the command line's --bind.
@@ -163,7 +165,9 @@ def build() -> ProxyHeadersMiddleware:
             f"{serverenv.APP} is not set: deploykit.proxy:application wraps the application it names "
             "(runasgi and the generated units set it)"
         )
-    return ProxyHeadersMiddleware(import_string(env.app), env.trusted_proxies, env.root_path or "")
+    # Counted inside the proxy-header wrapper; answers METRICS_PATH before ALLOWED_HOSTS (scrapers use addresses).
+    app = metrics.wrap(import_string(env.app), env)
+    return ProxyHeadersMiddleware(app, env.trusted_proxies, env.root_path or "")
 
 
 class LazyApplication:

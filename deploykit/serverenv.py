@@ -26,6 +26,14 @@ TRUSTED_PROXIES = PREFIX + "TRUSTED_PROXIES"
 ROOT_PATH = PREFIX + "ROOT_PATH"
 #: The readiness path the WSGI wrapper answers (HEALTH_PATH; the ASGI side's is build_application's).
 HEALTH_PATH = PREFIX + "HEALTH_PATH"
+#: METRICS_PATH: the wrapper counts and answers it (deploykit.metrics); unset, metrics are off.
+METRICS_PATH = PREFIX + "METRICS_PATH"
+#: Where each server process keeps its counter file, summed at scrape time (deploykit.metrics.store).
+METRICS_DIR = PREFIX + "METRICS_DIR"
+#: Other folders of counter files the scrape sums (split serving: the WSGI server's), comma-separated.
+METRICS_READ = PREFIX + "METRICS_READ"
+#: granian's own exporter's loopback port (--metrics-port), passed through at METRICS_PATH.
+GRANIAN_METRICS_PORT = PREFIX + "GRANIAN_METRICS_PORT"
 WS_MAX_SIZE = PREFIX + "WS_MAX_SIZE"
 WS_PING_INTERVAL = PREFIX + "WS_PING_INTERVAL"
 WS_PING_TIMEOUT = PREFIX + "WS_PING_TIMEOUT"
@@ -49,6 +57,10 @@ class ServerEnvironment:
     trusted_proxies: tuple[str, ...]
     root_path: str | None
     health_path: str | None
+    metrics_path: str | None
+    metrics_dir: str | None
+    metrics_read: tuple[str, ...]
+    granian_metrics_port: int | None
     ws_max_size: int | None
     ws_ping_interval: float | None
     ws_ping_timeout: float | None
@@ -71,6 +83,7 @@ def read(environ: Mapping[str, str] | None = None) -> ServerEnvironment:
     size = number(WS_MAX_SIZE)
     deflate = env.get(WS_PER_MESSAGE_DEFLATE)
     jitter = number(MAX_REQUESTS_JITTER)
+    granian = number(GRANIAN_METRICS_PORT)
     return ServerEnvironment(
         app=env.get(APP) or None,
         trusted_proxies=DEFAULT_TRUSTED
@@ -78,6 +91,10 @@ def read(environ: Mapping[str, str] | None = None) -> ServerEnvironment:
         else tuple(part.strip() for part in trusted.split(",") if part.strip()),
         root_path=env.get(ROOT_PATH),
         health_path=env.get(HEALTH_PATH) or None,
+        metrics_path=env.get(METRICS_PATH) or None,
+        metrics_dir=env.get(METRICS_DIR) or None,
+        metrics_read=tuple(part for part in (env.get(METRICS_READ) or "").split(",") if part),
+        granian_metrics_port=None if granian is None else int(granian),
         ws_max_size=None if size is None else int(size),
         ws_ping_interval=number(WS_PING_INTERVAL),
         ws_ping_timeout=number(WS_PING_TIMEOUT),

@@ -75,6 +75,10 @@ def _build() -> WsgiProxyHeaders:
     if env.health_path is not None:
         # Inside the proxy-headers wrapper: the root path is in SCRIPT_NAME by then.
         app = WsgiReadiness(app, env.health_path, env.drain_file)
+    if env.metrics_dir is not None:
+        from deploykit.metrics.wsgi import WsgiCounting
+
+        app = WsgiCounting(app, env.metrics_dir)
     return WsgiProxyHeaders(app, env.trusted_proxies, env.root_path or "")
 
 

@@ -62,6 +62,8 @@ _ENV_KEYS = {
     "SLOTS": lambda value: tuple(value.split(",")),
     "UPSTREAM_FILE": str,
     "PROCESS_MANAGER": str,
+    "METRICS_PATH": str,
+    "GRANIAN_METRICS_PORT": int,
 }
 for _key, _convert in _ENV_KEYS.items():
     if os.environ.get(f"DEPLOYKIT_{_key}"):

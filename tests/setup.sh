@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 export DEBIAN_FRONTEND=noninteractive
 # postgresql: the release lock's e2e (tests/e2e/test_processes.py) runs a throwaway server as the postgres user.
-packages=(nginx redis-server redis-sentinel supervisor apache2 caddy chromium wrk docker-compose systemd postgresql)
+packages=(nginx redis-server redis-sentinel supervisor apache2 caddy chromium wrk docker-compose systemd postgresql prometheus)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

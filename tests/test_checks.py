@@ -62,6 +62,7 @@ def test_ids_are_unique_and_stable() -> None:
         + [f"deploykit.W{i:03}" for i in range(13, 18)]
         + ["deploykit.W020"]
         + ["deploykit.W018"]
+        + ["deploykit.W026"]
         + ["deploykit.I001"]
     )
     # Every id is documented in the README's table.
@@ -396,3 +397,21 @@ def test_w020_slots_with_a_layer_that_does_not_cross_processes() -> None:
         assert ids() == ["deploykit.W020"]
     with override_settings(DEPLOYKIT=dk(**SLOTS), CHANNEL_LAYERS=REDIS_LAYER):
         assert ids() == []
+
+
+@override_settings(DEPLOYKIT=dk(METRICS_PATH="/whoami/"))
+def test_w026_metrics_path_shadows_a_page() -> None:
+    [message] = checks.check_deploy()
+    assert message.id == "deploykit.W026"
+    assert "/whoami/" in message.msg and "testproject.chat.views.whoami" in message.msg
+
+
+@override_settings(DEPLOYKIT=dk(METRICS_PATH="/-/ready", HEALTH_PATH="/-/ready"))
+def test_w026_metrics_path_is_the_readiness_path() -> None:
+    [message] = checks.check_deploy()
+    assert message.id == "deploykit.W026" and "HEALTH_PATH" in message.msg
+
+
+@override_settings(DEPLOYKIT=dk(METRICS_PATH="/-/metrics", HEALTH_PATH="/-/ready"))
+def test_w026_is_silent_on_a_path_of_its_own() -> None:
+    assert ids() == []

@@ -112,8 +112,9 @@ def checkov(framework: str, path: Path) -> dict[str, Any]:
 @pytest.mark.parametrize("split", [False, True], ids=["asgi", "split"])
 @pytest.mark.parametrize("case", CASES)
 def test_checkov_passes_the_dockerfile_and_the_manifests(case: str, split: bool, tmp_path: Path) -> None:
-    # Split serving: two Deployments, Services, PDBs, HPAs and the canary Ingress, held to the same checks.
-    extra = {"WSGI_SERVER": "gunicorn"} if split else {}
+    # Split serving: two Deployments, Services, PDBs, HPAs and the canary Ingress, held to the same checks;
+    # with METRICS_PATH (issue 17 item 7): the pod annotations and the Ingress that refuses the path.
+    extra = {"WSGI_SERVER": "gunicorn", "METRICS_PATH": "/-/metrics"} if split else {}
     with override_settings(WSGI_APPLICATION="testproject.wsgi.application"), case_plan(case, **extra) as plan:
         files = {"Dockerfile": Dockerfile(plan).render(), "kubernetes.yaml": Kubernetes(plan).render()}
     for name, framework in (("Dockerfile", "dockerfile"), ("kubernetes.yaml", "kubernetes")):

@@ -21,6 +21,7 @@ from deploykit.checks.layer import (
     redis_capacity_default,
     redis_read_timeout_below_blocking_pop,
 )
+from deploykit.checks.metrics import metrics_path_collides
 from deploykit.checks.platform import plan_unfit_for_platform
 from deploykit.checks.processes import celery_without_worker, release_without_lock, worker_stop_below_task_limit
 from deploykit.checks.server import (
@@ -170,6 +171,7 @@ DEPLOY_CHECKS: list[Check] = [
     slots_collide,
     slots_split_the_rooms,
     drain_longer_than_stop_timeout,
+    metrics_path_collides,
 ]
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from deploykit.plan.app import build_app, routing
 from deploykit.plan.container import build_container
 from deploykit.plan.layer import build_channel_layer
+from deploykit.plan.metrics import CONTAINER_DIRECTORY, build_metrics
 from deploykit.plan.model import (
     CONTAINER_UID,
     CONTAINER_VIRTUALENV,
@@ -41,6 +42,7 @@ from deploykit.plan.model import (
     Bind,
     ChannelLayer,
     Container,
+    Metrics,
     Plan,
     Platform,
     ProcessManager,
@@ -78,11 +80,14 @@ def build_plan(overrides: Mapping[str, Any] | None = None, labels: Mapping[str, 
     wsgi = build_wsgi(r, app, pm, server, notes)
     if wsgi is not None:
         wsgi = replace(wsgi, ip_address_allow=ip_address_allow(r, wsgi, layer, app))
+    metrics = build_metrics(r, pm, server, wsgi, notes)
     site = build_site(r, server)
     slots = build_slots(r, app, pm, server, wsgi is not None, layer)
     container = build_container(r, app, layer)
     processes = build_processes(r, pm, layer, has_static=site.static_root is not None)
     platform = build_platform(r, server, layer, wsgi is not None, notes)
+    inner = build_metrics(r, container.process_manager, container.server, None, [], directory=CONTAINER_DIRECTORY)
+    container = replace(container, metrics=inner)
     return Plan(
         site=site,
         server=server,
@@ -96,6 +101,7 @@ def build_plan(overrides: Mapping[str, Any] | None = None, labels: Mapping[str, 
         notes=tuple(notes),
         slots=slots,
         upstream_file=upstream_file(r, app, site.proxy) if slots else None,
+        metrics=metrics,
     )
 
 
@@ -125,6 +131,7 @@ __all__ = [
     "Bind",
     "ChannelLayer",
     "Container",
+    "Metrics",
     "Plan",
     "Platform",
     "ProcessManager",

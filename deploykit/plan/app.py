@@ -94,7 +94,7 @@ def routing(r: Reader) -> tuple[str | None, str | None]:
     routes, health = r.get("WEBSOCKET_ROUTES"), r.get("HEALTH_PATH")
     return (
         None if routes is None else v.dotted_path(routes, r.label("WEBSOCKET_ROUTES")),
-        None if health is None else _health_path(health, r.label("HEALTH_PATH")),
+        None if health is None else endpoint_path(health, r.label("HEALTH_PATH")),
     )
 
 
@@ -162,7 +162,8 @@ def _sqlite_directories() -> tuple[str, ...]:
     return tuple(dict.fromkeys(folders))
 
 
-def _health_path(value: Any, label: str) -> str:
+def endpoint_path(value: Any, label: str) -> str:
+    """A path the application answers itself (HEALTH_PATH, METRICS_PATH), with or without a final slash."""
     try:
         path = v.url_path(value if str(value).endswith("/") else f"{value}/", label)
     except SpecError as exc:

@@ -268,6 +268,23 @@ class App:
         return self.name.replace("-", "_")
 
 
+@dataclass(frozen=True)
+class Metrics:
+    """The Prometheus endpoint (issue 17 item 7): counted in every server process, summed at scrape time."""
+
+    #: The path the application answers (METRICS_PATH); the proxies keep it to this machine.
+    path: str
+    #: Where each server process keeps its counter file (the runtime directory's ``metrics``).
+    directory: str
+    #: Split serving: where the WSGI server keeps its counter files (its own runtime directory's
+    #: ``metrics``), which the ASGI server sums at scrape time. None: no split, or in a container.
+    wsgi_directory: str | None
+    #: granian's own exporter, on this loopback port, passed through at ``path``; None: not granian.
+    granian_port: int | None
+    #: The namespace whose pods (Prometheus) the Kubernetes NetworkPolicy lets reach the app's port.
+    prometheus_namespace: str
+
+
 IMAGE_TAG_REQUIRED = (
     "the container files need the image's version: set it (or --tag), e.g. a release '1.4.2' or a commit "
     "'git-3f2c1a9'; a moving tag such as 'latest' lets a push roll nothing out and nodes run different builds"
@@ -314,6 +331,9 @@ class Container:
     def ingress_namespace(self) -> str:
         """The namespace whose pods the NetworkPolicy admits (the ingress controller's, the Gateway's)."""
         return self.entry.ingress_namespace
+
+    #: The metrics as the image runs them (their directory in the writable /tmp).
+    metrics: Metrics | None = None
 
     @property
     def reference(self) -> str:
@@ -404,6 +424,9 @@ class Plan:
             slots=(),
         )
 
+    #: The Prometheus endpoint (None: METRICS_PATH unset, nothing counted).
+    metrics: Metrics | None = None
+
     def in_container(self) -> Plan:
         """The plan as it runs inside the image (what the Dockerfile's CMD and the pods run).
 
@@ -419,4 +442,5 @@ class Plan:
             process_manager=c.process_manager,
             wsgi=None,
             processes=c.processes,
+            metrics=c.metrics,
         )

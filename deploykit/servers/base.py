@@ -68,11 +68,15 @@ class ServerBackend:
         return bool(self.server.root_path) and not self.handles_root_path
 
     @property
+    def wrapped(self) -> bool:
+        """Whether the argv loads deploykit's wrapper instead of the application (it also counts metrics)."""
+        return self.wraps_proxy_headers or self.wraps_root_path or self.plan.metrics is not None
+
+    @property
     def target(self) -> str:
         if self.server.drain_file is not None:
             return DRAIN_APPLICATION
-        wrapped = self.wraps_proxy_headers or self.wraps_root_path
-        return PROXY_APPLICATION if wrapped else self.plan.app.asgi_target
+        return PROXY_APPLICATION if self.wrapped else self.plan.app.asgi_target
 
     def argv(self, *, reload: bool = False) -> list[str]:
         raise NotImplementedError
@@ -80,7 +84,7 @@ class ServerBackend:
     def environment(self) -> dict[str, str]:
         """Variables the server process needs besides the project's own (see :mod:`deploykit.serverenv`)."""
         env: dict[str, str] = {}
-        if self.wraps_proxy_headers or self.wraps_root_path:
+        if self.wrapped:
             env[serverenv.APP] = self.plan.app.asgi_application
             # Empty: the server applies X-Forwarded-* itself; the wrapper must not again.
             env[serverenv.TRUSTED_PROXIES] = (
@@ -92,6 +96,14 @@ class ServerBackend:
             env[serverenv.APP] = self.plan.app.asgi_application
             env[serverenv.DRAIN_FILE] = self.server.drain_file
             env[serverenv.DRAIN_TIMEOUT] = str(self.server.drain_timeout)
+        metrics = self.plan.metrics
+        if metrics is not None:
+            env[serverenv.METRICS_PATH] = metrics.path
+            env[serverenv.METRICS_DIR] = metrics.directory
+            if metrics.wsgi_directory is not None:
+                env[serverenv.METRICS_READ] = metrics.wsgi_directory
+            if metrics.granian_port is not None:
+                env[serverenv.GRANIAN_METRICS_PORT] = str(metrics.granian_port)
         return env
 
     def drain_argv(self, *, at_least: int = 0, explicit: bool = False) -> list[str] | None:

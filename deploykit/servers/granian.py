@@ -37,5 +37,14 @@ class Granian(ServerBackend):
         ]
         if reload:
             argv += ["--reload", "--reload-paths", self.plan.app.base_dir]
+        if self.plan.metrics is not None and self.plan.metrics.granian_port is not None:
+            # granian's own exporter (granian 2.5+), on loopback only: METRICS_PATH passes it through.
+            argv += [
+                "--metrics",
+                "--metrics-address",
+                "127.0.0.1",
+                "--metrics-port",
+                str(self.plan.metrics.granian_port),
+            ]
         argv.append(self.target)
         return argv

@@ -40,7 +40,11 @@ class WsgiBackend:
     @property
     def wrapped(self) -> bool:
         # Neither server sets REMOTE_ADDR from X-Forwarded-For, nor strips the root path from PATH_INFO.
-        return self.server.proxy_headers or bool(self.server.root_path)
+        return self.server.proxy_headers or bool(self.server.root_path) or self._metrics_directory is not None
+
+    @property
+    def _metrics_directory(self) -> str | None:
+        return None if self.plan.metrics is None else self.plan.metrics.wsgi_directory
 
     @property
     def target(self) -> str:
@@ -70,6 +74,9 @@ class WsgiBackend:
         if s.drain_file is not None:
             # Only its readiness drains (503): it has no WebSockets.
             env[serverenv.DRAIN_FILE] = s.drain_file
+        if self._metrics_directory is not None:
+            # Counted here, summed by the ASGI server, which answers METRICS_PATH.
+            env[serverenv.METRICS_DIR] = self._metrics_directory
         return env
 
 

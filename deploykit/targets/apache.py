@@ -19,6 +19,7 @@ from deploykit.targets.web import (
     MOZILLA_INTERMEDIATE_CURVES,
     https_origin,
     internal_health_path,
+    internal_metrics_path,
 )
 
 #: The modules the site needs (a2enmod names); INSTALL.md enables them.
@@ -93,6 +94,13 @@ class Apache(SlotUpstream, Target):
         host = bracket(site.listen_address or "*")
         proxy_url = f"{balancer}{path}" if balanced else backend_url(site.upstream[0], path)
         wsgi = self.plan.wsgi
+        metrics = internal_metrics_path(self.plan)
+        # METRICS_PATH goes to the ASGI server, which answers it (with split serving too).
+        metrics_url = (
+            None
+            if metrics is None
+            else (f"{balancer}{metrics}" if balanced else backend_url(site.upstream[0], metrics))
+        )
         split: dict[str, object] = {}
         if wsgi is not None:
             split = {
@@ -137,6 +145,8 @@ class Apache(SlotUpstream, Target):
             "immutable_max_age": IMMUTABLE_MAX_AGE,
             "media_csp": MEDIA_CSP,
             "health_location": internal_health_path(self.plan),
+            "metrics_location": metrics,
+            "metrics_url": metrics_url,
             "health_sources": HEALTH_SOURCES,
             "timeout": site.proxy_read_timeout,
             "modules": modules(self.plan),

@@ -18,6 +18,7 @@ from deploykit.targets.web import (
     MOZILLA_INTERMEDIATE_CIPHERS_IANA,
     https_origin,
     internal_health_path,
+    internal_metrics_path,
 )
 
 #: A site address of the plan's validated names, written bare. Caddy 2.6.2 adapts
@@ -89,6 +90,9 @@ class Caddy(SlotUpstream, Target):
         else:
             asgi, http = (upstream, ""), (wsgi_upstream, "")
         proxies = [("", *asgi)] if wsgi is None else [("@websocket", *asgi), ("", *http)]
+        if wsgi is not None and self.plan.metrics is not None:
+            # METRICS_PATH is the ASGI server's to answer (a named matcher: Caddy keeps their order).
+            proxies.insert(0, ("@metrics_asgi", *asgi))
         return {
             "edge_hop_pattern": EDGE_HOP_PATTERN,
             **snippets,
@@ -114,6 +118,7 @@ class Caddy(SlotUpstream, Target):
             "immutable_max_age": IMMUTABLE_MAX_AGE,
             "media_csp": MEDIA_CSP,
             "health_location": internal_health_path(self.plan),
+            "metrics_location": internal_metrics_path(self.plan),
             "health_sources": HEALTH_SOURCES,
         }
 

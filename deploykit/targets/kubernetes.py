@@ -289,6 +289,10 @@ class Kubernetes(Target):
             "kubernetes_version": KUBERNETES_VERSION,
             "uid": CONTAINER_UID,
             "ingress_namespace": c.ingress_namespace,
+            "metrics": c.metrics,
+            # The ASGI server answers METRICS_PATH: the image's CMD, the last workload.
+            "scraped": apps[-1]["name"] if c.metrics is not None else None,
+            "metrics_location": None if c.metrics is None else plan.site.root_path + c.metrics.path,
             "checkov_skips": checkov_skips(plan),
             **processes_context(plan, labels),
         }

@@ -20,6 +20,7 @@ from deploykit.targets.web import (
     has_ip_name,
     https_origin,
     internal_health_path,
+    internal_metrics_path,
 )
 
 #: nginx 1.25.1 added ``http2 on;`` and deprecated ``listen ... http2`` (a warning at every start);
@@ -98,6 +99,7 @@ class Nginx(SlotUpstream, Target):
             "immutable_max_age": IMMUTABLE_MAX_AGE,
             "media_csp": MEDIA_CSP,
             "health_location": internal_health_path(self.plan),
+            "metrics_location": internal_metrics_path(self.plan),
             "health_sources": HEALTH_SOURCES,
             "static_root": None if site.static_root is None else site.static_root.rstrip("/") + "/",
             "media_root": None if site.media_root is None else site.media_root.rstrip("/") + "/",

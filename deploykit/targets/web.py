@@ -91,6 +91,15 @@ def internal_health_path(plan: Plan) -> str | None:
     return plan.site.root_path + plan.app.health_path
 
 
+def internal_metrics_path(plan: Plan) -> str | None:
+    """The URL path of METRICS_PATH, which the proxy keeps to HEALTH_SOURCES always (HEALTH_PUBLIC does not
+    open it): what a service counts is not a stranger's business, and a scrape reads Redis. Prometheus on
+    this machine scrapes through the proxy; in a cluster it scrapes the pod's port (issue 17 item 7)."""
+    if plan.metrics is None:
+        return None
+    return plan.site.root_path + plan.metrics.path
+
+
 def has_ip_name(site: Site) -> bool:
     """Whether a server name is an IP address: TLS clients send no SNI for those, so the
     default server's handshake must succeed (nginx cannot reject it)."""

@@ -29,6 +29,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-audit-proxies")]
 
 NAME = "app.example"
 READY = "/-/ready"
+METRICS = "/-/metrics"
 STRANGER = "127.0.0.2"
 PROXIES = ["nginx", "apache", "caddy"]
 
@@ -147,6 +148,50 @@ def test_readiness_path_is_for_loopback_only(workdir: Path, proxy: str) -> None:
     assert stranger[0] in (403, 404) and not stranger[2].startswith(b"app ")
     assert stranger_query[0] in (403, 404) and not stranger_query[2].startswith(b"app ")
     assert (page[0], page[2]) == (200, b"app GET /page")
+
+
+@pytest.mark.parametrize("proxy", PROXIES)
+def test_metrics_path_is_for_loopback_only(workdir: Path, proxy: str) -> None:
+    """Issue 17 item 7: METRICS_PATH is refused to a stranger, even with HEALTH_PUBLIC; the local scraper gets it."""
+    plan = make_plan(workdir, proxy, METRICS_PATH=METRICS, HEALTH_PUBLIC=True)
+    port = plan.site.http_port
+    with stack(workdir, plan):
+        local = request(port, "GET", METRICS)
+        stranger = request(port, "GET", METRICS, source=STRANGER)
+        stranger_query = request(port, "GET", f"{METRICS}?x=1", source=STRANGER)
+        ready = request(port, "GET", READY, source=STRANGER)
+    print(f"{proxy}: local {local[0]} {local[2][:40]!r}; stranger {stranger[0]} {stranger[2][:40]!r}")
+    assert (local[0], local[2]) == (200, f"app GET {METRICS}".encode())
+    assert stranger[0] == 403 and not stranger[2].startswith(b"app ")
+    assert stranger_query[0] == 403 and not stranger_query[2].startswith(b"app ")
+    assert (ready[0], ready[2]) == (200, f"app GET {READY}".encode())
+
+
+def answer(port: int, path: str, *, source: str = "127.0.0.1", host: str = NAME) -> tuple[int | None, bytes]:
+    """(status, body), or (None, b"") when the proxy closed without a response (nginx 444, Caddy's abort)."""
+    try:
+        status, _, body = request(port, "GET", path, source=source, host=host)
+    except (http.client.HTTPException, ConnectionError):
+        return None, b""
+    return status, body
+
+
+@pytest.mark.parametrize("proxy", PROXIES)
+def test_a_local_scraper_reaches_metrics_by_address(workdir: Path, proxy: str) -> None:
+    """Prometheus on this machine scrapes http://127.0.0.1/METRICS_PATH (it cannot send the site's name as
+    Host); the catch-all answers that path from loopback only, and still nothing else."""
+    plan = make_plan(workdir, proxy, METRICS_PATH=METRICS)
+    port = plan.site.http_port
+    with stack(workdir, plan):
+        local = answer(port, METRICS, host="127.0.0.1")
+        stranger = answer(port, METRICS, source=STRANGER, host="127.0.0.1")
+        other = answer(port, "/page", host="127.0.0.1")
+        ready = answer(port, READY, host="127.0.0.1")
+    print(f"{proxy}: local {local}; stranger {stranger}; other {other}; ready {ready}")
+    assert local == (200, f"app GET {METRICS}".encode())
+    assert not stranger[1].startswith(b"app ") and stranger[0] in (None, 403, 421)
+    assert not other[1].startswith(b"app ") and other[0] in (None, 421)
+    assert not ready[1].startswith(b"app ")
 
 
 @pytest.mark.parametrize("proxy", PROXIES)

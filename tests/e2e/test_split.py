@@ -57,6 +57,7 @@ def stack(request: pytest.FixtureRequest, static_root: Path) -> Iterator[Stack]:
         DEPLOYKIT_HTTP_PORT=str(port),
         DEPLOYKIT_WSGI_SERVER=wsgi,
         DEPLOYKIT_WSGI_WORKERS="2",
+        DEPLOYKIT_METRICS_PATH="/-/metrics",
     )
     # The plan's own socket for the WSGI side: RUNTIME_DIRECTORY-http/NAME-http.sock.
     wsgi_socket = f"{workdir}-http/testproject-http.sock"
@@ -119,6 +120,27 @@ def test_static_and_readiness_through_the_split_site(stack: Stack) -> None:
     assert (static.status, static.body.decode()) == (200, STATIC_MARKER_TEXT)
     ready = http_get(stack.address, "/-/ready")
     assert (ready.status, ready.json()) == (200, {"status": "ok"})
+
+
+def test_metrics_count_the_requests_the_wsgi_server_answers(stack: Stack) -> None:
+    """Issue 17 item 7: the ASGI server answers METRICS_PATH and sums the WSGI server's counter files too."""
+
+    def served_2xx() -> float:
+        response = http_get(stack.address, "/-/metrics")
+        assert response.status == 200, response.body[:200]
+        text = response.body.decode()
+        return sum(
+            float(line.rpartition(" ")[2])
+            for line in text.splitlines()
+            if line.startswith('deploykit_http_requests_total{method="GET",status="2xx"}')
+        )
+
+    before = served_2xx()
+    pids = {http_pid(stack) for _ in range(12)}
+    after = served_2xx()
+    print(f"/whoami/ from WSGI pids {sorted(pids)}: GET 2xx {before} -> {after}")
+    assert after - before == 12
+    assert list(Path(f"{stack.workdir}-http/metrics").glob("*.counts"))
 
 
 def test_the_wsgi_server_answers_the_readiness_path_itself(stack: Stack) -> None:

@@ -20,6 +20,7 @@ import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.test import override_settings
@@ -27,7 +28,7 @@ from websockets.asyncio.client import connect
 
 from deploykit.plan import Plan
 from tests.e2e import test_audit_proxies as audit
-from tests.e2e.test_audit_proxies import NAME, make_plan, request, stack
+from tests.e2e.test_audit_proxies import METRICS, NAME, STRANGER, answer, make_plan, request, stack
 from tests.e2e.test_split import descendants
 from tests.procs import free_port, http_get, running_redis, short_tmpdir, stack_env, start_server, wait_ready
 
@@ -60,12 +61,12 @@ async def app(scope, receive, send):
 
 
 @contextlib.contextmanager
-def split_stack(root: Path, proxy: str) -> Iterator[Plan]:
+def split_stack(root: Path, proxy: str, **extra: Any) -> Iterator[Plan]:
     (root / "backend.py").write_text(ASGI_STANDIN)
     (root / "wsgi_standin.py").write_text(WSGI_STANDIN)
     wsgi_port = free_port()
     with override_settings(WSGI_APPLICATION="testproject.wsgi.application"):
-        plan = make_plan(root, proxy, WSGI_SERVER="gunicorn", WSGI_BIND=f"127.0.0.1:{wsgi_port}")
+        plan = make_plan(root, proxy, WSGI_SERVER="gunicorn", WSGI_BIND=f"127.0.0.1:{wsgi_port}", **extra)
     argv = [sys.executable, "-m", "uvicorn", "--app-dir", str(root), "--port", str(wsgi_port), "wsgi_standin:app"]
     with _backend_tcp(argv, root, wsgi_port), stack(root, plan):
         yield plan
@@ -113,7 +114,6 @@ REAL_STACKS = [
     ("gunicorn", "granian", "apache"),
     ("uvicorn", "gunicorn", "caddy"),
 ]
-STRANGER = "127.0.0.2"
 FORGED = {"X-Forwarded-For": "6.6.6.6", "X-Forwarded-Proto": "https"}
 
 
@@ -201,3 +201,18 @@ def test_real_servers_behind_each_proxy(workdir: Path, redis_url: str, asgi: str
     assert said["pid"] in family["websocket"]
     assert (forged["remote_addr"], forged["scheme"], forged["is_secure"]) == (STRANGER, "http", False)
     assert (said["client"], said["scheme"]) == ([STRANGER, 0], "ws")
+
+
+@pytest.mark.parametrize("proxy", ["nginx", "apache", "caddy"])
+def test_metrics_go_to_the_asgi_server(workdir: Path, proxy: str) -> None:
+    """Issue 17 item 7: the ASGI server answers METRICS_PATH (the WSGI one counts nothing), by name and by address."""
+    with split_stack(workdir, proxy, METRICS_PATH=METRICS) as plan:
+        port = plan.site.http_port
+        by_name = answer(port, METRICS)
+        by_address = answer(port, METRICS, host="127.0.0.1")
+        stranger = answer(port, METRICS, source=STRANGER)
+        page = answer(port, "/chat/lobby/")
+    print(f"{proxy}: by name {by_name}; by address {by_address}; stranger {stranger[0]}; page {page}")
+    assert by_name == by_address == (200, f"asgi {METRICS}".encode())
+    assert stranger[0] == 403
+    assert page == (200, b"wsgi /chat/lobby/")
