@@ -167,7 +167,11 @@ def test_off_by_default_the_application_is_served_as_it_is() -> None:
     plan = build_plan()
     backend = get_backend(plan)
     assert plan.metrics is None
-    assert backend.target == "testproject.asgi:application"
+    # The drain (on by default) wraps the application; metrics add nothing to it.
+    assert backend.target == "deploykit.drain:application"
+    assert serverenv.TRUSTED_PROXIES not in backend.environment()
+    with override_settings(DEPLOYKIT=dk(DRAIN_TIMEOUT=0)):
+        assert get_backend(build_plan()).target == "testproject.asgi:application"
     assert not any(k.startswith(serverenv.PREFIX + "METRICS") for k in backend.environment())
     sentinel = object()
     assert wrap(sentinel, serverenv.read({})) is sentinel
@@ -178,9 +182,12 @@ def test_on_the_wrapper_counts_and_the_environment_says_where() -> None:
     plan = build_plan()
     backend = get_backend(plan)
     env = backend.environment()
-    assert backend.target == "deploykit.proxy:application"
+    # The drain wrapper serves through deploykit.proxy's build (it counts) whenever TRUSTED_PROXIES is written.
+    assert backend.target == "deploykit.drain:application"
     assert env[serverenv.APP] == "testproject.asgi.application"
     assert env[serverenv.TRUSTED_PROXIES] == ""  # uvicorn applies X-Forwarded-* itself
+    with override_settings(DEPLOYKIT=dk(METRICS_PATH=PATH, SERVER="uvicorn", DRAIN_TIMEOUT=0)):
+        assert get_backend(build_plan()).target == "deploykit.proxy:application"
     assert env[serverenv.METRICS_PATH] == PATH
     assert env[serverenv.METRICS_DIR] == "/run/example/metrics"
     assert serverenv.GRANIAN_METRICS_PORT not in env
