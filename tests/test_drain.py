@@ -57,8 +57,19 @@ def test_server_started_is_the_process_group_leaders_start() -> None:
     run = [sys.executable, "-c", code]
     child = float(subprocess.run(run, capture_output=True, text=True, check=True, start_new_session=True).stdout)
     assert drainfile.server_started() < child <= time.clock_gettime(time.CLOCK_BOOTTIME)
-    inherited = subprocess.run(run, capture_output=True, text=True, check=True).stdout
-    assert float(inherited) == pytest.approx(drainfile.server_started(), abs=0.02)  # same group: same leader
+    # A leader that stays alive while its child asks (this test's own group leader may have exited, as it
+    # does when the suite runs in the background: then every process falls back to its own start).
+    leader = (
+        "import subprocess, sys, time; from deploykit import drainfile; time.sleep(0.3); "
+        f"child = subprocess.run([sys.executable, '-c', {code!r}], capture_output=True, text=True, check=True); "
+        "print(drainfile.server_started(), child.stdout.strip())"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", leader], capture_output=True, text=True, check=True, start_new_session=True
+    )
+    own, inherited = (float(x) for x in done.stdout.split())
+    assert inherited == pytest.approx(own, abs=0.02)  # same group: same leader
+    assert inherited > child  # and not this process's leader: the new session's
 
 
 def test_wait_returns_when_every_live_process_reports_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
