@@ -100,7 +100,10 @@ def test_every_scrape_reports_the_service_not_the_worker(stack: Stack) -> None:
     pids, scrapes = asyncio.run(traffic())
     print(f"sockets on pids {collections.Counter(pids)}")
     for during in scrapes:
-        assert total(during, "deploykit_server_processes", state="live") == 2
+        # Both workers, unless every connection went to one (seen once with granian on a busy machine: the
+        # idle worker had counted nothing yet); the sockets' pids say which.
+        live = total(during, "deploykit_server_processes", state="live")
+        assert live == 2 or (live == 1 and len(set(pids)) == 1), (live, collections.Counter(pids))
         assert open_by_pid(during) == dict(collections.Counter(pids))
 
         def delta(name: str, **labels: str) -> float:

@@ -304,7 +304,9 @@ def test_requests_wait_through_a_restart(server: str, project: tuple[Path, dict[
     print(f"\n{server} socket-activated: {with_activation.line()}\n{server} binds its own socket: {baseline.line()}")
     assert with_activation.during > 0, "no request was sent while the server restarted"
     # Today's unit: while the server is down there is no socket, and requests fail.
-    assert baseline.refused > 0, f"the baseline restart lost nothing: {baseline.line()}"
+    # (On a quiet machine the old server's exit and the new one's bind can fall between two requests: then
+    # what fails is what the stopping server held, as the counts say.)
+    assert baseline.refused + baseline.failed > 0, f"the baseline restart lost nothing: {baseline.line()}"
     # Socket activation: no request finds the socket missing, and none sent after the old server had stopped
     # fails. What can still fail is what the old server had accepted when SIGTERM came, each server's own
     # shutdown, which the socket cannot change: uvicorn answers a handshake in progress with 500 and resets a
