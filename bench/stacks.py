@@ -260,6 +260,10 @@ class Lab:
         path, expect = DJANGO_PATH, b'"pid"'
         if by_hand or target is not None:
             argv = self.print_command(env)
+            # The printed command is NAME=value ... argv (the server's contract environment, as the units write it).
+            while argv and "=" in argv[0] and not argv[0].startswith(("/", "-")):
+                name, _, value = argv.pop(0).partition("=")
+                env[name] = value
             if target is not None:
                 argv = [target if a.endswith(":application") else a for a in argv]
                 path, expect = HELLO_PATH, b"hello"
