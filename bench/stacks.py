@@ -148,7 +148,13 @@ class Lab:
         return env
 
     def print_command(self, env: dict[str, str]) -> list[str]:
-        return shlex.split(manage(env, "runasgi", "--print-command").strip())
+        """runasgi's printed argv; the NAME=value words before it (the server's contract environment, as the
+        units write it) go into ``env``."""
+        argv = shlex.split(manage(env, "runasgi", "--print-command").strip())
+        while argv and "=" in argv[0] and not argv[0].startswith(("/", "-")):
+            name, _, value = argv.pop(0).partition("=")
+            env[name] = value
+        return argv
 
     def start_nginx(self, key: str, site_text: str, port: int, path: str, expect: bytes, backends: list[Proc]) -> Proc:
         prefix = NginxPrefix(self.tmp / f"{key}-nginx", NGINX)
@@ -260,10 +266,6 @@ class Lab:
         path, expect = DJANGO_PATH, b'"pid"'
         if by_hand or target is not None:
             argv = self.print_command(env)
-            # The printed command is NAME=value ... argv (the server's contract environment, as the units write it).
-            while argv and "=" in argv[0] and not argv[0].startswith(("/", "-")):
-                name, _, value = argv.pop(0).partition("=")
-                env[name] = value
             if target is not None:
                 argv = [target if a.endswith(":application") else a for a in argv]
                 path, expect = HELLO_PATH, b"hello"
