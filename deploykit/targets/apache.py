@@ -5,7 +5,7 @@ from pathlib import Path
 from deploykit import quoting
 from deploykit.exceptions import SpecError
 from deploykit.plan import Bind, Plan, bracket
-from deploykit.targets.base import RenderedFile, Target
+from deploykit.targets.base import Target
 from deploykit.targets.tooling import run_tool, with_standin_certificates
 from deploykit.targets.upstream import SlotUpstream
 from deploykit.targets.web import (
@@ -156,17 +156,8 @@ class Apache(SlotUpstream, Target):
     def applies(self) -> bool:
         return self.plan.site.proxy == "apache"
 
-    def files(self) -> list[RenderedFile]:
-        return [*super().files(), *self.upstream_rendered()]
-
-    def check(self, files: list[RenderedFile], workdir: Path) -> None:
-        if self.plan.slots:
-            self.check_slots(files[0].content, workdir)
-        else:
-            self.validate(files[0].content, workdir)
-
-    def validate_with_upstream(self, content: str, upstream: str, workdir: Path) -> None:
-        self._validate(self.with_upstream(content, upstream, workdir, quoting.apache), workdir)
+    def upstream_quote(self, path: str) -> str:
+        return quoting.apache(path)
 
     def validate(self, content: str, workdir: Path) -> None:
         if self.plan.slots:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from deploykit import quoting
 from deploykit.plan import Bind, bracket
-from deploykit.targets.base import RenderedFile, Target
+from deploykit.targets.base import Target
 from deploykit.targets.tooling import run_tool, with_standin_certificates
 from deploykit.targets.upstream import SlotUpstream
 from deploykit.targets.web import (
@@ -125,17 +125,8 @@ class Caddy(SlotUpstream, Target):
     def applies(self) -> bool:
         return self.plan.site.proxy == "caddy"
 
-    def files(self) -> list[RenderedFile]:
-        return [*super().files(), *self.upstream_rendered()]
-
-    def check(self, files: list[RenderedFile], workdir: Path) -> None:
-        if self.plan.slots:
-            self.check_slots(files[0].content, workdir)
-        else:
-            self.validate(files[0].content, workdir)
-
-    def validate_with_upstream(self, content: str, upstream: str, workdir: Path) -> None:
-        self._validate(self.with_upstream(content, upstream, workdir, quoting.caddy), workdir)
+    def upstream_quote(self, path: str) -> str:
+        return quoting.caddy(path)
 
     def validate(self, content: str, workdir: Path) -> None:
         if self.plan.slots:

@@ -10,7 +10,7 @@ that slot runs it (:meth:`Plan.for_slot`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from deploykit.plan import Plan
 from deploykit.rendering import render
@@ -36,6 +36,25 @@ class SlotUpstream:
     upstream_template: ClassVar[str]
     plan: Plan
 
+    def files(self) -> list[RenderedFile]:
+        return [*super().files(), *self.upstream_rendered()]  # type: ignore[misc]
+
+    def check(self, files: list[RenderedFile], workdir: Path) -> None:
+        if self.plan.slots:
+            self.check_slots(files[0].content, workdir)
+        else:
+            self.validate(files[0].content, workdir)
+
+    def upstream_quote(self, path: str) -> str:
+        """The file's path as the proxy's config quotes it."""
+        raise NotImplementedError
+
+    def validate(self, content: str, workdir: Path) -> None:
+        raise NotImplementedError
+
+    def _validate(self, content: str, workdir: Path) -> None:
+        raise NotImplementedError
+
     def context(self) -> dict[str, object]:
         raise NotImplementedError
 
@@ -51,15 +70,16 @@ class SlotUpstream:
             return []
         return [RenderedFile(Path(self.plan.upstream_file).name, self.upstream_text(self.plan.slots[0].name))]
 
-    def with_upstream(self, content: str, upstream: str, workdir: Path, quote: Any) -> str:
+    def with_upstream(self, content: str, upstream: str, workdir: Path) -> str:
         """``content`` including ``upstream`` written in ``workdir`` instead of the installed path."""
         assert self.plan.upstream_file is not None
         path = workdir / Path(self.plan.upstream_file).name
         path.write_text(upstream, encoding="utf-8")
-        return content.replace(quote(self.plan.upstream_file), quote(str(path)))
+        return content.replace(self.upstream_quote(self.plan.upstream_file), self.upstream_quote(str(path)))
 
     def validate_with_upstream(self, content: str, upstream: str, workdir: Path) -> None:
-        raise NotImplementedError
+        """The site with ``upstream`` in place of the installed upstream file, through the proxy's own test."""
+        self._validate(self.with_upstream(content, upstream, workdir), workdir)
 
     def check_slots(self, site: str, workdir: Path) -> None:
         """The site with each slot's upstream file, through the proxy's own test."""
