@@ -4,6 +4,16 @@ from deploykit.plan import Bind
 from deploykit.servers.base import ServerBackend
 
 
+def bind_args(bind: Bind) -> list[str]:
+    """granian's listening options, the same for its ASGI and WSGI interfaces."""
+    if bind.kind == "unix":
+        # 0o660: the proxy reaches the socket through the group.
+        return ["--uds", bind.path, "--uds-permissions", "432"]
+    if bind.kind == "fd":
+        raise ValueError("granian cannot take an inherited socket")
+    return ["--host", bind.host, "--port", str(bind.port)]
+
+
 class Granian(ServerBackend):
     name = "granian"
     module = "granian"
@@ -14,12 +24,7 @@ class Granian(ServerBackend):
     handles_proxy_headers = False
 
     def bind_args(self, bind: Bind) -> list[str]:
-        if bind.kind == "unix":
-            # 0o660: the proxy reaches the socket through the group.
-            return ["--uds", bind.path, "--uds-permissions", "432"]
-        if bind.kind == "fd":
-            raise ValueError("granian cannot take an inherited socket")
-        return ["--host", bind.host, "--port", str(bind.port)]
+        return bind_args(bind)
 
     def argv(self, *, reload: bool = False) -> list[str]:
         s = self.server

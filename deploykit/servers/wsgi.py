@@ -12,6 +12,7 @@ from typing import ClassVar
 from deploykit import serverenv
 from deploykit.plan import Bind, Plan, WsgiServer
 from deploykit.servers.base import drain_command
+from deploykit.servers.granian import bind_args as granian_bind_args
 
 #: The wrapper that applies X-Forwarded-* and the root path (deploykit.wsgiproxy).
 WSGI_PROXY_APPLICATION = "deploykit.wsgiproxy:application"
@@ -86,12 +87,7 @@ class GranianWsgi(WsgiBackend):
     extra = "granian"
 
     def bind_args(self, bind: Bind) -> list[str]:
-        if bind.kind == "unix":
-            # 0o660: the proxy reaches the socket through the group.
-            return ["--uds", bind.path, "--uds-permissions", "432"]
-        if bind.kind == "fd":
-            raise ValueError("granian cannot take an inherited socket")
-        return ["--host", bind.host, "--port", str(bind.port)]
+        return granian_bind_args(bind)
 
     def argv(self) -> list[str]:
         s = self.server
