@@ -11,9 +11,11 @@ from __future__ import annotations
 import atexit
 import contextlib
 import http.client
+import itertools
 import json
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -46,10 +48,65 @@ def short_tmpdir(prefix: str) -> Path:
     return path
 
 
-def free_port() -> int:
+#: Ports handed out per call: servers with N processes on TCP, the split's WSGI side and a second
+#: slot listen on the ports after the one in the plan, so those must be free and nobody else's too.
+PORT_STRIDE = 16
+#: The lowest port the allocator uses; the ports below are left to the machine's own services.
+PORT_FLOOR = 12000
+
+
+def _ephemeral_floor() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _port_cursor() -> Iterator[int]:
+    """Ports below the kernel's ephemeral range, in a block of their own per xdist worker.
+
+    A port from ``bind(port 0)`` comes from the ephemeral range, and between closing the probe and the
+    server's own bind, any outgoing connection (the other worker opens hundreds) may take it as its
+    source port: "Address already in use" (CI, 2026-11-30). Below that range the kernel hands out
+    nothing by itself, and the per-worker blocks keep the workers off each other's ports.
+    """
+    ceiling = _ephemeral_floor()
+    workers = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1))
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0) % workers
+    block = (ceiling - PORT_FLOOR) // workers // PORT_STRIDE * PORT_STRIDE
+    if block < PORT_STRIDE:  # a machine with an unusual ephemeral range: the kernel's choice after all
+        while True:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.bind(("127.0.0.1", 0))
+                yield int(s.getsockname()[1])
+    first = PORT_FLOOR + worker * block
+    # Start anywhere in the block: the last run's sockets may linger in TIME_WAIT at its start.
+    offset = random.randrange(block // PORT_STRIDE) * PORT_STRIDE
+    for step in itertools.count():
+        yield first + (offset + step * PORT_STRIDE) % block
+
+
+_PORTS = _port_cursor()
+
+
+def _free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    """A free loopback port whose next ``PORT_STRIDE - 1`` ports are free and handed to no one else."""
+    for _ in range(1000):
+        port = next(_PORTS)
+        if port + PORT_STRIDE > 65536:
+            continue
+        if all(_free(p) for p in range(port, port + PORT_STRIDE)):
+            return port
+    raise AssertionError(f"no {PORT_STRIDE} consecutive free ports on 127.0.0.1")
 
 
 class ProcessExited(AssertionError):

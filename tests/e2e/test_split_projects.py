@@ -115,20 +115,6 @@ class SplitStack:
         self.start(side)
 
 
-def two_free_ports() -> int:
-    """A port P with P + 1 free too: the plan puts the WSGI server next to the ASGI port."""
-    for _ in range(50):
-        port = free_port()
-        if port < 65535:
-            with socket.socket() as probe:
-                try:
-                    probe.bind(("127.0.0.1", port + 1))
-                except OSError:
-                    continue
-                return port
-    raise AssertionError("no two consecutive free ports")
-
-
 @pytest.fixture(scope="module")
 def redis() -> Iterator[RedisServer]:
     workdir = short_tmpdir("splitredis")
@@ -148,7 +134,7 @@ def stack(request: pytest.FixtureRequest, redis: RedisServer) -> Iterator[SplitS
     project_dir, env = copy_project(variant.project, workdir, redis)
     flags = ["--wsgi-server", variant.wsgi, "--server", variant.asgi, "--workers", "2"]
     if variant.tcp:
-        port = two_free_ports()
+        port = free_port()
         flags += ["--bind", f"127.0.0.1:{port}"]
         addresses: dict[str, Address] = {"http": ("127.0.0.1", port + 1), "websocket": ("127.0.0.1", port)}
     else:
