@@ -36,7 +36,7 @@ def test_list_shows_every_target_with_its_description() -> None:
 def test_prints_to_stdout_and_notes_to_stderr() -> None:
     out, err = run("nginx", *PLAN)
     assert out.startswith("# example: nginx site")
-    assert "server unix:/run/example/example.sock;" in out
+    assert "server unix:/run/example/example.sock max_fails=0;" in out
     assert err.startswith("deploykit: server: uvicorn (--server)\n")
     # Two workers on the in-memory layer: runasgi would refuse it, deployconfig says so and writes.
     assert err.splitlines()[1].startswith("deploykit: warning: The in-memory channel layer is used with 2")
@@ -69,7 +69,7 @@ def test_output_writes_and_refuses_to_overwrite_without_force(tmp_path: Path) ->
         run("nginx", *PLAN, "--workers", "3", "-o", str(path))
     out, _ = run("nginx", *PLAN, "--uds", "/run/other/other.sock", "-o", str(path), "--force")
     assert out == f"Wrote {path}\n"
-    assert "server unix:/run/other/other.sock;" in path.read_text()
+    assert "server unix:/run/other/other.sock max_fails=0;" in path.read_text()
 
 
 def test_dry_run_writes_nothing(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ tests/e2e/test_socket_activation.py; this is the files' side of it.
 
 from __future__ import annotations
 
+import re
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -80,3 +81,53 @@ def test_granian_socket_activation_is_refused_by_name() -> None:
         call_command("deployconfig", "systemd-socket", stdout=StringIO(), stderr=StringIO())
     assert "granian cannot take an inherited socket" in str(caught.value)
     assert "uvicorn" in str(caught.value)  # the servers that can
+
+
+def render(target: str, **values: Any) -> str:
+    out = StringIO()
+    with override_settings(DEPLOYKIT=dk(**values)):
+        call_command("deployconfig", target, stdout=out, stderr=StringIO())
+    return out.getvalue()
+
+
+def test_a_socket_activated_restart_is_not_held_up_by_the_drain() -> None:
+    # The socket keeps what arrives during a restart for the next server: a drain first would answer those
+    # handshakes 403 for up to DRAIN_TIMEOUT, with no other server to take them. A self-binding unit keeps it
+    # (another host or slot takes the load while it drains).
+    activated = directives(render("systemd", FD=3))
+    assert "ExecStop" not in activated, activated.get("ExecStop")
+    assert activated["Environment"]  # the drain file is still named: `python -m deploykit.drain start` by hand
+    assert any("DEPLOYKIT_SERVER_DRAIN_FILE=" in e for e in activated["Environment"])
+    binds_itself = directives(render("systemd"))
+    [stop] = binds_itself["ExecStop"]
+    assert "-m deploykit.drain start --wait" in stop
+
+
+def upstream_servers(conf: str, side: str) -> list[str]:
+    [block] = re.findall(rf"^upstream \w+_{side} {{(.*?)^}}", conf, flags=re.M | re.S)
+    return [line.strip() for line in block.splitlines() if line.strip().startswith("server ")]
+
+
+@pytest.mark.parametrize("values", [{}, {"FD": 3}, {"SERVER": "daphne", "BIND": "127.0.0.1:8000"}])
+def test_nginx_tries_a_lone_server_a_second_time(values: dict[str, Any]) -> None:
+    # A stopping server closes, unanswered, a connection it had accepted but not read (uvicorn's shutdown, daphne
+    # #177); nginx passes the request on (proxy_next_upstream error, the default) only to another entry, and a
+    # lone server has none. Written twice, the retry waits in the socket's queue for the next server.
+    conf = render("nginx", **values)
+    servers = upstream_servers(conf, "asgi")
+    assert len(servers) == 2 and servers[0] == servers[1], servers
+    # Neither entry is ever taken out: with max_fails=1 (the default) two resets would make nginx answer
+    # 502 "no live upstreams" for fail_timeout, without trying the server that is back.
+    assert servers[0].endswith(" max_fails=0;"), servers
+
+
+def test_nginx_leaves_several_servers_as_they_are() -> None:
+    conf = render("nginx", UPSTREAM=["10.0.0.1:8000", "10.0.0.2:8000"])
+    servers = upstream_servers(conf, "asgi")
+    assert servers == ["server 10.0.0.1:8000;", "server 10.0.0.2:8000;"]
+
+
+def test_the_split_wsgi_upstream_is_tried_twice_too() -> None:
+    conf = render("nginx", WSGI_SERVER="gunicorn")
+    servers = upstream_servers(conf, "wsgi")
+    assert len(servers) == 2 and servers[0] == servers[1] and servers[0].endswith(" max_fails=0;"), servers

@@ -46,7 +46,7 @@ def drain_longer_than_stop_timeout(plan: Plan) -> list[checks.CheckMessage]:
     # follows closes every WebSocket still open at once, the herd the drain exists to avoid.
     pm, server = plan.process_manager, plan.server
     needed = server.drain_timeout + DRAIN_WAIT_MARGIN
-    if pm.kind == "systemd" and server.drain_file is not None and pm.stop_timeout < needed:
+    if pm.kind == "systemd" and server.drains_on_stop and pm.stop_timeout < needed:
         return [
             checks.Warning(
                 f"DRAIN_TIMEOUT ({server.drain_timeout}s) does not fit in the unit's TimeoutStopSec={pm.stop_timeout}: "

@@ -110,6 +110,15 @@ class Server:
         return takes_inherited_socket(self.backend, self.address)
 
     @property
+    def drains_on_stop(self) -> bool:
+        """Whether stopping the service drains it first (systemd ExecStop=, Kubernetes preStop).
+
+        Not when it takes an inherited socket: what arrives during a restart waits in that socket for
+        the next server, and a drain would answer those handshakes 403 with no other server to take them.
+        """
+        return self.drain_file is not None and self.listen.kind != "fd"
+
+    @property
     def recycles(self) -> bool:
         """Whether MAX_REQUESTS reaches the server (daphne and granian count no requests)."""
         return self.max_requests is not None and self.backend in RECYCLING_SERVERS
