@@ -71,12 +71,14 @@ async def http_loop(port: int, figures: Figures, stop: asyncio.Event, pause: flo
             writer.write(request)
             try:
                 head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
-            except asyncio.IncompleteReadError as exc:
-                if not (reused and not exc.partial):
+            except (asyncio.IncompleteReadError, ConnectionResetError) as exc:
+                if not reused or (isinstance(exc, asyncio.IncompleteReadError) and exc.partial):
                     raise
                 # The proxy closed the kept-alive connection (a reload ends its old workers' idle ones) as this
                 # request went out, before any byte of an answer: sent again on a new connection, as browsers
-                # and HTTP libraries do for an idempotent request (RFC 9112, 9.3.1). Counted apart.
+                # and HTTP libraries do for an idempotent request (RFC 9112, 9.3.1). Counted apart. A reset is
+                # the same close when the request's bytes had already reached the closed socket (the kernel
+                # answers unread data with RST, not FIN); on a new connection it is still a failure.
                 figures.http_keepalive_retried += 1
                 writer.close()
                 reader, writer = await asyncio.open_connection("127.0.0.1", port)

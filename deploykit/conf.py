@@ -47,6 +47,9 @@ DEFAULTS: dict[str, Any] = {
     # all reconnect at once (issue 16); 0: all at once, when the server stops.
     "DRAIN_TIMEOUT": 30,
     "KEEPALIVE_TIMEOUT": 5,
+    # The listen queue of the app's socket, for every listen() on it: the server's, the socket unit's and
+    # supervisor's (a server that inherits the socket re-listens with its own, hypercorn's 100).
+    "BACKLOG": 4096,
     "WEBSOCKET_PING_INTERVAL": 20,
     "WEBSOCKET_PING_TIMEOUT": 20,
     "WEBSOCKET_MAX_SIZE": 1024 * 1024,

@@ -42,7 +42,7 @@ def print_command(*args: str) -> str:
         (
             ["--server", "uvicorn", "--workers", "2"],
             f"{APP_ENV}{DRAIN_ENV}{PY} -m uvicorn deploykit.drain:application --uds /run/example/example.sock "
-            "--workers 2 "
+            "--backlog 4096 --workers 2 "
             "--proxy-headers --forwarded-allow-ips '*' --lifespan auto --timeout-graceful-shutdown 30 "
             "--timeout-keep-alive 5 --ws-ping-interval 20 --ws-ping-timeout 20 --ws-max-size 1048576 "
             "--ws-per-message-deflate false --log-level info --no-access-log",
@@ -58,13 +58,15 @@ def print_command(*args: str) -> str:
             ["--server", "gunicorn", "--workers", "3", "--uds", "/run/g/g.sock"],
             f"{APP_ENV}{DRAIN_ENV}{GUNICORN_ENV}{PY} -m gunicorn deploykit.drain:application "
             "--worker-class deploykit.servers.gunicorn_worker.UvicornWorker "
-            "--bind unix:/run/g/g.sock --workers 3 --graceful-timeout 30 --keep-alive 5 --log-level info "
+            "--bind unix:/run/g/g.sock --workers 3 --backlog 4096 --graceful-timeout 30 --keep-alive 5 "
+            "--log-level info "
             "--forwarded-allow-ips '*'",
         ),
         (
             ["--server", "granian", "--workers", "2", "[::1]:9000", "--root-path", "/chat"],
             f"{APP_ENV}{DRAIN_ENV}DEPLOYKIT_SERVER_TRUSTED_PROXIES=127.0.0.1,::1 "
-            f"{PY} -m granian --interface asgi --host ::1 --port 9000 --workers 2 --url-path-prefix /chat "
+            f"{PY} -m granian --interface asgi --host ::1 --port 9000 --workers 2 --backlog 4096 "
+            "--url-path-prefix /chat "
             "--workers-kill-timeout 30 --respawn-failed-workers --log-level info --no-access-log "
             "deploykit.drain:application",
         ),
@@ -73,21 +75,21 @@ def print_command(*args: str) -> str:
             f"{APP_ENV}{DRAIN_ENV}'DEPLOYKIT_SERVER_TRUSTED_PROXIES=*' "
             f"DEPLOYKIT_SERVER_WS_MAX_SIZE=1048576 {PY} -m hypercorn "
             "--config python:deploykit.servers.hypercorn_config "
-            "--bind fd://3 --workers 2 --graceful-timeout 30 --keep-alive 5 "
+            "--bind fd://3 --workers 2 --backlog 4096 --graceful-timeout 30 --keep-alive 5 "
             "--websocket-ping-interval 20 --log-level INFO deploykit.drain:application",
         ),
         (
             ["--server", "gunicorn", "--workers", "2", "[::1]:9000"],
             f"{APP_ENV}{DRAIN_ENV}{GUNICORN_ENV}{PY} -m gunicorn deploykit.drain:application "
             "--worker-class deploykit.servers.gunicorn_worker.UvicornWorker "
-            "--bind '[::1]:9000' --workers 2 --graceful-timeout 30 --keep-alive 5 --log-level info "
+            "--bind '[::1]:9000' --workers 2 --backlog 4096 --graceful-timeout 30 --keep-alive 5 --log-level info "
             "--forwarded-allow-ips 127.0.0.1,::1",
         ),
         (
             ["--server", "hypercorn", "--workers", "2", "127.0.0.1:8001", "--no-proxy-headers"],
             f"{APP_ENV}{DRAIN_ENV}DEPLOYKIT_SERVER_WS_MAX_SIZE=1048576 {PY} -m hypercorn "
             "--config python:deploykit.servers.hypercorn_config "
-            "--bind 127.0.0.1:8001 --workers 2 --graceful-timeout 30 --keep-alive 5 "
+            "--bind 127.0.0.1:8001 --workers 2 --backlog 4096 --graceful-timeout 30 --keep-alive 5 "
             "--websocket-ping-interval 20 --log-level INFO deploykit.drain:application",
         ),
     ],

@@ -104,7 +104,7 @@ def test_granian_argv_and_environment() -> None:
     assert backend.argv() == [
         *(PY, "-m", "granian", "--interface", "wsgi"),
         *("--uds", "/run/example-http/example-http.sock", "--uds-permissions", "432"),
-        *("--workers", "2", "--blocking-threads", "4", "--workers-kill-timeout", "30"),
+        *("--workers", "2", "--blocking-threads", "4", "--backlog", "4096", "--workers-kill-timeout", "30"),
         *("--respawn-failed-workers", "--log-level", "info", "--no-access-log", "deploykit.wsgiproxy:application"),
     ]
     assert backend.environment() == {
@@ -120,7 +120,8 @@ def test_gunicorn_argv_and_environment() -> None:
     backend = get_wsgi_backend(build_plan({"WSGI_WORKERS": 2, "WSGI_THREADS": 4, "BIND": "127.0.0.1:8001"}))
     assert backend.argv() == [
         *(PY, "-m", "gunicorn", "deploykit.wsgiproxy:application", "--worker-class", "gthread"),
-        *("--bind", "127.0.0.1:8002", "--workers", "2", "--threads", "4", "--graceful-timeout", "30"),
+        *("--bind", "127.0.0.1:8002", "--workers", "2", "--threads", "4", "--backlog", "4096"),
+        *("--graceful-timeout", "30"),
         *("--keep-alive", "5", "--log-level", "info", "--forwarded-allow-ips", "127.0.0.1,::1"),
     ]
     assert backend.environment() == {

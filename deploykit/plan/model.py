@@ -82,6 +82,8 @@ class Server:
     root_path: str
     graceful_timeout: int
     keepalive_timeout: int
+    #: BACKLOG: the listen queue (connections waiting for an accept) of every listen() on the socket.
+    backlog: int
     websocket_ping_interval: int
     websocket_ping_timeout: int
     websocket_max_size: int
@@ -153,6 +155,7 @@ class WsgiServer:
     root_path: str
     graceful_timeout: int
     keepalive_timeout: int
+    backlog: int
     access_log: bool
     log_level: str
     #: Its own drain file (its readiness answers 503 once it exists; it has no WebSockets to close).

@@ -113,6 +113,8 @@ def build_server(r: Reader, app: App, pm: ProcessManager, layer: ChannelLayer, n
         root_path=root,
         graceful_timeout=seconds("GRACEFUL_TIMEOUT", maximum=3600),
         keepalive_timeout=seconds("KEEPALIVE_TIMEOUT", maximum=3600),
+        # At least granian's minimum; above net.core.somaxconn the kernel uses its cap.
+        backlog=v.integer(r.get("BACKLOG"), r.label("BACKLOG"), minimum=128, maximum=65535),
         websocket_ping_interval=seconds("WEBSOCKET_PING_INTERVAL", maximum=3600),
         websocket_ping_timeout=seconds("WEBSOCKET_PING_TIMEOUT", maximum=3600),
         websocket_max_size=_websocket_max_size(r, backend, notes),

@@ -92,6 +92,7 @@ def build_wsgi(r: Reader, app: App, pm: ProcessManager, server: Server, notes: l
         root_path=root_path(r),
         graceful_timeout=server.graceful_timeout,
         keepalive_timeout=server.keepalive_timeout,
+        backlog=server.backlog,
         access_log=access_log(r),
         log_level=v.choice(r.get("LOG_LEVEL"), r.label("LOG_LEVEL"), LOG_LEVELS),
         # The same setting recycles both sides.

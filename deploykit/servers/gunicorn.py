@@ -38,6 +38,8 @@ class Gunicorn(ServerBackend):
             *self.bind_args(s.listen),
             "--workers",
             "1" if reload else str(s.workers),
+            "--backlog",
+            str(s.backlog),
             "--graceful-timeout",
             str(s.graceful_timeout),
             "--keep-alive",

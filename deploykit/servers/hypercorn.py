@@ -29,7 +29,7 @@ class Hypercorn(ServerBackend):
     def argv(self, *, reload: bool = False) -> list[str]:
         s = self.server
         argv = [*self.prefix(), "--config", CONFIG, *self.bind_args(s.listen)]
-        argv += ["--workers", "1" if reload else str(s.workers)]
+        argv += ["--workers", "1" if reload else str(s.workers), "--backlog", str(s.backlog)]
         if s.root_path:
             argv += ["--root-path", s.root_path]
         argv += [

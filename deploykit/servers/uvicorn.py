@@ -25,7 +25,7 @@ class Uvicorn(ServerBackend):
 
     def argv(self, *, reload: bool = False) -> list[str]:
         s = self.server
-        argv = [*self.prefix(), self.target, *self.bind_args(s.listen)]
+        argv = [*self.prefix(), self.target, *self.bind_args(s.listen), "--backlog", str(s.backlog)]
         if reload:
             argv += ["--reload", "--reload-dir", self.plan.app.base_dir]
         else:

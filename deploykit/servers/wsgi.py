@@ -96,7 +96,7 @@ class GranianWsgi(WsgiBackend):
             "--interface",
             "wsgi",
             *self.bind_args(s.listen),
-            *("--workers", str(s.workers), "--blocking-threads", str(s.threads)),
+            *("--workers", str(s.workers), "--blocking-threads", str(s.threads), "--backlog", str(s.backlog)),
             *("--workers-kill-timeout", str(s.graceful_timeout), "--respawn-failed-workers"),
             *("--log-level", s.log_level, "--access-log" if s.access_log else "--no-access-log"),
             self.target,
@@ -115,7 +115,7 @@ class GunicornWsgi(WsgiBackend):
             self.target,
             # gthread: a thread pool per worker, and keep-alive connections that do not hold a worker.
             *("--worker-class", "gthread", "--bind", str(s.listen)),
-            *("--workers", str(s.workers), "--threads", str(s.threads)),
+            *("--workers", str(s.workers), "--threads", str(s.threads), "--backlog", str(s.backlog)),
             *("--graceful-timeout", str(s.graceful_timeout), "--keep-alive", str(s.keepalive_timeout)),
             *("--log-level", s.log_level),
             # gunicorn decides wsgi.url_scheme from X-Forwarded-Proto itself, for these peers: the

@@ -99,6 +99,7 @@ class Supervisor(Target):
             "kind": "ASGI",
             "backend": plan.server.backend,
             "address": plan.server.address,
+            "backlog": plan.server.backlog,
             "numprocs": plan.server.processes,
             "argv": get_backend(plan).argv(),
             "environment": quoting.supervisor_environment(server_environment(plan) + contract_environment(plan)),
@@ -124,6 +125,7 @@ class Supervisor(Target):
             "kind": "WSGI",
             "backend": plan.wsgi.backend,
             "address": plan.wsgi.address,
+            "backlog": plan.wsgi.backlog,
             # One process: its workers and threads are inside.
             "numprocs": 1,
             "argv": backend.argv(),

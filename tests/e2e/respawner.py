@@ -9,7 +9,8 @@ it), and starts ARGV (the unit's ``ExecStart=``, with this process's environment
 main process, fd 3 inherited and ``LISTEN_PID`` set to that process's pid, as systemd sets it to the main pid
 (gunicorn checks it).
 
-On SIGHUP it does what ``systemctl restart`` does to a ``Type=exec``, ``KillMode=mixed`` unit: SIGTERM to the
+On SIGHUP it does what ``systemctl restart`` does to a ``Type=exec``, ``KillMode=mixed`` unit without
+``ExecStop=`` (a socket-activated unit has none: tests/test_socket_activation.py): SIGTERM to the
 main process, wait until it exits (SIGKILL after STOP_TIMEOUT, the unit's ``TimeoutStopSec=``), SIGKILL what is
 left of the service's processes (its process group stands for its cgroup), then start ARGV again at once (a
 restart asked for does not wait ``RestartSec=``). On SIGTERM it stops the service and exits. A service that

@@ -10,7 +10,8 @@ keeps the listening socket open, as PID 1 does, while it stops the server (SIGTE
 starts the same argv again (its docstring says exactly what it does and does not do). While that restart runs,
 HTTP requests and WebSocket handshakes keep arriving, each on a new connection: none may find the socket
 missing, and none sent after the old server had stopped may fail (what the old server had accepted when it
-got SIGTERM is its own shutdown's: counted, see the assertions).
+got SIGTERM is its own shutdown's: counted, see the assertions). As much load again goes through nginx, from
+the same plan's site file, as users reach the server: there every request and handshake succeeds.
 
 The baseline is the same restart of the unit deploykit writes without ``--fd`` (the server binds its own
 socket), under the same respawner: its failures are counted in the same report line.
@@ -37,12 +38,14 @@ import pytest
 
 from deploykit.plan.model import INHERITED_SOCKET_SERVERS, INHERITED_UNIX_SOCKET_SERVERS, SYSTEMD_LISTEN_FD
 from tests.conftest import require_tool
+from tests.e2e.test_projects import listen_on
 from tests.parsers import systemd_environment, systemd_exec, systemd_unit
 from tests.procs import (
     PROJECTS,
     PYTHON,
     STARTUP_TIMEOUT,
     Address,
+    Nginx,
     Proc,
     RedisServer,
     free_port,
@@ -209,39 +212,22 @@ def starts(proc: Proc) -> int:
     return sum(line.startswith("started ") for line in proc.log().splitlines())
 
 
-def restart_under_load(argv: list[str], env: dict[str, str], cwd: Path, address: Address, log_dir: Path) -> Restart:
-    proc = Proc(f"service-{len(list(log_dir.glob('service-*')))}", argv, log_dir=log_dir, env=env, cwd=cwd)
-    load = Load(address)
-    pool = ThreadPoolExecutor(max_workers=96)
-    sender = threading.Thread(target=load.run, args=(pool,))
-    try:
+def listen_backlog(address: Address) -> int:
+    """The listen queue the kernel holds for ``address``: ss's Send-Q of a listening socket."""
+    ss = require_tool("ss")
+    unix = isinstance(address, str)
+    out = subprocess.run([ss, "-xlnH" if unix else "-tlnH"], capture_output=True, text=True, timeout=10).stdout
+    wanted = address if unix else f"{address[0]}:{address[1]}"
+    for line in out.splitlines():
+        fields = line.split()
+        if wanted in fields:
+            state = fields.index("LISTEN")
+            return int(fields[state + 2])
+    raise AssertionError(f"no listening socket {wanted} in ss's output:\n{out}")
 
-        def ready() -> bool:
-            proc.check_alive()
-            return http_get(address, "/whoami/", timeout=5).status == 200
 
-        wait_until(ready, STARTUP_TIMEOUT, f"{argv[-1]} at {address}", interval=0.2)
-        sender.start()
-        time.sleep(0.5)
-        began = time.monotonic()
-        proc.popen.send_signal(signal.SIGHUP)
-        # Back when the respawner has started the server again and a request answers.
-        wait_until(lambda: proc.check_alive() or starts(proc) >= 2, 30, "the second start")
-        wait_until(ready, STARTUP_TIMEOUT, "the restarted server", interval=0.2)
-        restart_seconds = time.monotonic() - began
-        time.sleep(0.5)
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}\n{proc.log()[-3000:]}") from None
-    finally:
-        load.stop()
-        if sender.is_alive():
-            sender.join(5)
-        pool.shutdown(wait=True, cancel_futures=False)
-        proc.stop(timeout=30)
-    attempts = load.attempts
+def summary(attempts: list[Attempt], began: float, restart_seconds: float, stop_seconds: float) -> Restart:
     failed = [a for a in attempts if not a.ok]
-    # "stopped PID SECONDS": how long after the SIGHUP the old server was gone.
-    stop_seconds = float(next(line for line in proc.log().splitlines() if line.startswith("stopped ")).split()[2])
     return Restart(
         ok=len(attempts) - len(failed),
         failed=len(failed),
@@ -253,6 +239,64 @@ def restart_under_load(argv: list[str], env: dict[str, str], cwd: Path, address:
         stop_seconds=stop_seconds,
         failures=[f"{a.kind} {a.detail}" for a in failed],
     )
+
+
+def restart_under_load(
+    argv: list[str],
+    env: dict[str, str],
+    cwd: Path,
+    address: Address,
+    log_dir: Path,
+    *,
+    proxy: Address | None = None,
+    backlog: int | None = None,
+) -> tuple[Restart, Restart | None]:
+    """One restart under load straight on ``address``, and (``proxy``) as much again through nginx at the same time.
+
+    ``backlog``: the listen queue the socket must keep before and after the restart (a server that inherits
+    the socket calls listen() on it again with its own backlog).
+    """
+    proc = Proc(f"service-{len(list(log_dir.glob('service-*')))}", argv, log_dir=log_dir, env=env, cwd=cwd)
+    loads = [Load(address)] + ([] if proxy is None else [Load(proxy)])
+    pool = ThreadPoolExecutor(max_workers=96 * len(loads))
+    senders = [threading.Thread(target=load.run, args=(pool,)) for load in loads]
+    try:
+
+        def ready() -> bool:
+            proc.check_alive()
+            return http_get(address, "/whoami/", timeout=5).status == 200
+
+        wait_until(ready, STARTUP_TIMEOUT, f"{argv[-1]} at {address}", interval=0.2)
+        if backlog is not None:
+            assert listen_backlog(address) == backlog, "the server's listen() changed the socket unit's Backlog="
+        if proxy is not None:
+            wait_until(lambda: http_get(proxy, "/whoami/", timeout=5).status == 200, 10, "the server through nginx")
+        for sender in senders:
+            sender.start()
+        time.sleep(0.5)
+        began = time.monotonic()
+        proc.popen.send_signal(signal.SIGHUP)
+        # Back when the respawner has started the server again and a request answers.
+        wait_until(lambda: proc.check_alive() or starts(proc) >= 2, 30, "the second start")
+        wait_until(ready, STARTUP_TIMEOUT, "the restarted server", interval=0.2)
+        restart_seconds = time.monotonic() - began
+        if backlog is not None:
+            assert listen_backlog(address) == backlog, "the restarted server's listen() changed Backlog="
+        time.sleep(0.5)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{proc.log()[-3000:]}") from None
+    finally:
+        for load in loads:
+            load.stop()
+        for sender in senders:
+            if sender.is_alive():
+                sender.join(5)
+        pool.shutdown(wait=True, cancel_futures=False)
+        proc.stop(timeout=30)
+    # "stopped PID SECONDS": how long after the SIGHUP the old server was gone.
+    stop_seconds = float(next(line for line in proc.log().splitlines() if line.startswith("stopped ")).split()[2])
+    direct, *through = (summary(load.attempts, began, restart_seconds, stop_seconds) for load in loads)
+    return direct, (through[0] if through else None)
 
 
 @pytest.mark.parametrize("server", INHERITED_SOCKET_SERVERS)
@@ -277,6 +321,8 @@ def test_requests_wait_through_a_restart(server: str, project: tuple[Path, dict[
         [exec_start] = service["ExecStart"]
         argv = systemd_exec(exec_start)
         [listen] = sock["ListenStream"]
+        # What the socket unit asks for, as the kernel caps it; systemd-socket-activate listens with SOMAXCONN.
+        backlog = min(int(sock["Backlog"][0]), int(Path("/proc/sys/net/core/somaxconn").read_text()))
         assert listen == (address if isinstance(address, str) else f"{address[0]}:{address[1]}")
         # gunicorn takes fd 3 from LISTEN_FDS (its --bind names the address: deploykit.servers.gunicorn).
         assert any(f in exec_start for f in (f"--fd {SYSTEMD_LISTEN_FD}", f"fd://{SYSTEMD_LISTEN_FD}", "--bind unix:"))
@@ -288,11 +334,24 @@ def test_requests_wait_through_a_restart(server: str, project: tuple[Path, dict[
         environment = service_env(service, env_file)
         wrapped[1:1] = [f"-E{name}={value}" for name, value in environment.items()]
         [cwd] = service["WorkingDirectory"]
-        with_activation = restart_under_load(wrapped, {}, Path(cwd), address, run)
+        # nginx in front, from the same plan: its site, moved to a loopback port.
+        site = project_manage(project_dir, env, "deployconfig", "nginx", *common, "--fd", str(SYSTEMD_LISTEN_FD))
+        assert site.returncode == 0, site.stderr
+        nginx_port = free_port()
+        (run / "site.conf").write_text(listen_on(site.stdout, nginx_port))
+        nginx = Nginx(run / "nginx", run / "site.conf", nginx_port)
+        nginx.start()
+        try:
+            with_activation, proxied = restart_under_load(
+                wrapped, {}, Path(cwd), address, run, proxy=("127.0.0.1", nginx_port), backlog=backlog
+            )
+        finally:
+            nginx.stop()
+        assert proxied is not None
 
         plain = units(project_dir, env, common)["systemd"]
         [plain_exec] = plain["ExecStart"]
-        baseline = restart_under_load(
+        baseline, _ = restart_under_load(
             [PYTHON, str(RESPAWNER), stop_timeout, "--", *systemd_exec(plain_exec)],
             service_env(plain, env_file),
             Path(cwd),
@@ -301,7 +360,11 @@ def test_requests_wait_through_a_restart(server: str, project: tuple[Path, dict[
         )
     finally:
         shutil.rmtree(run, ignore_errors=True)
-    print(f"\n{server} socket-activated: {with_activation.line()}\n{server} binds its own socket: {baseline.line()}")
+    print(
+        f"\n{server} socket-activated, through nginx: {proxied.line()}"
+        f"\n{server} socket-activated, on the socket: {with_activation.line()}"
+        f"\n{server} binds its own socket: {baseline.line()}"
+    )
     assert with_activation.during > 0, "no request was sent while the server restarted"
     # Today's unit: while the server is down there is no socket, and requests fail.
     # (On a quiet machine the old server's exit and the new one's bind can fall between two requests: then
@@ -315,6 +378,11 @@ def test_requests_wait_through_a_restart(server: str, project: tuple[Path, dict[
     assert with_activation.refused == 0, with_activation.line()
     assert with_activation.after_stop == 0, with_activation.line()
     assert with_activation.failed < baseline.failed, (with_activation.line(), baseline.line())
+    # Through nginx, as users reach it, every request and handshake sent during the restart succeeds: a
+    # request the stopping server closed unanswered is tried again on the upstream's second entry (the same
+    # socket), where it waits for the next server.
+    assert proxied.during > 0, "no request went through nginx while the server restarted"
+    assert proxied.failed == 0, proxied.line()
 
 
 def test_the_proxy_group_reaches_the_socket_units_socket(project: tuple[Path, dict[str, str]]) -> None:

@@ -6,6 +6,8 @@ wsgi_app = "deploykit.drain:application"
 worker_class = "deploykit.servers.gunicorn_worker.UvicornWorker"
 workers = 3
 bind = ["0.0.0.0:8001"]
+# The listen queue (BACKLOG), the same as the socket unit's or supervisor's when they own the socket.
+backlog = 4096
 graceful_timeout = 30
 keepalive = 5
 # The proxies whose X-Forwarded-For/-Proto are believed ('*': any peer of the unix socket).
