@@ -29,6 +29,11 @@ from deploykit.targets.web import (
 HTTP2_DIRECTIVE_SINCE = (1, 25, 1)
 
 
+def retry_entries(workers: int) -> int:
+    """How often a lone upstream server is listed: each try may meet one more worker that is stopping."""
+    return 1 + min(workers, 3)
+
+
 class Nginx(SlotUpstream, Target):
     name = "nginx"
     description = "nginx site, included inside http{} (sites-enabled): upstream, WebSocket, static, TLS"
@@ -82,6 +87,8 @@ class Nginx(SlotUpstream, Target):
             "upstream_file": self.plan.upstream_file,
             "upstream_name": upstream_name,
             "upstream": [str(b) for b in site.upstream],
+            "upstream_entries": range(retry_entries(self.plan.server.total_processes)),
+            "wsgi_entries": range(retry_entries(wsgi.workers if wsgi is not None else 1)),
             "https": site.https,
             "acme_webroot": None if tls is None else tls.acme_webroot,
             "http_listen": listen(site.http_port),

@@ -108,7 +108,7 @@ def _serve(web: Proc, port: int) -> None:
 
     wait_until(page, 60, f"the Procfile's web process on $PORT {port}", interval=0.2)
     # The web line's argv, as runasgi logged it: $PORT and WEB_CONCURRENCY expanded by the shell.
-    assert f"--port {port} --workers 2" in web.log(), web.log()[-3000:]
+    assert f"--port {port} --backlog 4096 --workers 2" in web.log(), web.log()[-3000:]
 
     async def chat() -> None:
         first, second = await clients_on_distinct_pids(address, "/ws/chat/lobby/", 2)

@@ -86,7 +86,7 @@ def supervised(static_root: Path) -> Iterator[Supervised]:
 
 def test_through_the_supervisor_socket(supervised: Supervised) -> None:
     stack = supervised.stack
-    assert f"server unix:{stack.workdir}/app.sock;" in stack.site_conf
+    assert f"server unix:{stack.workdir}/app.sock max_fails=0;" in stack.site_conf
     assert http_get(stack.address, "/").status == 200
     assert http_get(stack.address, "/-/ready").status == 200
     print(f"supervisorctl status: {supervised.pids()}")
