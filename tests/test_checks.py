@@ -63,6 +63,8 @@ def test_ids_are_unique_and_stable() -> None:
         + ["deploykit.W020"]
         + ["deploykit.W018"]
         + ["deploykit.W026"]
+        # Issue 16: the Redis pool a reconnect burst needs.
+        + ["deploykit.W019"]
         + ["deploykit.I001"]
     )
     # Every id is documented in the README's table.
@@ -139,7 +141,8 @@ def test_w001_proxy_headers_from_anywhere() -> None:
 
 
 #: A channels_redis host as deploykit writes it (W009 stays quiet).
-HOST = {"address": "redis://r:6379/0", "socket_timeout": None}
+SETTLED = {"socket_timeout": None, "max_connections": 1000}
+HOST = {"address": "redis://r:6379/0", **SETTLED}
 
 
 @override_settings(CHANNEL_LAYERS={"default": {"BACKEND": REDIS, "CONFIG": {"hosts": [HOST]}}})
@@ -251,6 +254,8 @@ def test_check_deploy_fires_on_a_misconfigured_project() -> None:
         "deploykit.I001",
         # Its CHANNEL_LAYERS host is a bare URL: W009 fires with the redis-py 8 installed here.
         *(["deploykit.W009"] if release(installed_version("redis") or "0") >= (8,) else []),
+        # ... and leaves the pool at redis-py's bounded default.
+        *(["deploykit.W019"] if deploykit.checks.layer.default_pool_size() else []),
     }, output
     assert result.returncode != 0
 
@@ -270,7 +275,9 @@ def test_w008_relative_static_url_under_a_sub_path() -> None:
 
 
 def test_w009_redis_py_8_without_socket_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
-    layers = {"default": {"BACKEND": REDIS, "CONFIG": {"hosts": ["redis://r:6379/0"], "capacity": 1500}}}
+    layers = {
+        "default": {"BACKEND": REDIS, "CONFIG": {"hosts": ["redis://r:6379/0?max_connections=9"], "capacity": 1500}}
+    }
     with override_settings(CHANNEL_LAYERS=layers):
         monkeypatch.setattr(deploykit.checks.layer, "installed_version", lambda name: "8.1.0")
         assert ids() == ["deploykit.W009"]
@@ -279,17 +286,47 @@ def test_w009_redis_py_8_without_socket_timeout(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(deploykit.checks.layer, "installed_version", lambda name: "8.1.0")
     # None (no read timeout, what deploykit writes) and anything above the 5 s pop are quiet.
     for timeout, expected in [(None, []), (10, []), (5, ["deploykit.W009"]), ("10", ["deploykit.E001"])]:
-        host = {"address": "redis://r:6379/0", "socket_timeout": timeout}
+        host = {"address": "redis://r:6379/0", "socket_timeout": timeout, "max_connections": 9}
         with override_settings(
             CHANNEL_LAYERS={"default": {"BACKEND": REDIS, "CONFIG": {"hosts": [host], "capacity": 1500}}}
         ):
             assert ids() == expected, timeout
     with override_settings(
         CHANNEL_LAYERS={
-            "default": {"BACKEND": REDIS, "CONFIG": {"hosts": [{"address": "redis://r:6379/0"}], "capacity": 1500}}
+            "default": {
+                "BACKEND": REDIS,
+                "CONFIG": {"hosts": [{"address": "redis://r:6379/0", "max_connections": 9}], "capacity": 1500},
+            }
         }
     ):
         assert ids() == ["deploykit.W009"]
+
+
+def test_w019_redis_pool_left_at_redis_pys_bounded_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    # redis-py 8's asyncio pool holds 100 connections and raises MaxConnectionsError past them: a reconnect
+    # burst after a restart (every client's group_add at once) failed consumers' connects (issue 16 bench).
+    bare = {"address": "redis://r:6379/0", "socket_timeout": None}
+    for hosts, expected in [
+        ([bare], ["deploykit.W019"]),
+        ([{**bare, "max_connections": 1000}], []),
+        (["redis://r:6379/0?max_connections=1000"], ["deploykit.W009"]),
+        ([{**bare, "max_connections": 1000}, bare], ["deploykit.W019"]),
+    ]:
+        layers = {"default": {"BACKEND": REDIS, "CONFIG": {"hosts": hosts, "capacity": 1500}}}
+        with override_settings(CHANNEL_LAYERS=layers):
+            assert ids() == expected, hosts
+    # Where redis-py's pool is unbounded (before 8), nothing to say.
+    monkeypatch.setattr(deploykit.checks.layer, "default_pool_size", lambda: None)
+    with override_settings(
+        CHANNEL_LAYERS={"default": {"BACKEND": REDIS, "CONFIG": {"hosts": [bare], "capacity": 1500}}}
+    ):
+        assert ids() == []
+
+
+def test_w019_max_connections_is_validated_where_read() -> None:
+    host = {"address": "redis://r:6379/0", "socket_timeout": None, "max_connections": "many"}
+    with override_settings(CHANNEL_LAYERS={"default": {"BACKEND": REDIS, "CONFIG": {"hosts": [host]}}}):
+        assert ids() == ["deploykit.E001"]
 
 
 # -- split serving (issue 15) ----------------------------------------------------------------------
@@ -363,7 +400,7 @@ SLOTS = {"HEALTH_PATH": "/-/ready", "SLOTS": ("blue", "green")}
 REDIS_LAYER = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [{"address": "redis://127.0.0.1:6379/0", "socket_timeout": None}], "capacity": 1500},
+        "CONFIG": {"hosts": [{"address": "redis://127.0.0.1:6379/0", **SETTLED}], "capacity": 1500},
     }
 }
 

@@ -38,7 +38,10 @@ tomllib = toml_parser()
 REDIS_LAYER = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [{"address": "redis://127.0.0.1:6379/0", "socket_timeout": None}], "capacity": 1500},
+        "CONFIG": {
+            "hosts": [{"address": "redis://127.0.0.1:6379/0", "socket_timeout": None, "max_connections": 1000}],
+            "capacity": 1500,
+        },
     }
 }
 

@@ -19,6 +19,7 @@ from deploykit.checks.layer import (
     layer_disagrees,
     layer_missing,
     redis_capacity_default,
+    redis_pool_left_at_bounded_default,
     redis_read_timeout_below_blocking_pop,
 )
 from deploykit.checks.metrics import metrics_path_collides
@@ -153,6 +154,7 @@ DEPLOY_CHECKS: list[Check] = [
     sync_only_middleware,
     relative_static_url_under_sub_path,
     redis_read_timeout_below_blocking_pop,
+    redis_pool_left_at_bounded_default,
     layer_missing,
     layer_disagrees,
     socket_outside_runtime_directory,

@@ -9,6 +9,7 @@ from django.core import checks
 from deploykit.checks.versions import installed_version, release
 from deploykit.exceptions import shown
 from deploykit.plan import REDIS_DEFAULT_CAPACITY, REDIS_DEFAULT_GROUP_EXPIRY, Plan
+from deploykit.targets.channels import RECOMMENDED_POOL_SIZE
 
 
 def in_memory_layer_across_processes(plan: Plan) -> list[checks.CheckMessage]:
@@ -132,3 +133,33 @@ def redis_read_timeout_below_blocking_pop(plan: Plan) -> list[checks.CheckMessag
             )
         ]
     return []
+
+
+def default_pool_size() -> int | None:
+    """How many connections redis-py's asyncio pool holds when a host does not say (None: unbounded, or no
+    redis-py). Asked of redis-py itself: 8 bounds it at 100 and raises MaxConnectionsError past it."""
+    try:
+        from redis.asyncio import ConnectionPool
+    except ImportError:
+        return None
+    size = ConnectionPool().max_connections  # builds no connection
+    return size if size < 2**31 - 1 else None
+
+
+def redis_pool_left_at_bounded_default(plan: Plan) -> list[checks.CheckMessage]:
+    """A reconnect burst (every client of a restarted server at once) needs a connection per group_add."""
+    layer = plan.channel_layer
+    if not layer.is_redis or "default" not in layer.pool_sizes:
+        return []
+    size = default_pool_size()
+    if size is None:
+        return []
+    return [
+        checks.Warning(
+            f"CHANNEL_LAYERS[\"default\"] leaves a Redis host's connection pool at redis-py's default of {size}, "
+            "which raises MaxConnectionsError past it: when a restart or redeploy sends every client back at "
+            "once, the connects beyond it fail.",
+            hint=f'Give each host "max_connections" (deployconfig channels writes {RECOMMENDED_POOL_SIZE}).',
+            id="deploykit.W019",
+        )
+    ]

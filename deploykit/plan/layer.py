@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from deploykit import validators as v
 from deploykit.conf import django_setting
@@ -93,6 +93,7 @@ def _redis(backend: str, config: Mapping[str, Any], sized: dict[str, Any]) -> Ch
     hosts: list[str] = []
     sentinels: list[tuple[str, int]] = []
     timeouts: list[float | Literal["default"] | None] = []
+    pools: list[int | Literal["default"]] = []
     master_name: str | None = None
     for i, host in enumerate(config.get("hosts") or ["redis://localhost:6379"]):
         host_label = f'{_LABEL}["hosts"][{i}]'
@@ -112,11 +113,19 @@ def _redis(backend: str, config: Mapping[str, Any], sized: dict[str, Any]) -> Ch
         else:
             raise SpecError(host_label, host, "must be a redis:// URL, a (host, port) pair or a sentinel dict")
         timeouts.append(_read_timeout(host, host_label))
+        pools.append(_pool_size(host, host_label))
     kind: Literal["redis", "sentinel", "pubsub"] = (
         "sentinel" if sentinels else "pubsub" if backend == PUBSUB_BACKEND else "redis"
     )
     return ChannelLayer(
-        kind, backend, tuple(hosts), tuple(sentinels), master_name, read_timeouts=tuple(timeouts), **sized
+        kind,
+        backend,
+        tuple(hosts),
+        tuple(sentinels),
+        master_name,
+        read_timeouts=tuple(timeouts),
+        pool_sizes=tuple(pools),
+        **sized,
     )
 
 
@@ -146,6 +155,22 @@ def _broker_url(value: Any, label: str) -> str:
         raise SpecError(label, "<redacted>" if parts.password else value, "names no host")
     name = v.hostname(parts.hostname, label)
     return f"{parts.scheme}://{bracket(name)}" + (f":{parts.port}" if parts.port else "")
+
+
+def _pool_size(host: Any, label: str) -> int | Literal["default"]:
+    """``max_connections`` of a host dict, or of a URL's query (redis-py's from_url reads it there)."""
+    if isinstance(host, Mapping):
+        if "max_connections" not in host:
+            return "default"
+        return v.integer(host["max_connections"], f'{label}["max_connections"]', minimum=1)
+    if isinstance(host, str):
+        found = parse_qs(urlsplit(host).query).get("max_connections")
+        if found:
+            try:
+                return v.integer(int(found[-1]), f"{label} max_connections", minimum=1)
+            except ValueError:
+                raise SpecError(f"{label} max_connections", found[-1], "must be an integer") from None
+    return "default"
 
 
 def _read_timeout(host: Any, label: str) -> float | Literal["default"] | None:

@@ -222,6 +222,8 @@ class ChannelLayer:
     #: redis-py's read timeout per Redis host as configured: None for none,
     #: "default" where the host leaves it to redis-py.
     read_timeouts: tuple[float | Literal["default"] | None, ...] = ()
+    #: redis-py's connection pool size per Redis host as configured ("default": left to redis-py).
+    pool_sizes: tuple[int | Literal["default"], ...] = ()
     #: What the plan could not tell about a layer it does not know.
     unknown: str | None = None
 

@@ -14,6 +14,9 @@ from deploykit.targets.pyfile import check_python, literal
 #: (redis-py 8.1, channels_redis 4.3), so graceful restarts used the whole
 #: timeout. redis-py 8 keeps TCP keepalive on, so a vanished Redis still fails.
 REDIS_SOCKET_TIMEOUT = None
+#: redis-py's pool per host and process: a restarted server's clients all rejoin their groups at once, and
+#: redis-py 8's default of 100 raises MaxConnectionsError past it (W019).
+RECOMMENDED_POOL_SIZE = 1000
 
 
 class Channels(Target):
@@ -51,6 +54,7 @@ class Channels(Target):
             "sentinels": [f"({literal(host)}, {port})" for host, port in layer.sentinels],
             "master_name": literal(layer.master_name),
             "socket_timeout": literal(REDIS_SOCKET_TIMEOUT),
+            "max_connections": RECOMMENDED_POOL_SIZE,
         }
 
     def applies(self) -> bool:

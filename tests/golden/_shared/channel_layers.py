@@ -4,7 +4,9 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [{"address": "redis://127.0.0.1:6379/0", "socket_timeout": None}],
+            "hosts": [{"address": "redis://127.0.0.1:6379/0", "socket_timeout": None, "max_connections": 1000}],
+            # max_connections: redis-py 8's pool per host holds 100 and raises MaxConnectionsError
+            # past them; a restarted server's clients all rejoin their groups at once.
             # No read timeout: redis-py 8's default of 5 s equals the layer's 5 s
             # BZPOPMIN, so every consumer idle for 5 s would crash and drop its
             # WebSocket (https://github.com/django/channels_redis/issues/422), and a
