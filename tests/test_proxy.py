@@ -231,3 +231,32 @@ def test_application_reads_the_servers_trust_list_from_the_environment(monkeypat
     app = deploykit.proxy.application.build()
     assert not app.trusts("10.1.2.3")
     assert app.server_trusts is not None and app.server_trusts.trusts("10.1.2.3")
+
+
+@pytest.mark.parametrize(
+    ("server", "overrides", "kept_for"),
+    [
+        ("uvicorn", {"ROOT_PATH": "/x"}, "*"),  # the unix socket: every peer
+        ("daphne", {"BIND": "127.0.0.1:8000", "METRICS_PATH": "/-/metrics"}, "*"),  # believes every peer
+        ("gunicorn", {"BIND": "127.0.0.1:8000", "ROOT_PATH": "/x"}, "127.0.0.1,::1"),
+    ],
+)
+async def test_a_wrapper_served_for_another_reason_keeps_what_the_server_believed(
+    server: str, overrides: dict[str, Any], kept_for: str
+) -> None:
+    """A sub-path or METRICS_PATH serves deploykit.proxy in front of a server that applied X-Forwarded-* itself:
+    the headers of the peers it believed stay (USE_X_FORWARDED_HOST reads the proxy's -Host)."""
+    from deploykit import serverenv
+    from deploykit.plan import build_plan
+    from deploykit.servers import get_backend
+
+    with override_settings(DEPLOYKIT={**TEST_DEPLOYKIT, "DRAIN_TIMEOUT": 0, **overrides}):
+        backend = get_backend(build_plan({"SERVER": server, "WORKERS": 1}))
+    assert backend.target == "deploykit.proxy:application"
+    env = serverenv.read(backend.environment())
+    assert env.forwarded_allow_ips == tuple(kept_for.split(","))
+    inner = Recorder()
+    wrapper = ProxyHeadersMiddleware(inner, env.trusted_proxies, server_trusts=env.forwarded_allow_ips)
+    # As the server hands it on: the client it took from X-Forwarded-For, the proxy's own headers.
+    await wrapper(http(("203.0.113.7", 0), *SPOOF, FORWARDED_HOST), None, None)  # type: ignore[arg-type]
+    assert inner.scopes[0]["headers"] == [*SPOOF, FORWARDED_HOST]

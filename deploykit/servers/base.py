@@ -113,8 +113,11 @@ class ServerBackend:
             env[serverenv.TRUSTED_PROXIES] = (
                 ",".join(self.server.forwarded_allow_ips) if self.wraps_proxy_headers else ""
             )
-        if self.drops_untrusted_headers:
-            env[serverenv.FORWARDED_ALLOW_IPS] = ",".join(self.server.forwarded_allow_ips)
+            if self.server.proxy_headers and self.handles_proxy_headers:
+                # Whose headers the server applied: they stay, the rest go (a sub-path or METRICS_PATH serves
+                # the wrapper under "*" and for daphne too, where nothing may go).
+                trusted = ("*",) if self.trusts_every_peer else self.server.forwarded_allow_ips
+                env[serverenv.FORWARDED_ALLOW_IPS] = ",".join(trusted)
         if self.wraps_root_path:
             env[serverenv.ROOT_PATH] = self.server.root_path
         if self.server.drain_file is not None:
