@@ -403,3 +403,30 @@ def test_wsgi_side_on_a_unix_socket_takes_the_address_the_proxy_appended(wsgi_on
     seen = response.json()
     print(f"{proc.name} over {sock} with {as_appended}: {seen}")
     assert (seen["remote_addr"], seen["scheme"], seen["is_secure"]) == (UNTRUSTED, "http", False)
+
+
+@pytest.fixture(scope="module")
+def asgi_on_unix(request: pytest.FixtureRequest, workdir: Path) -> Iterator[tuple[str, Proc]]:
+    """``runasgi --server S`` on the plan's own unix socket, testproject.production (trust "*": no peer address)."""
+    server: str = request.param
+    runtime = workdir / f"asgi-unix-{server}"
+    env = environment(workdir, PRODUCTION)
+    env.update(DEPLOYKIT_RUNTIME_DIRECTORY=str(runtime), DEPLOYKIT_SOCKET=str(runtime / "app.sock"))
+    proc = start_server(f"asgi-unix-{server}", env, ["--server", server, "--workers", "1"], workdir)
+    try:
+        wait_ready(proc, env["DEPLOYKIT_SOCKET"], "/whoami/", timeout=STARTUP_TIMEOUT)
+        yield env["DEPLOYKIT_SOCKET"], proc
+    finally:
+        proc.stop()
+
+
+@pytest.mark.parametrize("asgi_on_unix", ["uvicorn", "gunicorn"], indirect=True)
+def test_on_a_unix_socket_the_proxy_is_believed_with_production_settings(asgi_on_unix: tuple[str, Proc]) -> None:
+    """Only the proxy reaches the socket (its folder is 0750): "*", nothing is dropped, no wrapper is served."""
+    sock, proc = asgi_on_unix
+    response = http_get(sock, "/whoami/", FORGED, timeout=10)
+    assert response.status == 200, proc.log()[-3000:]
+    seen = response.json()
+    print(f"{proc.name} over {sock} with {FORGED}: {seen}")
+    assert (seen["remote_addr"], seen["scheme"], seen["is_secure"]) == (FORGED_ADDRESS, "https", True)
+    assert "DEPLOYKIT_SERVER_FORWARDED_ALLOW_IPS" not in proc.log()
