@@ -3,7 +3,11 @@
 granian and hypercorn have no trusted-proxy option; their argv loads
 ``deploykit.proxy:application``, which wraps the application named by
 ``DEPLOYKIT_SERVER_APP`` with :class:`ProxyHeadersMiddleware` trusting
-``DEPLOYKIT_SERVER_TRUSTED_PROXIES`` (:mod:`deploykit.serverenv`). With
+``DEPLOYKIT_SERVER_TRUSTED_PROXIES`` (:mod:`deploykit.serverenv`). uvicorn and
+gunicorn's uvicorn worker apply them themselves but leave them in the request,
+where Django's SECURE_PROXY_SSL_HEADER reads them from anyone: on a TCP bind
+their argv loads it too, to drop them from the peers outside
+``DEPLOYKIT_SERVER_FORWARDED_ALLOW_IPS``. With
 ``DEPLOYKIT_SERVER_METRICS_PATH`` set, every server's argv loads it, and the
 application is counted inside it (:mod:`deploykit.metrics`).
 """
@@ -20,8 +24,9 @@ from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 ASGIApp = Any
 
 
-#: What the trust list decides (ASGI header names are lower case): dropped from a peer outside it.
-_FORWARDED = (b"x-forwarded-for", b"x-forwarded-proto")
+#: What the trust list decides (ASGI header names are lower case): dropped from a peer outside it (Django reads
+#: -Host and -Port with USE_X_FORWARDED_HOST / USE_X_FORWARDED_PORT).
+_FORWARDED = frozenset((b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"x-forwarded-port"))
 #: Addresses whose parsing (and trust) each process remembers.
 _CACHED = 1024
 _LONGEST = 80
@@ -74,7 +79,7 @@ class TrustedProxies:
     def trusts(self, host: str | None) -> bool:
         if self.trust_all:
             return True
-        if not host:
+        if not host or not self.networks:
             return False
         answer = self._answers.get(host)
         if answer is None:
@@ -113,15 +118,37 @@ class ProxyHeadersMiddleware(TrustedProxies):
     """Apply X-Forwarded-For (the client past the trusted proxies) and X-Forwarded-Proto.
 
     Only for peers in ``trusted`` (``"*"`` trusts everyone, which a unix
-    socket needs: it has no peer address).
+    socket needs: it has no peer address); the others' X-Forwarded-* are
+    dropped. ``server_trusts``: the server applied them itself for these peers
+    (``trusted`` is empty then), and only the others' are dropped.
     """
 
-    def __init__(self, app: ASGIApp, trusted: tuple[str, ...], root_path: str = "") -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        trusted: tuple[str, ...],
+        root_path: str = "",
+        server_trusts: tuple[str, ...] | None = None,
+    ) -> None:
         super().__init__(trusted)
         self.app = app
         # The sub-path the site is under, for servers whose own option would
         # rewrite the path the proxy forwards (uvicorn prepends it).
         self.root_path = root_path
+        self.server_trusts = None if server_trusts is None else TrustedProxies(server_trusts)
+
+    def server_believed(self, client: tuple[str, int] | None) -> bool:
+        """Whether the server applied X-Forwarded-* for this request's peer (they stay for the application)."""
+        if self.server_trusts is None:
+            return False
+        # uvicorn's ProxyHeadersMiddleware (uvicorn/middleware/proxy_headers.py, in front of this one) has replaced
+        # a trusted peer's client with the one X-Forwarded-For names: port 0 unless the header gave one. It leaves
+        # an untrusted peer's client as the connection's, whose TCP port is never 0 and which the list does not
+        # name. So port 0 or a listed address came through a trusted peer; anything else is dropped (a port in
+        # X-Forwarded-For errs that way: the scheme and client uvicorn applied stay, only the headers go).
+        if client is not None and client[1] == 0:
+            return True
+        return self.server_trusts.trusts(client[0] if client else None)
 
     async def __call__(self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
         if scope["type"] in ("http", "websocket") and self.root_path and not scope.get("root_path"):
@@ -143,7 +170,7 @@ class ProxyHeadersMiddleware(TrustedProxies):
                 host = self.client_host(forwarded) if forwarded else None
                 if host:
                     scope["client"] = (host, 0)
-            elif any(name in _FORWARDED for name, _ in scope["headers"]):
+            elif not self.server_believed(client) and any(name in _FORWARDED for name, _ in scope["headers"]):
                 # Django's SECURE_PROXY_SSL_HEADER reads X-Forwarded-Proto from the headers whoever sent
                 # them (and apps read X-Forwarded-For): a peer outside the trust list loses them.
                 scope = dict(scope)  # type: ignore[assignment]
@@ -167,7 +194,7 @@ def build() -> ProxyHeadersMiddleware:
         )
     # Counted inside the proxy-header wrapper; answers METRICS_PATH before ALLOWED_HOSTS (scrapers use addresses).
     app = metrics.wrap(import_string(env.app), env)
-    return ProxyHeadersMiddleware(app, env.trusted_proxies, env.root_path or "")
+    return ProxyHeadersMiddleware(app, env.trusted_proxies, env.root_path or "", env.forwarded_allow_ips)
 
 
 class LazyApplication:

@@ -23,6 +23,9 @@ PREFIX = "DEPLOYKIT_SERVER_"
 APP = PREFIX + "APP"
 #: Comma-separated addresses and networks whose X-Forwarded-* the wrapper applies; "*" for all.
 TRUSTED_PROXIES = PREFIX + "TRUSTED_PROXIES"
+#: The trust list of a server that applies X-Forwarded-* itself but leaves them in the request (uvicorn, gunicorn's
+#: uvicorn worker): the wrapper drops them from the other peers, whom Django's SECURE_PROXY_SSL_HEADER would believe.
+FORWARDED_ALLOW_IPS = PREFIX + "FORWARDED_ALLOW_IPS"
 ROOT_PATH = PREFIX + "ROOT_PATH"
 #: The readiness path the WSGI wrapper answers (HEALTH_PATH; the ASGI side's is build_application's).
 HEALTH_PATH = PREFIX + "HEALTH_PATH"
@@ -70,6 +73,8 @@ class ServerEnvironment:
     wraps_proxy: bool = False
     drain_file: str | None = None
     drain_timeout: float | None = None
+    #: The server's own trust list, where the wrapper only drops what the server left (None: absent).
+    forwarded_allow_ips: tuple[str, ...] | None = None
 
 
 def read(environ: Mapping[str, str] | None = None) -> ServerEnvironment:
@@ -80,15 +85,14 @@ def read(environ: Mapping[str, str] | None = None) -> ServerEnvironment:
         return None if value in (None, "") else float(value)
 
     trusted = env.get(TRUSTED_PROXIES)  # "": trust nobody (the server applies them itself)
+    server_trusts = env.get(FORWARDED_ALLOW_IPS)
     size = number(WS_MAX_SIZE)
     deflate = env.get(WS_PER_MESSAGE_DEFLATE)
     jitter = number(MAX_REQUESTS_JITTER)
     granian = number(GRANIAN_METRICS_PORT)
     return ServerEnvironment(
         app=env.get(APP) or None,
-        trusted_proxies=DEFAULT_TRUSTED
-        if trusted is None
-        else tuple(part.strip() for part in trusted.split(",") if part.strip()),
+        trusted_proxies=DEFAULT_TRUSTED if trusted is None else _addresses(trusted),
         root_path=env.get(ROOT_PATH),
         health_path=env.get(HEALTH_PATH) or None,
         metrics_path=env.get(METRICS_PATH) or None,
@@ -103,4 +107,9 @@ def read(environ: Mapping[str, str] | None = None) -> ServerEnvironment:
         wraps_proxy=trusted is not None,
         drain_file=env.get(DRAIN_FILE) or None,
         drain_timeout=number(DRAIN_TIMEOUT),
+        forwarded_allow_ips=None if server_trusts is None else _addresses(server_trusts),
     )
+
+
+def _addresses(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())

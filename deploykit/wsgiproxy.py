@@ -23,8 +23,9 @@ Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
-#: What the trust list decides: dropped from a peer outside it.
-FORWARDED = ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO")
+#: What the trust list decides: dropped from a peer outside it (Django reads -Host and -Port with
+#: USE_X_FORWARDED_HOST / USE_X_FORWARDED_PORT).
+FORWARDED = ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_HOST", "HTTP_X_FORWARDED_PORT")
 
 
 class WsgiProxyHeaders(TrustedProxies):

@@ -65,6 +65,8 @@ def test_ids_are_unique_and_stable() -> None:
         + ["deploykit.W026"]
         # Issue 16: the Redis pool a reconnect burst needs.
         + ["deploykit.W019"]
+        # SECURE_PROXY_SSL_HEADER that no server drops from an untrusted peer (PROXY_HEADERS off on TCP).
+        + ["deploykit.W027"]
         + ["deploykit.I001"]
     )
     # Every id is documented in the README's table.
@@ -393,6 +395,28 @@ def test_w024_trusted_proxies_while_the_server_ignores_forwarded_headers() -> No
     with override_settings(DEPLOYKIT=dk(TRUSTED_PROXIES=["10.0.0.0/8"])):
         assert ids() == []
     with override_settings(DEPLOYKIT=dk(PROXY_HEADERS=False)):
+        assert ids() == []
+
+
+@override_settings(SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https"))
+def test_w027_ssl_header_that_no_server_drops_from_an_untrusted_peer() -> None:
+    """With PROXY_HEADERS off the server trusts no peer's X-Forwarded-*, so it drops none (dropping would leave
+    Django without the proxy's scheme), and Django believes X-Forwarded-Proto from whoever reaches a TCP port."""
+    with override_settings(DEPLOYKIT=dk(BIND="127.0.0.1:8000", PROXY_HEADERS=False)):
+        [message] = [m for m in checks.check_deploy() if m.id]
+        assert message.id == "deploykit.W027" and "127.0.0.1:8000" in message.msg
+    with override_settings(DEPLOYKIT=dk(BIND="0.0.0.0:8000", PROXY_HEADERS=False, SERVER="granian")):
+        assert ids() == ["deploykit.W027"]
+    # On: the server keeps the headers of FORWARDED_ALLOW_IPS only (uvicorn's through deploykit.proxy).
+    with override_settings(DEPLOYKIT=dk(BIND="127.0.0.1:8000")):
+        assert ids() == []
+    # A unix socket: its only peers are the proxy and the local users the folder admits.
+    with override_settings(DEPLOYKIT=dk(PROXY_HEADERS=False)):
+        assert ids() == []
+    with override_settings(DEPLOYKIT=dk(BIND="127.0.0.1:8000", PROXY_HEADERS=False), SECURE_PROXY_SSL_HEADER=None):
+        assert ids() == []
+    # Served through deploykit's wrapper anyway (uvicorn under a sub-path), which then drops them from every peer.
+    with override_settings(DEPLOYKIT=dk(BIND="127.0.0.1:8000", PROXY_HEADERS=False, SERVER="uvicorn", ROOT_PATH="/x")):
         assert ids() == []
 
 

@@ -11,8 +11,8 @@ peer outside the trust list, 127.0.0.1 a peer inside it. ``/whoami/`` answers
 what the app believes (REMOTE_ADDR, request.scheme, is_secure, SCRIPT_NAME).
 
 The servers run ``tests.trust_settings`` (production without
-SECURE_PROXY_SSL_HEADER, so request.scheme is the server's scope scheme); one
-test runs ``testproject.production`` itself. No Redis: ``/whoami/`` does not use
+SECURE_PROXY_SSL_HEADER, so request.scheme is the server's scope scheme); the
+SECURE_PROXY_SSL_HEADER tests run ``testproject.production`` itself. No Redis: ``/whoami/`` does not use
 the channel layer, and the readiness path (which does) is not waited for.
 """
 
@@ -71,11 +71,7 @@ UVICORN_PREFIX_HOLE = pytest.mark.xfail(
     reason="not in issue 13: uvicorn (and gunicorn's uvicorn worker) prepend --root-path to the request path, "
     "and the nginx target forwards the path whole (proxy_pass without a URI): /sub/whoami/ becomes /sub/sub/whoami/",
 )
-SSL_HEADER_HOLE = pytest.mark.xfail(
-    strict=True,
-    reason="not in issue 13: Django's SECURE_PROXY_SSL_HEADER (testproject.production) reads X-Forwarded-Proto "
-    "from any peer; the server's trust list does not strip it, and no check says so",
-)
+PRODUCTION = "testproject.production"
 
 
 class Run(NamedTuple):
@@ -84,10 +80,16 @@ class Run(NamedTuple):
     server: str
     args: tuple[str, ...] = ()
     settings: str = "tests.trust_settings"
+    #: The address to bind and connect to (::1: IPv6 loopback, whose only peer address is ::1).
+    host: str = "127.0.0.1"
+    #: DEPLOYKIT_* knobs of testproject.production (DEPLOYKIT_DRAIN_TIMEOUT=0: the drain wrapper is not served).
+    env: tuple[tuple[str, str], ...] = ()
 
     def __str__(self) -> str:
         settings = [] if self.settings == Run._field_defaults["settings"] else [self.settings.rpartition(".")[2]]
-        return "-".join([self.server, *(a.strip("-/") for a in self.args), *settings])
+        host = [] if self.host == Run._field_defaults["host"] else ["ipv6" if ":" in self.host else self.host]
+        env = [f"{k.removeprefix('DEPLOYKIT_').lower()}{v}" for k, v in self.env]
+        return "-".join([self.server, *(a.strip("-/") for a in self.args), *settings, *host, *env])
 
 
 @dataclass
@@ -96,18 +98,19 @@ class Served:
     proc: Proc
     port: int
     argv_line: str = ""
+    host: str = "127.0.0.1"
 
     def whoami(
-        self, *, source: str = TRUSTED, headers: dict[str, str] | None = None, path: str = "/whoami/"
+        self, *, source: str | None = TRUSTED, headers: dict[str, str] | None = None, path: str = "/whoami/"
     ) -> dict[str, Any]:
-        response = http_get(("127.0.0.1", self.port), path, headers, timeout=10, source=source)
+        response = http_get((self.host, self.port), path, headers, timeout=10, source=source)
         assert response.status == 200, f"{path} from {source}: {response.status}\n{self.proc.log()[-3000:]}"
         seen: dict[str, Any] = response.json()
         print(f"{self.name} {path} from {source} with {headers}: {seen}")
         return seen
 
     def status(self, path: str) -> int:
-        return http_get(("127.0.0.1", self.port), path, timeout=10).status
+        return http_get((self.host, self.port), path, timeout=10).status
 
 
 @pytest.fixture(scope="module")
@@ -132,13 +135,14 @@ def runasgi(request: pytest.FixtureRequest, workdir: Path) -> Iterator[Served]:
     """``runasgi --server S --workers 1 --bind 127.0.0.1:PORT [args]``; one per parameter, for the module's tests."""
     run: Run = request.param
     port = free_port()
-    args = ["--server", run.server, "--workers", "1", "--bind", f"127.0.0.1:{port}", *run.args]
-    proc = start_server(str(run), environment(workdir, run.settings), args, workdir)
+    bind = f"[{run.host}]:{port}" if ":" in run.host else f"{run.host}:{port}"
+    args = ["--server", run.server, "--workers", "1", "--bind", bind, *run.args]
+    proc = start_server(str(run), {**environment(workdir, run.settings), **dict(run.env)}, args, workdir)
     try:
-        wait_ready(proc, ("127.0.0.1", port), "/whoami/", timeout=STARTUP_TIMEOUT)
-        argv_line = next((line for line in proc.log().splitlines() if line.startswith("deploykit: /")), "")
+        wait_ready(proc, (run.host, port), "/whoami/", timeout=STARTUP_TIMEOUT)
+        argv_line = next((line for line in proc.log().splitlines() if " -m " in line), "")
         print(f"\n{run}: {argv_line}")
-        yield Served(str(run), proc, port, argv_line)
+        yield Served(str(run), proc, port, argv_line, run.host)
     finally:
         proc.stop()
 
@@ -169,22 +173,49 @@ def test_the_trusted_proxy_is_believed(runasgi: Served) -> None:
     assert (seen["remote_addr"], seen["scheme"], seen["is_secure"]) == (FORGED_ADDRESS, "https", True)
 
 
-@pytest.mark.parametrize(
-    "runasgi",
-    [
-        pytest.param(Run("uvicorn", settings="testproject.production"), marks=SSL_HEADER_HOLE),
-        # deploykit.proxy applies the trust list for these two, and drops an untrusted peer's headers.
-        Run("granian", settings="testproject.production"),
-        Run("hypercorn", settings="testproject.production"),
-    ],
-    indirect=True,
-    ids=str,
-)
+#: Without the drain (DRAIN_TIMEOUT 0) the argv loads deploykit.proxy:application, or the project's application.
+NO_DRAIN = (("DEPLOYKIT_DRAIN_TIMEOUT", "0"),)
+
+PRODUCTION_RUNS = [
+    # uvicorn (and gunicorn's uvicorn worker) ignore an untrusted peer's X-Forwarded-* for the scope but leave
+    # the headers in the request: the wrapper in front of the application drops them.
+    Run("uvicorn", settings=PRODUCTION),
+    Run("gunicorn", settings=PRODUCTION),
+    Run("uvicorn", settings=PRODUCTION, env=NO_DRAIN),
+    Run("gunicorn", settings=PRODUCTION, env=NO_DRAIN),
+    # deploykit.proxy applies the trust list for these two, and drops an untrusted peer's headers.
+    Run("granian", settings=PRODUCTION),
+    Run("hypercorn", settings=PRODUCTION),
+]
+
+
+@pytest.mark.parametrize("runasgi", PRODUCTION_RUNS, indirect=True, ids=str)
 def test_production_settings_do_not_let_an_untrusted_peer_claim_https(runasgi: Served) -> None:
-    """uvicorn ignores the forged headers from 127.0.0.2; Django's SECURE_PROXY_SSL_HEADER then reads them anyway."""
+    """The server ignores the forged headers from 127.0.0.2, and Django's SECURE_PROXY_SSL_HEADER must not
+    read them either (it reads the request's X-Forwarded-Proto, whoever sent it)."""
     seen = runasgi.whoami(source=UNTRUSTED, headers=FORGED)
     assert seen["remote_addr"] == UNTRUSTED  # the server's part holds
     assert (seen["scheme"], seen["is_secure"]) == ("http", False)
+
+
+@pytest.mark.parametrize("runasgi", PRODUCTION_RUNS, indirect=True, ids=str)
+def test_production_settings_believe_the_trusted_proxy(runasgi: Served) -> None:
+    """The other half, with SECURE_PROXY_SSL_HEADER: the proxy's X-Forwarded-Proto and -For still reach the app."""
+    seen = runasgi.whoami(source=TRUSTED, headers=FORGED)
+    assert (seen["remote_addr"], seen["scheme"], seen["is_secure"]) == (FORGED_ADDRESS, "https", True)
+
+
+#: IPv6 loopback has one address, ::1: a trust list without it makes ::1 the peer outside it.
+IPV6_RUNS = [
+    Run(server, ("--forwarded-allow-ips", "127.0.0.1"), settings=PRODUCTION, host="::1")
+    for server in ("uvicorn", "gunicorn")
+]
+
+
+@pytest.mark.parametrize("runasgi", IPV6_RUNS, indirect=True, ids=str)
+def test_an_ipv6_peer_outside_the_trust_list_cannot_claim_https(runasgi: Served) -> None:
+    seen = runasgi.whoami(source=None, headers=FORGED)
+    assert (seen["remote_addr"], seen["scheme"], seen["is_secure"]) == ("::1", "http", False)
 
 
 def test_daphne_on_a_public_port_is_refused_or_warned(env: dict[str, str], workdir: Path) -> None:
@@ -372,3 +403,30 @@ def test_wsgi_side_on_a_unix_socket_takes_the_address_the_proxy_appended(wsgi_on
     seen = response.json()
     print(f"{proc.name} over {sock} with {as_appended}: {seen}")
     assert (seen["remote_addr"], seen["scheme"], seen["is_secure"]) == (UNTRUSTED, "http", False)
+
+
+@pytest.fixture(scope="module")
+def asgi_on_unix(request: pytest.FixtureRequest, workdir: Path) -> Iterator[tuple[str, Proc]]:
+    """``runasgi --server S`` on the plan's own unix socket, testproject.production (trust "*": no peer address)."""
+    server: str = request.param
+    runtime = workdir / f"asgi-unix-{server}"
+    env = environment(workdir, PRODUCTION)
+    env.update(DEPLOYKIT_RUNTIME_DIRECTORY=str(runtime), DEPLOYKIT_SOCKET=str(runtime / "app.sock"))
+    proc = start_server(f"asgi-unix-{server}", env, ["--server", server, "--workers", "1"], workdir)
+    try:
+        wait_ready(proc, env["DEPLOYKIT_SOCKET"], "/whoami/", timeout=STARTUP_TIMEOUT)
+        yield env["DEPLOYKIT_SOCKET"], proc
+    finally:
+        proc.stop()
+
+
+@pytest.mark.parametrize("asgi_on_unix", ["uvicorn", "gunicorn"], indirect=True)
+def test_on_a_unix_socket_the_proxy_is_believed_with_production_settings(asgi_on_unix: tuple[str, Proc]) -> None:
+    """Only the proxy reaches the socket (its folder is 0750): "*", nothing is dropped, no wrapper is served."""
+    sock, proc = asgi_on_unix
+    response = http_get(sock, "/whoami/", FORGED, timeout=10)
+    assert response.status == 200, proc.log()[-3000:]
+    seen = response.json()
+    print(f"{proc.name} over {sock} with {FORGED}: {seen}")
+    assert (seen["remote_addr"], seen["scheme"], seen["is_secure"]) == (FORGED_ADDRESS, "https", True)
+    assert "DEPLOYKIT_SERVER_FORWARDED_ALLOW_IPS" not in proc.log()

@@ -41,9 +41,12 @@ from tests.conftest import require_tool
 
 # filter_too_much: the properties assume() a value passed its validator, and Tally checks the share
 # that did (hypothesis' own check fails at random below about 25%, which some fields are by design).
+# derandomize: the suite's examples are the same on every run, so a share of passing values near its
+# floor cannot fail one CI run in ten (the PaaS tally did); "thorough" explores at random.
 settings.register_profile(
     "ci",
     max_examples=40,
+    derandomize=True,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
 )

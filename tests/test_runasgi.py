@@ -80,7 +80,10 @@ def print_command(*args: str) -> str:
         ),
         (
             ["--server", "gunicorn", "--workers", "2", "[::1]:9000"],
-            f"{APP_ENV}{DRAIN_ENV}{GUNICORN_ENV}{PY} -m gunicorn deploykit.drain:application "
+            # On TCP the drain serves through deploykit.proxy, which drops what the worker's uvicorn left in the
+            # request of a peer outside the list (Django's SECURE_PROXY_SSL_HEADER would read it).
+            f"{APP_ENV}{DRAIN_ENV}DEPLOYKIT_SERVER_FORWARDED_ALLOW_IPS=127.0.0.1,::1 DEPLOYKIT_SERVER_TRUSTED_PROXIES= "
+            f"{GUNICORN_ENV}{PY} -m gunicorn deploykit.drain:application "
             "--worker-class deploykit.servers.gunicorn_worker.UvicornWorker "
             "--bind '[::1]:9000' --workers 2 --backlog 4096 --graceful-timeout 30 --keep-alive 5 --log-level info "
             "--forwarded-allow-ips 127.0.0.1,::1",

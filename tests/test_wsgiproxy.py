@@ -50,6 +50,16 @@ def test_untrusted_peer_headers_do_not_reach_the_app() -> None:
     assert "HTTP_X_FORWARDED_PROTO" not in environ and "HTTP_X_FORWARDED_FOR" not in environ
 
 
+def test_untrusted_peer_loses_x_forwarded_host_and_port_too() -> None:
+    """Django reads them with USE_X_FORWARDED_HOST / USE_X_FORWARDED_PORT, from whoever sent them."""
+    forged = {"HTTP_X_FORWARDED_HOST": "evil.example", "HTTP_X_FORWARDED_PORT": "443", "HTTP_HOST": "example.com"}
+    environ = seen(("127.0.0.1",), {**request("127.0.0.2"), **forged})
+    assert "HTTP_X_FORWARDED_HOST" not in environ and "HTTP_X_FORWARDED_PORT" not in environ
+    assert environ["HTTP_HOST"] == "example.com"
+    trusted = seen(("127.0.0.1",), {**request("127.0.0.1"), **forged})
+    assert (trusted["HTTP_X_FORWARDED_HOST"], trusted["HTTP_X_FORWARDED_PORT"]) == ("evil.example", "443")
+
+
 def test_trusted_peer_headers_reach_the_app() -> None:
     environ = seen(("127.0.0.1",), request("127.0.0.1", "6.6.6.6", "https"))
     assert (environ["HTTP_X_FORWARDED_PROTO"], environ["HTTP_X_FORWARDED_FOR"]) == ("https", "6.6.6.6")

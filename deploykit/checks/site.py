@@ -43,6 +43,35 @@ def ssl_header_not_set_by_proxy(plan: Plan) -> list[checks.CheckMessage]:
     return []
 
 
+def ssl_header_believed_from_any_peer(plan: Plan) -> list[checks.CheckMessage]:
+    # With PROXY_HEADERS on, every server but daphne (W001) drops X-Forwarded-* from peers outside
+    # FORWARDED_ALLOW_IPS before Django reads them (deploykit.proxy, deploykit.wsgiproxy). Off, the server
+    # trusts no peer and, unless deploykit's wrapper is served anyway (a sub-path, METRICS_PATH), passes every
+    # peer's headers on: whoever reaches a TCP port can claim HTTPS.
+    from deploykit.servers import get_backend
+    from deploykit.servers.wsgi import get_wsgi_backend
+
+    header = plan.site.proxy_ssl_header
+    if header is None or plan.server.proxy_headers:
+        return []
+    sides = [(plan.server.addresses, get_backend(plan).wrapped)]
+    if plan.wsgi is not None:
+        sides.append((plan.wsgi.addresses, get_wsgi_backend(plan).wrapped))
+    exposed = [b for addresses, wrapped in sides if not wrapped for b in addresses if b.kind != "unix"]
+    if not exposed:
+        return []
+    return [
+        checks.Warning(
+            f"SECURE_PROXY_SSL_HEADER reads {header[0]} while PROXY_HEADERS is off and the server listens on "
+            f"{exposed[0]}: the server passes every peer's X-Forwarded-* on, so any client that reaches the port "
+            "can claim HTTPS.",
+            hint='Leave DEPLOYKIT["PROXY_HEADERS"] on (the headers then reach Django from FORWARDED_ALLOW_IPS '
+            "only), or bind a unix socket.",
+            id="deploykit.W027",
+        )
+    ]
+
+
 def proxy_read_timeout_not_above_ping(plan: Plan) -> list[checks.CheckMessage]:
     timeout, ping = plan.site.proxy_read_timeout, plan.server.websocket_ping_interval
     if timeout <= ping:

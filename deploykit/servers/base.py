@@ -35,6 +35,8 @@ class ServerBackend:
     reload_signal: ClassVar[str | None] = None
     #: Whether the server applies X-Forwarded-* itself, from a trust list.
     handles_proxy_headers: ClassVar[bool] = True
+    #: Whether it believes them from every peer whatever the list says (daphne: W001, runasgi refuses a public bind).
+    trusts_every_peer: ClassVar[bool] = False
     #: Whether the server sets the ASGI root_path without rewriting the path the proxy forwards
     #: (uvicorn prepends its --root-path to the path: /sub/x arrives as /sub/sub/x).
     handles_root_path: ClassVar[bool] = True
@@ -63,6 +65,22 @@ class ServerBackend:
         return self.server.proxy_headers and not self.handles_proxy_headers
 
     @property
+    def drops_untrusted_headers(self) -> bool:
+        """Whether deploykit's middleware drops the X-Forwarded-* the server left in an untrusted peer's request.
+
+        uvicorn and gunicorn's uvicorn worker ignore them for the scope's client and scheme but pass the headers
+        on, and Django's SECURE_PROXY_SSL_HEADER (USE_X_FORWARDED_HOST, _PORT) reads them from whoever sent them.
+        Under ``*`` (a unix socket) every peer is trusted: nothing to drop, no wrapper.
+        """
+        s = self.server
+        return (
+            s.proxy_headers
+            and self.handles_proxy_headers
+            and not self.trusts_every_peer
+            and "*" not in s.forwarded_allow_ips
+        )
+
+    @property
     def wraps_root_path(self) -> bool:
         """Whether deploykit's middleware sets the root path (the server's own option would rewrite the path)."""
         return bool(self.server.root_path) and not self.handles_root_path
@@ -70,7 +88,12 @@ class ServerBackend:
     @property
     def wrapped(self) -> bool:
         """Whether the argv loads deploykit's wrapper instead of the application (it also counts metrics)."""
-        return self.wraps_proxy_headers or self.wraps_root_path or self.plan.metrics is not None
+        return (
+            self.wraps_proxy_headers
+            or self.drops_untrusted_headers
+            or self.wraps_root_path
+            or self.plan.metrics is not None
+        )
 
     @property
     def target(self) -> str:
@@ -90,6 +113,11 @@ class ServerBackend:
             env[serverenv.TRUSTED_PROXIES] = (
                 ",".join(self.server.forwarded_allow_ips) if self.wraps_proxy_headers else ""
             )
+            if self.server.proxy_headers and self.handles_proxy_headers:
+                # Whose headers the server applied: they stay, the rest go (a sub-path or METRICS_PATH serves
+                # the wrapper under "*" and for daphne too, where nothing may go).
+                trusted = ("*",) if self.trusts_every_peer else self.server.forwarded_allow_ips
+                env[serverenv.FORWARDED_ALLOW_IPS] = ",".join(trusted)
         if self.wraps_root_path:
             env[serverenv.ROOT_PATH] = self.server.root_path
         if self.server.drain_file is not None:

@@ -12,6 +12,8 @@ class Daphne(ServerBackend):
     extra = ""  # a dependency of deploykit itself
     loggers = ("daphne", "daphne.access")
     native_reload = False
+    # --proxy-headers applies the leftmost X-Forwarded-For of any peer: dropping the headers would hide nothing.
+    trusts_every_peer = True
 
     def bind_args(self, bind: Bind) -> list[str]:
         if bind.kind == "unix":
