@@ -24,7 +24,7 @@ APP = PREFIX + "APP"
 #: Comma-separated addresses and networks whose X-Forwarded-* the wrapper applies; "*" for all.
 TRUSTED_PROXIES = PREFIX + "TRUSTED_PROXIES"
 ROOT_PATH = PREFIX + "ROOT_PATH"
-#: The readiness path the WSGI wrapper answers (HEALTH_PATH; the ASGI side's is build_application's).
+#: The readiness path (HEALTH_PATH) the servers' wrappers answer, WSGI and ASGI, whatever the application is.
 HEALTH_PATH = PREFIX + "HEALTH_PATH"
 #: METRICS_PATH: the wrapper counts and answers it (deploykit.metrics); unset, metrics are off.
 METRICS_PATH = PREFIX + "METRICS_PATH"
