@@ -1,7 +1,8 @@
-"""Draining WebSockets (issue 16) on a real-shaped project: tests/projects/envsettings, per server.
+"""Draining WebSockets (issue 16) on the real-shaped projects of tests/projects/, per server.
 
-The project (settings from the environment, its own asgi.py, a Redis channel layer, the tutorial's consumer
-with its ``chat_ROOM`` group) is copied into a temp dir and given ``DRAIN_TIMEOUT`` and ``HEALTH_PATH`` by a
+envsettings (settings from the environment, its own asgi.py, a Redis channel layer, the tutorial's consumer
+with its ``chat_ROOM`` group) under uvicorn and granian, and the Channels tutorial after runasgi's W009 hint
+under hypercorn. The project is copied into a temp dir and given ``DRAIN_TIMEOUT`` and ``HEALTH_PATH`` by a
 settings module of its own that imports its production settings, as a user adds them. Its own ``manage.py
 runasgi`` starts the server (2 workers on a unix socket), its own ``deployconfig nginx`` writes the site real
 nginx serves, with real Redis; then tests/e2e/drains.py runs ``python -m deploykit.drain start --wait`` with
@@ -19,22 +20,21 @@ from pathlib import Path
 import pytest
 
 from tests.e2e import drains
-from tests.e2e.test_projects import ENVSETTINGS, copy_project
+from tests.e2e.test_projects import ENVSETTINGS, TUTORIAL_HINTED, Project, add_deploykit, copy_project
 from tests.procs import (
     Nginx,
     Outcome,
     RedisServer,
     free_port,
     project_manage,
-    settings_variant,
     short_tmpdir,
     start_or_refuse,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-drain-projects")]
 
-#: uvicorn, and granian: another server, another process model (Rust workers), the same wrapper.
-SERVERS = ["uvicorn", "granian"]
+#: (project, server): granian is another process model (Rust workers), hypercorn another event loop's drain.
+STACKS = [(ENVSETTINGS, "uvicorn"), (ENVSETTINGS, "granian"), (TUTORIAL_HINTED, "hypercorn")]
 DRAIN_TIMEOUT = 4
 #: Enough that a tenth of them in 100 ms is a herd, not chance (uniform over 4 s: 2.5 per 100 ms).
 CLIENTS = 100
@@ -43,6 +43,7 @@ ROOM = "drain"
 
 @dataclass
 class ProjectServer:
+    project: Project
     workdir: Path
     project_dir: Path
     env: dict[str, str]
@@ -52,30 +53,28 @@ class ProjectServer:
     nginx: Nginx
 
 
-@pytest.fixture(params=SERVERS)
+@pytest.fixture(params=STACKS, ids=lambda stack: f"{stack[0].name}-{stack[1]}")
 def running(request: pytest.FixtureRequest) -> Iterator[ProjectServer]:
-    server = request.param
+    project, server = request.param
     workdir = short_tmpdir(f"drainp-{server[:3]}")
     redis = RedisServer(workdir)
     outcome: Outcome | None = None
     nginx: Nginx | None = None
     try:
         redis.start()
-        project_dir, env = copy_project(ENVSETTINGS, workdir, redis)
+        project_dir, env = copy_project(project, workdir, redis)
         port = free_port()
         settings = {
             "DRAIN_TIMEOUT": DRAIN_TIMEOUT,
-            "GRACEFUL_TIMEOUT": 5,
+            # Short: nothing is open by the teardown, and hypercorn waits it out all the same.
+            "GRACEFUL_TIMEOUT": 2,
             "HEALTH_PATH": "/-/ready",
-            # This machine's places (a host's are /run/envsite and port 80).
+            # This machine's places (a host's are /run/NAME and port 80).
             "RUNTIME_DIRECTORY": str(workdir),
             "LISTEN_ADDRESS": "127.0.0.1",
             "HTTP_PORT": port,
         }
-        settings_variant(
-            project_dir / "envsite", "settings_drain", "envsite.settings.production", f"DEPLOYKIT = {settings!r}"
-        )
-        env["DJANGO_SETTINGS_MODULE"] = "envsite.settings_drain"
+        add_deploykit(project_dir, env, project, settings)
         socket = str(workdir / "app.sock")
         args = ["--server", server, "--workers", "2", "--uds", socket]
         outcome = start_or_refuse(server, project_dir, env, args, socket, workdir, path="/whoami/", timeout=60)
@@ -86,7 +85,7 @@ def running(request: pytest.FixtureRequest) -> Iterator[ProjectServer]:
         assert done.returncode == 0, done.stderr
         nginx = Nginx(workdir / "nginx", workdir / "site.conf", port)
         nginx.start()
-        yield ProjectServer(workdir, project_dir, env, redis, args, socket, nginx)
+        yield ProjectServer(project, workdir, project_dir, env, redis, args, socket, nginx)
     finally:
         if outcome is not None:
             outcome.proc.stop(timeout=15)
@@ -97,11 +96,11 @@ def running(request: pytest.FixtureRequest) -> Iterator[ProjectServer]:
 
 
 @pytest.mark.timeout(120)
-def test_drain_on_envsettings_closes_every_websocket_with_1012_spread_over_the_window(running: ProjectServer) -> None:
+def test_drain_on_the_project_closes_every_websocket_with_1012_spread_over_the_window(running: ProjectServer) -> None:
     printed = project_manage(running.project_dir, running.env, "runasgi", "--print-command", *running.args)
     assert printed.returncode == 0, printed.stderr
     site = drains.DrainSite(
-        label=f"envsettings/{running.args[1]}",
+        label=f"{running.project.name}/{running.args[1]}",
         address=("127.0.0.1", running.nginx.port),
         sockets=[running.socket],
         env=running.env,
