@@ -23,7 +23,7 @@ from channels_redis.core import RedisChannelLayer
 from websockets.exceptions import ConnectionClosed
 
 from tests.e2e.ws import Client, handshake_status, open_client
-from tests.procs import PYTHON, Address, http_get
+from tests.procs import PYTHON, Address, RedisServer, http_get
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,7 @@ class DrainSite:
     server_env: dict[str, str]
     #: The drain command's working directory (the project's, as a unit's WorkingDirectory=).
     cwd: Path
-    redis_port: int
-    redis_url: str
+    redis: RedisServer
     #: The chat consumer's group for ``room``, as the project names it.
     group: str
     room: str
@@ -101,7 +100,7 @@ def ready_statuses(site: DrainSite, count: int = 6) -> set[int]:
 def drain_and_assert(site: DrainSite, *, processes: int = 2) -> None:
     """Connect ``site.clients``, drain, and assert everything the module docstring says."""
     drain_file = site.server_env["DEPLOYKIT_SERVER_DRAIN_FILE"]
-    store = redis.Redis(port=site.redis_port)
+    store = redis.Redis(port=site.redis.port)
 
     async def scenario() -> dict[str, object]:
         clients = await connect_all(site.address, site.path, site.clients)
@@ -168,7 +167,7 @@ def drain_and_assert(site: DrainSite, *, processes: int = 2) -> None:
     # Every consumer's websocket_disconnect ran: the group is empty, and a group_send queues nothing for anyone.
     assert store.zcard(site.group_key) == 0
     before = set(store.keys("*"))
-    layer = RedisChannelLayer(hosts=[site.redis_url])
+    layer = RedisChannelLayer(hosts=[site.redis.url])
     asyncio.run(layer.group_send(site.group, {"type": "chat.message", "message": "anyone?", "pid": 0}))
     assert set(store.keys("*")) == before
     assert os.path.exists(drain_file)
