@@ -25,7 +25,8 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,6 @@ from deploykit.nginxprefix import NginxPrefix
 from tests.procs import PYTHON, REPO, Proc, RedisServer, answers, free_port, manage, stack_env, wait_until
 
 RESULTS = Path(__file__).resolve().parent / "results"
-NAME = "testproject"
 SLOTS = ("blue", "green")
 
 
@@ -42,34 +42,71 @@ def log(message: str) -> None:
     print(f"[redeploy {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+@dataclass(frozen=True)
+class SlotSettings:
+    """What a stack's slots are told, whichever project runs in them."""
+
+    drain_timeout: int
+    graceful_timeout: int = 10
+    #: The plan's default (one per core) when None: the e2e tests run one, to start faster.
+    workers: int | None = None
+
+
+@dataclass(frozen=True)
+class SlotSite:
+    """The project in a stack's slots: the folder of its manage.py, its plan's NAME, its commands' environment."""
+
+    directory: Path
+    name: str
+    env: dict[str, str]
+
+
+def demo_site(stack: SlotStack, settings: SlotSettings) -> SlotSite:
+    """testproject, its DEPLOYKIT from DEPLOYKIT_* variables (testproject/production.py)."""
+    env = stack_env(
+        stack.workdir,
+        stack.redis.url,
+        stack.workdir / "static",
+        DEPLOYKIT_SLOTS=",".join(SLOTS),
+        DEPLOYKIT_UPSTREAM_FILE=str(stack.upstream),
+        DEPLOYKIT_PROCESS_MANAGER="supervisor",
+        DEPLOYKIT_GRACEFUL_TIMEOUT=str(settings.graceful_timeout),
+        DEPLOYKIT_DRAIN_TIMEOUT=str(settings.drain_timeout),
+        DEPLOYKIT_LISTEN_ADDRESS="127.0.0.1",
+        DEPLOYKIT_HTTP_PORT=str(stack.port),
+        **({"DEPLOYKIT_WORKERS": str(settings.workers)} if settings.workers else {}),
+    )
+    return SlotSite(REPO, "testproject", env)
+
+
 class SlotStack:
-    """Redis, supervisord with both slots' programs, nginx on the generated site and upstream file."""
+    """Redis, supervisord with both slots' programs, nginx on the generated site and upstream file.
+
+    ``site`` gives the project (testproject unless told): it must put the slots' sockets at
+    ``slot_socket()`` (SOCKET ``WORKDIR/app.sock``, RUNTIME_DIRECTORY ``WORKDIR``), the upstream file at
+    ``upstream``, nginx on 127.0.0.1:``port``, and use this stack's Redis.
+    """
 
     def __init__(
-        self, workdir: Path, static_root: Path, *, drain_timeout: int, graceful_timeout: int, workers: int | None
+        self,
+        workdir: Path,
+        settings: SlotSettings,
+        site: Callable[[SlotStack, SlotSettings], SlotSite] = demo_site,
     ) -> None:
         self.workdir = workdir
         self.redis = RedisServer(workdir)
         self.port = free_port()
         self.site_dir = workdir / "site"
-        self.upstream = self.site_dir / f"{NAME}-upstream.conf"
-        self.env = stack_env(
-            workdir,
-            self.redis.url,
-            static_root,
-            DEPLOYKIT_SLOTS=",".join(SLOTS),
-            DEPLOYKIT_UPSTREAM_FILE=str(self.upstream),
-            DEPLOYKIT_PROCESS_MANAGER="supervisor",
-            DEPLOYKIT_GRACEFUL_TIMEOUT=str(graceful_timeout),
-            DEPLOYKIT_DRAIN_TIMEOUT=str(drain_timeout),
-            DEPLOYKIT_LISTEN_ADDRESS="127.0.0.1",
-            DEPLOYKIT_HTTP_PORT=str(self.port),
-            # The plan's default (one per core) unless told: the e2e test runs one, to start faster.
-            **({"DEPLOYKIT_WORKERS": str(workers)} if workers else {}),
-        )
+        self.upstream = self.site_dir / "upstream.conf"
+        self.site = site(self, settings)
+        self.env = self.site.env
         self.supervisor_conf = workdir / "supervisord.conf"
         self.nginx = NginxPrefix(workdir / "nginx", shutil.which("nginx") or "nginx")
         self.procs: list[Proc] = []
+
+    def manage(self, *args: str, timeout: float = 120) -> str:
+        """The project's own ``manage.py ARGS``."""
+        return manage(self.env, *args, timeout=timeout, cwd=self.site.directory)
 
     def ctl(self, *args: str) -> str:
         argv = [shutil.which("supervisorctl") or "supervisorctl", "-c", str(self.supervisor_conf), *args]
@@ -85,7 +122,7 @@ class SlotStack:
         for slot in SLOTS:
             # supervisor creates the socket, not its folder (INSTALL.md's `install -d`).
             Path(f"{w}-{slot}").mkdir(mode=0o750, exist_ok=True)
-        manage(self.env, "deployconfig", "supervisor", "--check", "-o", str(w / "program.conf"))
+        self.manage("deployconfig", "supervisor", "--check", "-o", str(w / "program.conf"))
         self.supervisor_conf.write_text(
             f"[unix_http_server]\nfile={w}/supervisor.sock\n"
             f"[supervisord]\nnodaemon=true\nlogfile={w}/supervisord.log\npidfile={w}/supervisord.pid\n"
@@ -100,9 +137,9 @@ class SlotStack:
         # Both slots autostart (so a reboot brings the live one back, whichever it is): the idle one is stopped,
         # as after a redeploy.
         wait_until(lambda: answers(self.slot_socket(SLOTS[0]), "/-/ready"), 60, "slot blue ready", interval=0.2)
-        wait_until(lambda: "RUNNING" in self.ctl("status", f"{NAME}-{SLOTS[1]}:*"), 60, "slot green running")
-        self.ctl("stop", f"{NAME}-{SLOTS[1]}:*")
-        manage(self.env, "deployconfig", "nginx", "--check", "-o", str(self.site_dir))
+        wait_until(lambda: "RUNNING" in self.ctl("status", f"{self.site.name}-{SLOTS[1]}:*"), 60, "slot green running")
+        self.ctl("stop", f"{self.site.name}-{SLOTS[1]}:*")
+        self.manage("deployconfig", "nginx", "--check", "-o", str(self.site_dir))
         self.nginx.write(
             [self.site_dir / "nginx.conf"], worker_processes=1, worker_connections=8192, error_log_level="warn"
         )
@@ -118,8 +155,7 @@ class SlotStack:
         """``manage.py redeploy``, with this stack's supervisorctl and nginx."""
         nginx = " ".join(self.nginx.argv())
         started = time.time()
-        out = manage(
-            self.env,
+        out = self.manage(
             "redeploy",
             "--manager-command",
             f"supervisorctl -c {self.supervisor_conf}",
@@ -137,7 +173,7 @@ class SlotStack:
     def restart(self) -> dict[str, Any]:
         """Today's procedure: restart the one running instance in place."""
         started = time.time()
-        self.ctl("restart", f"{NAME}-{self.live()}:*")
+        self.ctl("restart", f"{self.site.name}-{self.live()}:*")
         return {"started": started, "drain_start": started, "seconds": time.time() - started, "timings": {}}
 
     def stop(self) -> None:
@@ -148,16 +184,16 @@ class SlotStack:
 
 @contextlib.contextmanager
 def slot_stack(
-    *, drain_timeout: int, graceful_timeout: int = 10, workers: int | None = None, keep: bool = False
+    settings: SlotSettings,
+    site: Callable[[SlotStack, SlotSettings], SlotSite] = demo_site,
+    *,
+    keep: bool = False,
 ) -> Iterator[SlotStack]:
     workdir = Path(__import__("tempfile").mkdtemp(prefix="dk-slots-", dir="/tmp"))
     workdir.chmod(0o750)
-    static_root = workdir / "static"
-    stack = SlotStack(
-        workdir, static_root, drain_timeout=drain_timeout, graceful_timeout=graceful_timeout, workers=workers
-    )
+    stack = SlotStack(workdir, settings, site)
     try:
-        manage(stack.env, "collectstatic", "--noinput", "-v0")
+        stack.manage("collectstatic", "--noinput", "-v0")
         stack.start()
         yield stack
     finally:
@@ -223,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     meta["load_before"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     for procedure in args.only.split(","):
         # A fresh stack each: the second procedure must not inherit the first's state.
-        with slot_stack(drain_timeout=args.drain_timeout, keep=args.keep) as stack:
+        with slot_stack(SlotSettings(args.drain_timeout), keep=args.keep) as stack:
             log(f"{procedure}: {args.clients} clients, {args.redeploys} redeploys, drain window {args.drain_timeout}s")
             results.append(
                 run_procedure(

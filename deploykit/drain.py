@@ -212,7 +212,7 @@ class DrainMiddleware:
 def _build() -> ASGIApp:
     from django.utils.module_loading import import_string
 
-    from deploykit import proxy, serverenv
+    from deploykit import health, proxy, serverenv
 
     env = serverenv.read()
     if env.app is None:
@@ -220,13 +220,13 @@ def _build() -> ASGIApp:
             f"{serverenv.APP} is not set: deploykit.drain:application wraps the application it names "
             "(runasgi and the generated units set it)"
         )
-    app = proxy.build() if env.wraps_proxy else import_string(env.app)
+    app = proxy.build() if env.wraps_proxy else health.wrap(import_string(env.app), env)
     if env.drain_file is None or not env.drain_timeout:
         return app
     return DrainMiddleware(app, env.drain_file, env.drain_timeout)
 
 
-#: ``deploykit.drain:application``, what the server backends load when DRAIN_TIMEOUT > 0.
+#: ``deploykit.drain:application``, what the server backends load when DRAIN_TIMEOUT > 0 (or HEALTH_PATH is set).
 application = LazyApplication(_build)
 
 

@@ -119,3 +119,14 @@ class ReadinessMiddleware:
         # HEAD: the GET's headers (its length too), no body.
         body = b"" if method == "HEAD" else payload
         await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def wrap(app: ASGIApp, env: serverenv.ServerEnvironment) -> ASGIApp:
+    """``app`` behind the readiness endpoint the server's environment names (the server's wrappers' part).
+
+    The application may be the project's own ``ProtocolTypeRouter`` (the Channels tutorial's asgi.py), which
+    answers nothing there: ``manage.py redeploy`` and a container's probes would wait for it forever.
+    """
+    if env.health_path is None:
+        return app
+    return ReadinessMiddleware(app, env.health_path, env.drain_file)

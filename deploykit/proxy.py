@@ -182,7 +182,7 @@ def build() -> ProxyHeadersMiddleware:
     """The application named by the server's environment, behind :class:`ProxyHeadersMiddleware`."""
     from django.utils.module_loading import import_string
 
-    from deploykit import metrics, serverenv
+    from deploykit import health, metrics, serverenv
 
     # From the environment the backend wrote next to the argv, never from a
     # plan rebuilt here: that one would have lost the command line's --bind.
@@ -193,7 +193,7 @@ def build() -> ProxyHeadersMiddleware:
             "(runasgi and the generated units set it)"
         )
     # Counted inside the proxy-header wrapper; answers METRICS_PATH before ALLOWED_HOSTS (scrapers use addresses).
-    app = metrics.wrap(import_string(env.app), env)
+    app = metrics.wrap(health.wrap(import_string(env.app), env), env)
     return ProxyHeadersMiddleware(app, env.trusted_proxies, env.root_path or "", env.forwarded_allow_ips)
 
 

@@ -27,7 +27,7 @@ TRUSTED_PROXIES = PREFIX + "TRUSTED_PROXIES"
 #: uvicorn worker): the wrapper drops them from the other peers, whom Django's SECURE_PROXY_SSL_HEADER would believe.
 FORWARDED_ALLOW_IPS = PREFIX + "FORWARDED_ALLOW_IPS"
 ROOT_PATH = PREFIX + "ROOT_PATH"
-#: The readiness path the WSGI wrapper answers (HEALTH_PATH; the ASGI side's is build_application's).
+#: The readiness path (HEALTH_PATH) the servers' wrappers answer, WSGI and ASGI, whatever the application is.
 HEALTH_PATH = PREFIX + "HEALTH_PATH"
 #: METRICS_PATH: the wrapper counts and answers it (deploykit.metrics); unset, metrics are off.
 METRICS_PATH = PREFIX + "METRICS_PATH"

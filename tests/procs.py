@@ -390,10 +390,10 @@ def stack_env(workdir: Path, redis_url: str, static_root: Path, **extra: str) ->
     return env
 
 
-def manage(env: Mapping[str, str], *args: str, timeout: float = 120) -> str:
-    """Run a management command to completion; its stdout."""
+def manage(env: Mapping[str, str], *args: str, timeout: float = 120, cwd: Path = REPO) -> str:
+    """Run a management command (``cwd``'s manage.py: testproject's unless told) to completion; its stdout."""
     done = subprocess.run(
-        [PYTHON, "manage.py", *args], cwd=REPO, env=dict(env), capture_output=True, text=True, timeout=timeout
+        [PYTHON, "manage.py", *args], cwd=cwd, env=dict(env), capture_output=True, text=True, timeout=timeout
     )
     assert done.returncode == 0, f"manage.py {' '.join(args)} failed ({done.returncode}):\n{done.stderr}"
     return done.stdout

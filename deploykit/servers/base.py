@@ -99,7 +99,11 @@ class ServerBackend:
     def target(self) -> str:
         if self.server.drain_file is not None:
             return DRAIN_APPLICATION
-        return PROXY_APPLICATION if self.wrapped else self.plan.app.asgi_target
+        if self.wrapped:
+            return PROXY_APPLICATION
+        # The application may be the project's own router (the Channels tutorial's asgi.py), which knows
+        # nothing of HEALTH_PATH: the drain's wrapper, without a drain, answers it in front.
+        return DRAIN_APPLICATION if self.plan.app.health_path is not None else self.plan.app.asgi_target
 
     def argv(self, *, reload: bool = False) -> list[str]:
         raise NotImplementedError
@@ -120,6 +124,10 @@ class ServerBackend:
                 env[serverenv.FORWARDED_ALLOW_IPS] = ",".join(trusted)
         if self.wraps_root_path:
             env[serverenv.ROOT_PATH] = self.server.root_path
+        if self.plan.app.health_path is not None:
+            # Whatever the application is: the server's wrapper answers it (deploykit.health.wrap).
+            env[serverenv.APP] = self.plan.app.asgi_application
+            env[serverenv.HEALTH_PATH] = self.plan.app.health_path
         if self.server.drain_file is not None:
             env[serverenv.APP] = self.plan.app.asgi_application
             env[serverenv.DRAIN_FILE] = self.server.drain_file

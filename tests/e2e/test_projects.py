@@ -179,6 +179,23 @@ def copy_project(project: Project, workdir: Path, redis: RedisServer) -> tuple[P
     return target, project_env(target, **extra)
 
 
+#: Each project's settings package, and the module its manage.py runs.
+SETTINGS_PACKAGES = {
+    "tutorial": ("mysite", "mysite.settings"),
+    "envsettings": ("envsite", "envsite.settings.production"),
+    "readme": ("myproject", "myproject.settings"),
+}
+
+
+def add_deploykit(project_dir: Path, env: dict[str, str], project: Project, deploykit: dict[str, object]) -> None:
+    """Settings of the copied project's own that import its settings and add ``deploykit`` to its DEPLOYKIT (if any),
+    as a user adds them; ``env`` runs them from now on (NAME stays the package's)."""
+    package, default = SETTINGS_PACKAGES[project.name]
+    body = f"DEPLOYKIT = {{**globals().get('DEPLOYKIT', {{}}), **{deploykit!r}}}"
+    settings_variant(project_dir / package, "settings_deploykit", env.get("DJANGO_SETTINGS_MODULE", default), body)
+    env["DJANGO_SETTINGS_MODULE"] = f"{package}.settings_deploykit"
+
+
 #: A refusal: runasgi's CommandError naming the setting that cannot work (not a note or a server's log line).
 SETTING_NAMES = re.compile(
     r"^CommandError: .*(CHANNEL_LAYERS|DEPLOYKIT|REDIS_URL|ASGI_APPLICATION|WORKERS|PROCESSES)", re.M

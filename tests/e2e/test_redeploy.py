@@ -13,9 +13,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from bench.redeploy import SlotStack, run_procedure, slot_stack
+from bench.redeploy import SlotSettings, SlotStack, run_procedure, slot_stack
 from bench.redeploy_report import table
 from tests.conftest import require_tool
+from tests.e2e.redeploys import assert_closes_spread_over_the_window, assert_no_request_failed_and_no_message_lost
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-redeploy")]
 
@@ -29,7 +30,7 @@ def stack() -> Iterator[SlotStack]:
     for tool in ("nginx", "redis-server", "supervisord", "supervisorctl"):
         require_tool(tool)
     # One worker per slot: each start is a Django start-up, the bulk of the test's time.
-    with slot_stack(drain_timeout=DRAIN_TIMEOUT, graceful_timeout=5, workers=1) as running:
+    with slot_stack(SlotSettings(DRAIN_TIMEOUT, graceful_timeout=5, workers=1)) as running:
         yield running
 
 
@@ -46,27 +47,13 @@ def results(stack: SlotStack) -> dict[str, dict[str, object]]:
 
 
 def test_redeploy_with_slots_fails_no_request_and_loses_no_message(results: dict[str, dict[str, object]]) -> None:
-    slots = results["slots"]
-    assert slots["redeploys"] == REDEPLOYS
-    assert slots["http_failed"] == 0, (slots["http_non_2xx"], slots["http_errors"])
-    assert slots["http_ok"] > 0  # type: ignore[operator]
-    # Every client was closed once per redeploy, and came back.
-    assert slots["ws_closes"] == CLIENTS * REDEPLOYS
-    assert slots["ws_reconnected"] == slots["ws_closes"]
-    assert slots["ws_connected_at_end"] == CLIENTS
-    assert slots["messages_lost"] == 0 and slots["messages_unexpected"] == 0
-    assert slots["ws_close_codes"] == {"1012": CLIENTS * REDEPLOYS}
+    assert_no_request_failed_and_no_message_lost(results["slots"], clients=CLIENTS, redeploys=REDEPLOYS)
 
 
 def test_redeploy_with_slots_spreads_the_reconnects_over_the_drain_window(
     results: dict[str, dict[str, object]],
 ) -> None:
-    windows = results["slots"]["windows"]
-    # Not a thundering herd: in each redeploy the closes (and so the reconnects) spread over at least half the
-    # drain window. Stopping a server closes them as fast as it can (0.06-0.66 s for 100 on this machine).
-    assert all(w["spread_s"] >= 0.5 * DRAIN_TIMEOUT for w in windows), windows  # type: ignore[attr-defined]
-    offsets = results["slots"]["close_offsets_s"]
-    assert offsets["max"] <= DRAIN_TIMEOUT + 1, offsets  # type: ignore[index]
+    assert_closes_spread_over_the_window(results["slots"], drain_timeout=DRAIN_TIMEOUT)
 
 
 def test_the_plain_restart_baseline_fails_where_the_slots_do_not(results: dict[str, dict[str, object]]) -> None:
