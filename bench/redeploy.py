@@ -151,7 +151,15 @@ class SlotStack:
         last = out.splitlines()[-1]
         timings = {k: float(v) for k, v in re.findall(r"(\w+_s) ([\d.]+)", last)}
         drain_start = float(re.findall(r"drain began at ([\d.]+)", last)[0])
-        return {"started": started, "drain_start": drain_start, "seconds": time.time() - started, "timings": timings}
+        # What the proxy's reload left on the old slot's sockets for the drain (before, after).
+        kept = re.findall(r"(\d+) connection\(s\) open before the proxy's reload, (\d+) after", out)
+        return {
+            "started": started,
+            "drain_start": drain_start,
+            "seconds": time.time() - started,
+            "timings": timings,
+            "reload_kept": [int(n) for n in kept[0]],
+        }
 
     def restart(self) -> dict[str, Any]:
         """Today's procedure: restart the one running instance in place."""

@@ -72,6 +72,8 @@ def summarize(procedure: str, raw: dict[str, Any], events: list[dict[str, Any]])
         # How long each redeploy command took (slots: start, ready, switch, drain, stop).
         "command_s": percentiles([e["seconds"] for e in events]),
         "command_timings": [e["timings"] for e in events],
+        # Connections on the old slot's sockets before the proxy's reload and after it settled, per redeploy.
+        "reload_kept": [e.get("reload_kept") for e in events],
     }
 
 

@@ -47,7 +47,7 @@ def outcome(request: pytest.FixtureRequest) -> dict[str, object]:
         # Reloaded in place, never restarted: the process that served the first request serves the last.
         found["proxy_alive"] = stack.proxy_proc.alive()
     print(f"\n{proxy}:\n" + table([found]))
-    print(json.dumps({"windows": found["windows"], "odd": found["odd_events"], "closes": found["close_offsets_s"]}))
+    print(json.dumps({k: found[k] for k in ("windows", "reload_kept", "close_offsets_s", "odd_events")}))
     return found
 
 
@@ -80,6 +80,8 @@ def test_every_websocket_is_closed_by_the_drain_and_comes_back(
     assert outcome["ws_reconnected"] == outcome["ws_closes"]
     assert outcome["ws_connected_at_end"] == CLIENTS
     limited_by_caddy(request, outcome)
+    # The reload left every WebSocket on the old slot's socket for the drain (as redeploy counted them there).
+    assert all(after >= CLIENTS for _, after in outcome["reload_kept"]), outcome["reload_kept"]  # type: ignore[attr-defined]
     # Once per redeploy, with the drain's 1012.
     assert outcome["ws_close_codes"] == {"1012": CLIENTS * REDEPLOYS}, outcome["odd_events"]
 
@@ -100,4 +102,7 @@ def test_caddys_reload_is_what_closes_the_websockets(outcome: dict[str, object])
     closes = [e for e in outcome["odd_events"] if "close_code" in e]  # type: ignore[attr-defined]
     assert len(closes) == outcome["ws_closes"] == CLIENTS * REDEPLOYS
     assert all(e["close_code"] in (1001, None) and at_the_reload(e) for e in closes), closes
+    # redeploy saw them on the old slot's socket before the reload, and none left for the drain after it.
+    kept = outcome["reload_kept"]
+    assert all(before >= CLIENTS and after == 0 for before, after in kept), kept  # type: ignore[attr-defined]
     assert outcome["ws_reconnected"] == outcome["ws_closes"] and outcome["ws_connected_at_end"] == CLIENTS
