@@ -1,12 +1,13 @@
 """Redeploys under load (issue 16): two slots and a switch against today's plain restart.
 
 ``bench/run redeploy`` (or ``python -m bench.redeploy``) starts real Redis, supervisord running the two
-slots' programs that ``deployconfig supervisor`` writes, and nginx on the site and upstream file that
-``deployconfig nginx`` writes; then, for each procedure, a load (``bench.slotload``: HTTP requests and
-WebSocket clients that number every message) runs through N consecutive redeploys:
+slots' programs that ``deployconfig supervisor`` writes, and the proxy (nginx; ``--proxy apache`` or
+``caddy``, bench.slotproxies) on the site and upstream file that ``deployconfig PROXY`` writes; then, for
+each procedure, a load (``bench.slotload``: HTTP requests and WebSocket clients that number every message)
+runs through N consecutive redeploys:
 
-- **slots**: ``manage.py redeploy`` (start the idle slot, wait for its readiness, switch nginx's upstream
-  file, reload nginx, drain the old slot, stop it);
+- **slots**: ``manage.py redeploy`` (start the idle slot, wait for its readiness, switch the proxy's upstream
+  file, reload the proxy, drain the old slot, stop it);
 - **restart**: ``supervisorctl restart`` of the live slot, as one instance is restarted today.
 
 It prints and writes (bench/results/redeploy.md, .json) a table of both: failed HTTP requests, WebSocket
@@ -18,9 +19,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import grp
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -31,11 +34,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.redeploy_report import summarize, table
-from deploykit.nginxprefix import NginxPrefix
+from bench.slotproxies import PROXIES, ProxyFront, front
 from tests.procs import PYTHON, REPO, Proc, RedisServer, answers, free_port, manage, stack_env, wait_until
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SLOTS = ("blue", "green")
+#: The plan's proxy group (the slots' socket folders belong to it), the last word ``manage.py shell`` prints.
+SHOW_PROXY_GROUP = "from deploykit.plan import build_plan; print(build_plan().process_manager.proxy_group)"
 
 
 def log(message: str) -> None:
@@ -70,6 +75,7 @@ def demo_site(stack: SlotStack, settings: SlotSettings) -> SlotSite:
         DEPLOYKIT_SLOTS=",".join(SLOTS),
         DEPLOYKIT_UPSTREAM_FILE=str(stack.upstream),
         DEPLOYKIT_PROCESS_MANAGER="supervisor",
+        DEPLOYKIT_PROXY=stack.proxy,
         DEPLOYKIT_GRACEFUL_TIMEOUT=str(settings.graceful_timeout),
         DEPLOYKIT_DRAIN_TIMEOUT=str(settings.drain_timeout),
         DEPLOYKIT_LISTEN_ADDRESS="127.0.0.1",
@@ -80,11 +86,12 @@ def demo_site(stack: SlotStack, settings: SlotSettings) -> SlotSite:
 
 
 class SlotStack:
-    """Redis, supervisord with both slots' programs, nginx on the generated site and upstream file.
+    """Redis, supervisord with both slots' programs, the proxy (``proxy``: nginx, apache or caddy) on the
+    generated site and upstream file.
 
     ``site`` gives the project (testproject unless told): it must put the slots' sockets at
     ``slot_socket()`` (SOCKET ``WORKDIR/app.sock``, RUNTIME_DIRECTORY ``WORKDIR``), the upstream file at
-    ``upstream``, nginx on 127.0.0.1:``port``, and use this stack's Redis.
+    ``upstream``, the proxy on 127.0.0.1:``port`` (its plan's PROXY ``proxy``), and use this stack's Redis.
     """
 
     def __init__(
@@ -92,8 +99,10 @@ class SlotStack:
         workdir: Path,
         settings: SlotSettings,
         site: Callable[[SlotStack, SlotSettings], SlotSite] = demo_site,
+        proxy: str = "nginx",
     ) -> None:
         self.workdir = workdir
+        self.proxy = proxy
         self.redis = RedisServer(workdir)
         self.port = free_port()
         self.site_dir = workdir / "site"
@@ -101,8 +110,8 @@ class SlotStack:
         self.site = site(self, settings)
         self.env = self.site.env
         self.supervisor_conf = workdir / "supervisord.conf"
-        self.nginx = NginxPrefix(workdir / "nginx", shutil.which("nginx") or "nginx")
         self.procs: list[Proc] = []
+        self.front: ProxyFront | None = None
 
     def manage(self, *args: str, timeout: float = 120) -> str:
         """The project's own ``manage.py ARGS``."""
@@ -119,9 +128,12 @@ class SlotStack:
     def start(self) -> None:
         self.redis.start()
         w = self.workdir
+        proxy_group = self.manage("shell", "-c", SHOW_PROXY_GROUP).split()[-1]
         for slot in SLOTS:
-            # supervisor creates the socket, not its folder (INSTALL.md's `install -d`).
-            Path(f"{w}-{slot}").mkdir(mode=0o750, exist_ok=True)
+            # supervisor creates the socket, not its folder (INSTALL.md's `install -d -g PROXY_GROUP -m 0750`).
+            folder = Path(f"{w}-{slot}")
+            folder.mkdir(mode=0o750, exist_ok=True)
+            os.chown(folder, -1, grp.getgrnam(proxy_group).gr_gid)
         self.manage("deployconfig", "supervisor", "--check", "-o", str(w / "program.conf"))
         self.supervisor_conf.write_text(
             f"[unix_http_server]\nfile={w}/supervisor.sock\n"
@@ -139,36 +151,46 @@ class SlotStack:
         wait_until(lambda: answers(self.slot_socket(SLOTS[0]), "/-/ready"), 60, "slot blue ready", interval=0.2)
         wait_until(lambda: "RUNNING" in self.ctl("status", f"{self.site.name}-{SLOTS[1]}:*"), 60, "slot green running")
         self.ctl("stop", f"{self.site.name}-{SLOTS[1]}:*")
-        self.manage("deployconfig", "nginx", "--check", "-o", str(self.site_dir))
-        self.nginx.write(
-            [self.site_dir / "nginx.conf"], worker_processes=1, worker_connections=8192, error_log_level="warn"
-        )
-        test = subprocess.run(self.nginx.test_argv(), capture_output=True, text=True, timeout=30)
-        assert test.returncode == 0, test.stderr
-        self.procs.append(Proc("nginx", self.nginx.serve_argv(), log_dir=w))
-        wait_until(lambda: answers(("127.0.0.1", self.port), "/whoami/"), 30, "nginx -> slot blue")
+        self.manage("deployconfig", self.proxy, "--check", "-o", str(self.site_dir))
+        self.front = front(self.proxy, self.site_dir, w / self.proxy, proxy_group=proxy_group)
+        test = subprocess.run(self.front.test, capture_output=True, text=True, timeout=30)
+        assert test.returncode == 0, test.stdout + test.stderr
+        self.procs.append(Proc(self.proxy, self.front.serve, log_dir=w, env=self.front.env))
+        wait_until(lambda: answers(("127.0.0.1", self.port), "/whoami/"), 30, f"{self.proxy} -> slot blue")
+
+    @property
+    def proxy_proc(self) -> Proc:
+        return next(p for p in self.procs if p.name == self.proxy)
 
     def live(self) -> str:
         return self.upstream.read_text().split("\n", 1)[0].rsplit(" ", 1)[1]
 
     def redeploy(self) -> dict[str, Any]:
-        """``manage.py redeploy``, with this stack's supervisorctl and nginx."""
-        nginx = " ".join(self.nginx.argv())
+        """``manage.py redeploy``, with this stack's supervisorctl and proxy."""
+        assert self.front is not None
         started = time.time()
         out = self.manage(
             "redeploy",
             "--manager-command",
             f"supervisorctl -c {self.supervisor_conf}",
             "--proxy-test",
-            f"{nginx} -t -q",
+            shlex.join(self.front.test),
             "--proxy-reload",
-            f"{nginx} -s reload",
+            shlex.join(self.front.reload),
             timeout=300,
         )
         last = out.splitlines()[-1]
         timings = {k: float(v) for k, v in re.findall(r"(\w+_s) ([\d.]+)", last)}
         drain_start = float(re.findall(r"drain began at ([\d.]+)", last)[0])
-        return {"started": started, "drain_start": drain_start, "seconds": time.time() - started, "timings": timings}
+        # What the proxy's reload left on the old slot's sockets for the drain (before, after).
+        kept = re.findall(r"(\d+) connection\(s\) open before the proxy's reload, (\d+) after", out)
+        return {
+            "started": started,
+            "drain_start": drain_start,
+            "seconds": time.time() - started,
+            "timings": timings,
+            "reload_kept": [int(n) for n in kept[0]],
+        }
 
     def restart(self) -> dict[str, Any]:
         """Today's procedure: restart the one running instance in place."""
@@ -188,10 +210,11 @@ def slot_stack(
     site: Callable[[SlotStack, SlotSettings], SlotSite] = demo_site,
     *,
     keep: bool = False,
+    proxy: str = "nginx",
 ) -> Iterator[SlotStack]:
     workdir = Path(__import__("tempfile").mkdtemp(prefix="dk-slots-", dir="/tmp"))
     workdir.chmod(0o750)
-    stack = SlotStack(workdir, settings, site)
+    stack = SlotStack(workdir, settings, site, proxy)
     try:
         stack.manage("collectstatic", "--noinput", "-v0")
         stack.start()
@@ -250,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between a client's messages")
     parser.add_argument("--drain-timeout", type=int, default=10)
     parser.add_argument("--only", default="slots,restart", help="procedures to run: slots, restart")
+    parser.add_argument("--proxy", default="nginx", choices=PROXIES, help="the proxy in front of the slots")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--keep", action="store_true", help="keep the temp dirs (logs, configs)")
     args = parser.parse_args(argv)
@@ -259,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     meta["load_before"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     for procedure in args.only.split(","):
         # A fresh stack each: the second procedure must not inherit the first's state.
-        with slot_stack(SlotSettings(args.drain_timeout), keep=args.keep) as stack:
+        with slot_stack(SlotSettings(args.drain_timeout), keep=args.keep, proxy=args.proxy) as stack:
             log(f"{procedure}: {args.clients} clients, {args.redeploys} redeploys, drain window {args.drain_timeout}s")
             results.append(
                 run_procedure(

@@ -26,7 +26,8 @@ def summarize(procedure: str, raw: dict[str, Any], events: list[dict[str, Any]])
         end = events[index + 1]["started"] if index + 1 < len(events) else raw["finished"]
         times = [t - event["drain_start"] for t, _ in closes if event["started"] <= t < end]
         offsets += times
-        # What went wrong, timed from this redeploy's drain: closes without 1012, replies given up on (lost or late).
+        # What went wrong, timed from this redeploy's drain: closes without 1012, replies given up on (lost or late),
+        # failed HTTP requests.
         odd += [
             {"redeploy": index, "close_code": code, "at_s": round(t - event["drain_start"], 3)}
             for t, code in closes
@@ -35,6 +36,11 @@ def summarize(procedure: str, raw: dict[str, Any], events: list[dict[str, Any]])
         odd += [
             {"redeploy": index, "gave_up": f"{client}:{seq}", "at_s": round(t - event["drain_start"], 3)}
             for t, client, seq in ws["lost_events"]
+            if event["started"] <= t < end
+        ]
+        odd += [
+            {"redeploy": index, "http_failed": what, "at_s": round(t - event["drain_start"], 3)}
+            for t, what in raw["http"]["failures"]
             if event["started"] <= t < end
         ]
         windows.append({"closes": len(times), "spread_s": round(max(times) - min(times), 3) if times else 0.0})
@@ -66,6 +72,8 @@ def summarize(procedure: str, raw: dict[str, Any], events: list[dict[str, Any]])
         # How long each redeploy command took (slots: start, ready, switch, drain, stop).
         "command_s": percentiles([e["seconds"] for e in events]),
         "command_timings": [e["timings"] for e in events],
+        # Connections on the old slot's sockets before the proxy's reload and after it settled, per redeploy.
+        "reload_kept": [e.get("reload_kept") for e in events],
     }
 
 

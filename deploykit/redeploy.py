@@ -140,6 +140,9 @@ class Redeploy:
     timings: dict[str, float] = field(default_factory=dict)
     #: When the old slot's drain began (epoch seconds), for measuring what it spread.
     drain_began: float = 0.0
+    #: Connections open on the old slot's sockets before the proxy's reload, and after it settled: what the
+    #: drain still has to close. A proxy that drops the WebSockets it tunnels on reload (Caddy 2.6) leaves 0.
+    reload_kept: tuple[int, int] = (0, 0)
 
     def __post_init__(self) -> None:
         if not self.plan.slots or self.plan.upstream_file is None:
@@ -209,10 +212,16 @@ class Redeploy:
             raise self._abandon(new, f"starting slot {new.name} failed ({exc})") from exc
         self._wait_ready(new)
         self.timings["ready_s"] = self.clock() - start
+        before = self.connections(addresses(old))
         self._switch(old, new)
         self.timings["switched_s"] = self.clock() - start
         self.say(f"switched the proxy to slot {new.name}; draining slot {old.name}")
         self.sleep(self.settle)
+        self.reload_kept = (before, self.connections(addresses(old)))
+        self.say(
+            f"slot {old.name}: {before} connection(s) open before the proxy's reload, {self.reload_kept[1]} after it "
+            "settled"
+        )
         drained_at = self.clock()
         self.drain_began = time.time()
         for path in drain_files(old):

@@ -62,6 +62,8 @@ _ENV_KEYS = {
     "SLOTS": lambda value: tuple(value.split(",")),
     "UPSTREAM_FILE": str,
     "PROCESS_MANAGER": str,
+    # The proxy whose upstream file `manage.py redeploy` writes (bench.redeploy --proxy).
+    "PROXY": str,
     "METRICS_PATH": str,
     "GRANIAN_METRICS_PORT": int,
 }

@@ -116,6 +116,20 @@ def test_a_redeploy_starts_the_other_slot_switches_then_stops_the_old(plan: Plan
     assert [Path(f).exists() for f in drain_files(plan.slot("blue"))] == [False]
 
 
+def test_a_redeploy_says_how_many_connections_the_proxys_reload_left_to_the_drain(plan: Plan) -> None:
+    """Caddy 2.6 closes every WebSocket it tunnels when it reloads, before the drain (tests/e2e/
+    test_redeploy_proxies.py): the command shows what the reload left on the old slot's sockets."""
+    fake = Fake()
+    said: list[str] = []
+    counts = iter([7, 0])
+    procedure = fake.procedure(plan)
+    procedure.say = said.append
+    procedure.connections = lambda binds: next(counts, 0)
+    procedure.execute()
+    assert "slot blue: 7 connection(s) open before the proxy's reload, 0 after it settled" in said
+    assert procedure.reload_kept == (7, 0)
+
+
 def test_a_slot_that_never_gets_ready_is_stopped_and_nothing_switches(plan: Plan) -> None:
     fake = Fake(ready="503")
     with pytest.raises(RedeployError, match=r"slot green was not ready after 5s: GET /-/ready on unix:.* answered 503"):
