@@ -325,6 +325,29 @@ def test_w019_redis_pool_left_at_redis_pys_bounded_default(monkeypatch: pytest.M
         assert ids() == []
 
 
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"BACKEND": REDIS, "CONFIG": {"hosts": ["redis://r:6379/0"]}},
+        {"BACKEND": REDIS, "CONFIG": {"hosts": [{"sentinels": [("s", 26379)], "master_name": "m"}]}},
+        {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer", "CONFIG": {"hosts": ["redis://r:6379/0"]}},
+    ],
+    ids=["redis", "sentinel", "pubsub"],
+)
+def test_the_layer_deployconfig_channels_writes_is_quiet_on_w009_and_w019(config: dict[str, Any]) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    with override_settings(CHANNEL_LAYERS={"default": config}):
+        call_command("deployconfig", "channels", stdout=out, stderr=StringIO())
+    written: dict[str, Any] = {}
+    exec(out.getvalue(), written)  # the file a user pastes into settings.py
+    with override_settings(CHANNEL_LAYERS=written["CHANNEL_LAYERS"]):
+        assert not {"deploykit.W009", "deploykit.W019"} & set(ids()), out.getvalue()
+
+
 def test_w019_max_connections_is_validated_where_read() -> None:
     host = {"address": "redis://r:6379/0", "socket_timeout": None, "max_connections": "many"}
     with override_settings(CHANNEL_LAYERS={"default": {"BACKEND": REDIS, "CONFIG": {"hosts": [host]}}}):
