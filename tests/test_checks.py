@@ -308,6 +308,8 @@ def test_w019_redis_pool_left_at_redis_pys_bounded_default(monkeypatch: pytest.M
     # redis-py 8's asyncio pool holds 100 connections and raises MaxConnectionsError past them: a reconnect
     # burst after a restart (every client's group_add at once) failed consumers' connects (issue 16 bench).
     bare = {"address": "redis://r:6379/0", "socket_timeout": None}
+    # redis-py 8's bound, whichever redis-py this machine has (the next test asks the installed one).
+    monkeypatch.setattr(deploykit.checks.layer, "default_pool_size", lambda: 100)
     for hosts, expected in [
         ([bare], ["deploykit.W019"]),
         ([{**bare, "max_connections": 1000}], []),
@@ -346,6 +348,15 @@ def test_the_layer_deployconfig_channels_writes_is_quiet_on_w009_and_w019(config
     exec(out.getvalue(), written)  # the file a user pastes into settings.py
     with override_settings(CHANNEL_LAYERS=written["CHANNEL_LAYERS"]):
         assert not {"deploykit.W009", "deploykit.W019"} & set(ids()), out.getvalue()
+
+
+def test_w019_asks_redis_py_for_its_own_default() -> None:
+    import redis.asyncio
+
+    bounded = redis.asyncio.ConnectionPool().max_connections
+    assert deploykit.checks.layer.default_pool_size() == (None if bounded >= 2**31 - 1 else bounded)
+    if release(installed_version("redis") or "0") >= (8,):
+        assert bounded == 100  # what the burst ran into (redis-py 8.1 here)
 
 
 def test_w019_max_connections_is_validated_where_read() -> None:
