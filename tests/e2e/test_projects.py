@@ -38,6 +38,7 @@ import pytest
 from tests.e2e.ws import clients_on_distinct_pids, open_client
 from tests.procs import (
     PROJECTS,
+    Address,
     Nginx,
     Outcome,
     RedisServer,
@@ -154,6 +155,22 @@ def listen_on(conf: str, port: int) -> str:
     )
     assert count, f"no 'listen 80' in the rendered site:\n{conf}"
     return moved
+
+
+def message_crosses_two_pids(address: Address, ws_path: str) -> list[int]:
+    """Two chat clients held by different server processes; a message from one reaches the other: their pids."""
+
+    async def exchange() -> list[int]:
+        a, b = await clients_on_distinct_pids(address, ws_path, timeout=15)
+        try:
+            await a.send("from a")
+            await b.expect(["from a"])
+            return [a.pid, b.pid]
+        finally:
+            await a.close()
+            await b.close()
+
+    return asyncio.run(exchange())
 
 
 def copy_project(project: Project, workdir: Path, redis: RedisServer) -> tuple[Path, dict[str, str]]:
@@ -275,17 +292,7 @@ def test_static_file_served_by_nginx(stack: ProjectStack) -> None:
 def test_websocket_message_crosses_processes(stack: ProjectStack) -> None:
     stack.require_running()
 
-    async def exchange() -> list[int]:
-        a, b = await clients_on_distinct_pids(stack.address, stack.project.ws_path, timeout=15)
-        try:
-            await a.send("from a")
-            await b.expect(["from a"])
-            return [a.pid, b.pid]
-        finally:
-            await a.close()
-            await b.close()
-
-    pids = asyncio.run(exchange())
+    pids = message_crosses_two_pids(stack.address, stack.project.ws_path)
     print(f"{stack.project.name}/{stack.server}: message crossed from pid {pids[0]} to pid {pids[1]}")
 
 

@@ -32,7 +32,14 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import connect
 
-from tests.e2e.test_projects import ENVSETTINGS, STATIC_MARKER, Project, copy_project, listen_on
+from tests.e2e.test_projects import (
+    ENVSETTINGS,
+    STATIC_MARKER,
+    Project,
+    copy_project,
+    listen_on,
+    message_crosses_two_pids,
+)
 from tests.e2e.test_split import descendants
 from tests.e2e.ws import clients_on_distinct_pids
 from tests.procs import (
@@ -221,17 +228,7 @@ def test_http_is_answered_by_the_wsgi_server_websockets_by_the_asgi_server(stack
 
 
 def test_a_chat_message_crosses_two_asgi_processes(stack: SplitStack) -> None:
-    async def exchange() -> list[int]:
-        a, b = await clients_on_distinct_pids(stack.address, stack.variant.project.ws_path, timeout=15)
-        try:
-            await a.send("from a")
-            await b.expect(["from a"])
-            return [a.pid, b.pid]
-        finally:
-            await a.close()
-            await b.close()
-
-    pids = asyncio.run(exchange())
+    pids = message_crosses_two_pids(stack.address, stack.variant.project.ws_path)
     print(f"{stack.variant}: a message crossed from ASGI pid {pids[0]} to {pids[1]}")
 
 
